@@ -1,0 +1,158 @@
+"""``mir export``: a version's images and annotations as files other tools read.
+
+Images go to ``<asset-dir>/<sha1[-2:]>/<sha1>.<ext>`` (copied, or hard-linked with ``--link``)
+with ``<asset-dir>/index.tsv`` listing them; each annotation side goes to its folder in the chosen
+format with an ``index.tsv`` of ``image<TAB>annotation``. Export is read-only: it commits nothing
+(YMIR committed an empty "export" branch each time).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from mir import formats
+from mir.errors import InputFileError, InvalidArgsError
+from mir.formats.base import ExportSelection
+from mir.images import EXTENSIONS
+from mir.ops.common import absolute
+from mir.ops.select import filter_by_tvt, parse_tvt, split_names
+from mir.parallel import chunked, pool
+from mir.progress import Progress, ProgressFn
+from mir.revs import parse_rev
+from mir.store import media
+from mir.store.repo import Repo, Snapshot
+
+
+@dataclass
+class ExportReport:
+    """Counts of what was written."""
+
+    assets: int
+    gt_boxes: int
+    pred_boxes: int
+    asset_index: Path
+    gt_index: Path | None
+    pred_index: Path | None
+
+
+def _place_chunk(chunk: list[tuple[str, str]], media_location: str, link: bool) -> str | None:
+    """Worker: copy (or hard-link) assets; returns an error message or None."""
+    location = Path(media_location)
+    for asset_id, target in chunk:
+        src = media.locate(location, asset_id)
+        if src is None:
+            return f"asset {asset_id} is missing from the media location {location}"
+        dst = Path(target)
+        if dst.exists() and dst.stat().st_size == src.stat().st_size:
+            continue
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dst.with_name(f".{dst.name}.tmp")
+        if link:
+            try:
+                if tmp.exists():
+                    tmp.unlink()
+                os.link(src, tmp)
+            except OSError:
+                shutil.copyfile(src, tmp)
+        else:
+            shutil.copyfile(src, tmp)
+        os.replace(tmp, dst)
+    return None
+
+
+def class_mapping(snap: Snapshot, names: list[str], ids: list[int]) -> tuple[Snapshot, list[str]]:
+    """Keep boxes of ``ids`` and renumber them to their position in ``names``."""
+    lut = np.full(max([*ids, 0]) + 1, -1, np.int32)
+    for pos, cid in enumerate(ids):
+        lut[cid] = pos
+
+    def remap(boxes: pa.Table) -> pa.Table:
+        if boxes.num_rows == 0:
+            return boxes
+        cls = boxes["class_id"].to_numpy()
+        mapped = np.where(cls < len(lut), lut[np.minimum(cls, len(lut) - 1)], -1)
+        boxes = boxes.set_column(boxes.schema.get_field_index("class_id"), "class_id", pa.array(mapped, pa.int32()))
+        return boxes.filter(pa.array(mapped >= 0))
+
+    return Snapshot(assets=snap.assets, gt=remap(snap.gt), pred=remap(snap.pred), pred_meta=snap.pred_meta), names
+
+
+def export_dataset(*, root: Path, src_rev: str, asset_dir: Path, media_location: Path,
+                   gt_dir: Path | None = None, pred_dir: Path | None = None, anno_format: str = "voc",
+                   class_names: str | list[str] = "", link: bool = False, tvt: str = "",
+                   progress: ProgressFn | None = None, bar: bool | None = None) -> ExportReport:
+    """Write the images of ``src_rev`` and (optionally) its gt / predictions in ``anno_format``."""
+    repo = Repo(root)
+    rev = parse_rev(src_rev, allow_tvt=False)
+    commit = repo.resolve(rev)
+    fmt = formats.resolve_format(anno_format) if anno_format not in ("none", "") else "none"
+    if fmt == "none" and (gt_dir or pred_dir):
+        raise InvalidArgsError("--anno-format none writes no annotations but --gt-dir/--pred-dir was given",
+                               fix="choose a format: voc, coco, yolo, ark or labelstudio")
+    media_location = absolute(media_location)
+    if not media_location.is_dir():
+        raise InputFileError(media_location, "media location does not exist", fix="check --media-location")
+    snap = repo.read(commit)
+    if tvt:
+        snap = filter_by_tvt(snap, parse_tvt(tvt))
+    labels = repo.labels()
+    wanted = split_names(class_names)
+    if wanted:
+        ids = labels.ids_of(wanted, where="--class-names")
+        names = [labels.name_of(i) for i in ids]
+    else:
+        used = sorted(set(snap.gt["class_id"].to_pylist()) | set(snap.pred["class_id"].to_pylist()))
+        ids, names = used, [labels.name_of(i) for i in used]
+    snap, names = class_mapping(snap, names, ids)
+    prog = Progress(progress, bar=bar)
+    asset_dir = absolute(asset_dir)
+    asset_dir.mkdir(parents=True, exist_ok=True)
+    ids_list = snap.assets["asset_id"].to_pylist()
+    exts = [EXTENSIONS.get(f, "img") for f in snap.assets["image_format"].to_pylist()]
+    paths = [str(asset_dir / a[-2:] / f"{a}.{e}") for a, e in zip(ids_list, exts, strict=True)]
+    chunks = chunked(list(zip(ids_list, paths, strict=True)), 512)
+    prog.phase(0.0, 0.8)
+    with pool(len(ids_list), min_items=2048) as workers:
+        fn = partial(_place_chunk, media_location=str(media_location), link=link)
+        for done, err in enumerate(workers.imap(fn, chunks), start=1):
+            if err:
+                raise InputFileError(media_location, err, fix="check --media-location (the one used at import)")
+            prog.update(done / len(chunks), "writing images")
+    asset_index = asset_dir / "index.tsv"
+    _write_lines(asset_index, paths)
+    assets = snap.assets.append_column("image_path", pa.array(paths, pa.string()))
+    prog.phase(0.8, 1.0)
+    gt_index = pred_index = None
+    for side, folder in (("gt", gt_dir), ("pred", pred_dir)):
+        if folder is None or fmt == "none":
+            continue
+        folder = absolute(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        boxes = snap.table(side)
+        selection = ExportSelection(assets=assets, boxes=boxes, class_names=names)
+        written = formats.WRITERS[fmt](selection, folder)
+        index = folder / "index.tsv"
+        lookup = dict(zip(ids_list, paths, strict=True))
+        _write_lines(index, [f"{lookup[a]}\t{p}" for a, p in written.items() if a in lookup])
+        if side == "gt":
+            gt_index = index
+        else:
+            pred_index = index
+    prog.done("exported")
+    return ExportReport(assets=len(ids_list), gt_boxes=snap.gt.num_rows if gt_dir else 0,
+                        pred_boxes=snap.pred.num_rows if pred_dir else 0, asset_index=asset_index,
+                        gt_index=gt_index, pred_index=pred_index)
+
+
+def _write_lines(path: Path, lines: list[str]) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    os.replace(tmp, path)
+
