@@ -93,7 +93,7 @@ def _ingest_chunk(chunk: list[tuple[int, str]], media_location: str) -> dict[str
     """Worker: hash, inspect and store each image of a chunk; stops at the first bad one."""
     out: dict[str, list[Any]] = {k: [] for k in ("line", "asset_id", "width", "height", "channels",
                                                  "image_format", "byte_size")}
-    created = 0
+    created = skipped = 0
     location = Path(media_location)
     for line, path in chunk:
         try:
@@ -102,7 +102,8 @@ def _ingest_chunk(chunk: list[tuple[int, str]], media_location: str) -> dict[str
         except FileNotFoundError:
             return {"error": (line, path, "image file does not exist")}
         except IsADirectoryError:
-            return {"error": (line, path, "is a folder, not an image file")}
+            skipped += 1  # `find DIR > index` lists folders too (YMIR's README does this)
+            continue
         except OSError as e:
             return {"error": (line, path, f"cannot read image file ({e.strerror})")}
         try:
@@ -119,7 +120,7 @@ def _ingest_chunk(chunk: list[tuple[int, str]], media_location: str) -> dict[str
         out["channels"].append(info.channels)
         out["image_format"].append(info.image_format)
         out["byte_size"].append(len(data))
-    return {"rows": out, "created": created}
+    return {"rows": out, "created": created, "skipped": skipped}
 
 
 def import_dataset(
@@ -160,7 +161,7 @@ def import_dataset(
     chunks = chunked([(ln.line, str(ln.path)) for ln in lines], _CHUNK)
     rows: dict[str, list[Any]] = {k: [] for k in ("line", "asset_id", "width", "height", "channels",
                                                   "image_format", "byte_size")}
-    created = 0
+    created = skipped_dirs = 0
     with pool(len(lines)) as workers:
         prog.phase(0.0, 0.7)
         for done, result in enumerate(workers.imap(partial(_ingest_chunk, media_location=str(media_location)),
@@ -172,7 +173,13 @@ def import_dataset(
             for k, v in result["rows"].items():
                 rows[k].extend(v)
             created += result["created"]
+            skipped_dirs += result["skipped"]
             prog.update(done / len(chunks), "reading images")
+        if skipped_dirs:
+            log.warning("skipped %d index line(s) naming folders", skipped_dirs)
+        if not rows["asset_id"]:
+            raise InputFileError(index_file, "index file lists no image files, only folders",
+                                 fix="list image files, one per line")
         line_to_path = {ln.line: ln.path for ln in lines}
         assets, stems, duplicates = _asset_table(rows, line_to_path)
 

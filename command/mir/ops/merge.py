@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 from mir.errors import InvalidArgsError, MergeConflictError
 from mir.ops.common import Source, drop_ids, dst_rev, load_sources, parent_of
 from mir.progress import Progress, ProgressFn
+from mir.store import schema
 from mir.store.repo import Commit, Repo, Snapshot, Task
 
 Strategy = Literal["stop", "host", "guest"]
@@ -41,7 +42,7 @@ def with_tvt(src: Source) -> Snapshot:
     if src.rev.tvt is None or snap.assets.num_rows == 0:
         return snap
     tvt = pa.array(np.full(snap.assets.num_rows, int(src.rev.tvt), np.int8), pa.int8())
-    assets = snap.assets.set_column(snap.assets.schema.get_field_index("tvt"), "tvt", tvt)
+    assets = snap.assets.set_column(snap.assets.schema.get_field_index("tvt"), schema.ASSETS.field("tvt"), tvt)
     return Snapshot(assets=assets, gt=snap.gt, pred=snap.pred, pred_meta=snap.pred_meta)
 
 

@@ -247,6 +247,7 @@ class Repo:
             raise InvalidArgsError(f"destination {dst} needs a task id", fix=f"write {dst.branch}@<task_id>")
         check_name(dst.branch, "branch name")
         with self.locked():
+            self._sweep()
             refs = self.refs()
             if tag and dst.tag in refs["tags"]:
                 raise RevisionExistsError(dst.tag)
@@ -277,6 +278,7 @@ class Repo:
             final = self.mir / "commits" / record["id"]
             labels_changed = labels.to_dict() != labels_before
             old_labels = self.labels_path.read_bytes() if labels_changed else b""
+            pending = self.mir / "tmp" / f"pending-{record['id']}"
             published = False
             try:
                 staging.mkdir(parents=True)
@@ -284,6 +286,7 @@ class Repo:
                     _write_table(staging / f"{name}.parquet", snap.table(name), _SCHEMAS[name])
                 _write_json(staging / "commit.json", record)
                 _fsync_dir(staging)
+                pending.touch()
                 os.replace(staging, final)
                 if labels_changed:
                     labels.save(self.labels_path)
@@ -293,13 +296,38 @@ class Repo:
                     new_refs["tags"][dst.tag] = record["id"]
                 _write_json(self.mir / "refs.json", new_refs, atomic_in=self.mir / "tmp")
                 published = True
+                pending.unlink()
             finally:
                 if not published:
                     shutil.rmtree(staging, ignore_errors=True)
                     shutil.rmtree(final, ignore_errors=True)
+                    pending.unlink(missing_ok=True)
                     if labels_changed:
                         _restore(self.labels_path, old_labels)
             return Commit(**record)
+
+    def _sweep(self) -> None:
+        """Remove what a killed writer left (staging files, a commit it renamed but never referenced).
+
+        Runs under the lock, so no other writer is using ``tmp/``.
+        """
+        tmp = self.mir / "tmp"
+        referenced: set[str] | None = None
+        for entry in tmp.iterdir():
+            if entry.name.startswith("pending-"):
+                if referenced is None:
+                    refs = self.refs()
+                    referenced = set(refs["branches"].values()) | set(refs["tags"].values())
+                commit_id = entry.name.removeprefix("pending-")
+                if commit_id not in referenced:
+                    shutil.rmtree(self.mir / "commits" / commit_id, ignore_errors=True)
+                entry.unlink()
+            elif entry.is_dir():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+        for stray in self.mir.glob(".labels-*.tmp"):
+            stray.unlink(missing_ok=True)
 
     def set_refs(self, change: Callable[[dict[str, dict[str, str]]], None]) -> None:
         """Apply ``change`` to the references under the lock and publish them atomically."""
