@@ -95,7 +95,8 @@ class UnknownClassesError(MirError):
         place = f" in {where}" if where else ""
         super().__init__(
             f"{len(names)} unknown class name(s){place}: {shown}",
-            fix=fix or "add them with `mir labels add NAME`, or import with `--unknown-types-strategy add|ignore`",
+            fix=fix
+            or "add them with `mir labels add NAME`, or import with `--unknown-types-strategy add|ignore`",
         )
 
 
@@ -133,14 +134,21 @@ class ExecutorError(MirError):
     code = 160004
     exit_code = 9
 
-    def __init__(self, message: str, *, executor_code: int | None = None, log_tail: str = "",
-                 work_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        executor_code: int | None = None,
+        log_tail: str = "",
+        work_dir: Path | None = None,
+    ) -> None:
         self.executor_code = executor_code
         self.log_tail = log_tail
         self.work_dir = work_dir
         fix = f"see the work directory {work_dir}" if work_dir else ""
-        super().__init__(message + (f"\n--- last lines of the executor log ---\n{log_tail}" if log_tail else ""),
-                         fix=fix)
+        super().__init__(
+            message + (f"\n--- last lines of the executor log ---\n{log_tail}" if log_tail else ""), fix=fix
+        )
 
 
 class CancelledError(MirError):

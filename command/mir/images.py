@@ -14,8 +14,21 @@ from PIL import Image, UnidentifiedImageError
 
 SUPPORTED = {"JPEG": "jpeg", "PNG": "png", "BMP": "bmp", "WEBP": "webp"}
 EXTENSIONS = {"jpeg": "jpg", "png": "png", "bmp": "bmp", "webp": "webp"}
-_CHANNELS = {"1": 1, "L": 1, "P": 3, "RGB": 3, "RGBA": 4, "LA": 2, "CMYK": 4, "YCbCr": 3, "I": 1, "F": 1,
-             "I;16": 1, "PA": 4, "RGBX": 4}
+_CHANNELS = {
+    "1": 1,
+    "L": 1,
+    "P": 3,
+    "RGB": 3,
+    "RGBA": 4,
+    "LA": 2,
+    "CMYK": 4,
+    "YCbCr": 3,
+    "I": 1,
+    "F": 1,
+    "I;16": 1,
+    "PA": 4,
+    "RGBX": 4,
+}
 
 
 @dataclass(frozen=True)
@@ -46,7 +59,9 @@ def inspect(data: bytes) -> ImageInfo:
     except (OSError, SyntaxError, ValueError, struct.error) as e:
         raise ImageProblem(f"corrupt image header ({e})") from e
     if fmt not in SUPPORTED:
-        raise ImageProblem(f"unsupported image format {fmt or 'unknown'} (mir stores JPEG, PNG, BMP and WebP)")
+        raise ImageProblem(
+            f"unsupported image format {fmt or 'unknown'} (mir stores JPEG, PNG, BMP and WebP)"
+        )
     if width <= 0 or height <= 0:
         raise ImageProblem(f"image has size {width}x{height}")
     kind = SUPPORTED[fmt]

@@ -103,7 +103,8 @@ class Labels:
             label = self.labels[table[main]]
             if label.name != main:
                 raise InvalidLabelError(
-                    f"{name!r} is already an alias of {label.name!r}", fix=f"add aliases to {label.name!r} instead"
+                    f"{name!r} is already an alias of {label.name!r}",
+                    fix=f"add aliases to {label.name!r} instead",
                 )
         else:
             label = Label(id=len(self.labels), name=main, create_time=now, update_time=now)
@@ -126,8 +127,13 @@ class Labels:
         """YMIR's labels.yaml layout."""
         return {
             "labels": [
-                {"id": lb.id, "name": lb.name, "aliases": list(lb.aliases),
-                 "create_time": lb.create_time, "update_time": lb.update_time}
+                {
+                    "id": lb.id,
+                    "name": lb.name,
+                    "aliases": list(lb.aliases),
+                    "create_time": lb.create_time,
+                    "update_time": lb.update_time,
+                }
                 for lb in self.labels
             ],
             "ymir_version": LABELS_VERSION,
@@ -156,27 +162,87 @@ def load_labels(path: Path) -> Labels:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as e:
         line = getattr(getattr(e, "problem_mark", None), "line", None)
-        raise InputFileError(path, f"not valid YAML ({e})", line=None if line is None else line + 1,
-                             fix="repair or restore the label file") from e
+        raise InputFileError(
+            path,
+            f"not valid YAML ({e})",
+            line=None if line is None else line + 1,
+            fix="repair or restore the label file",
+        ) from e
     items = data.get("labels") or [] if isinstance(data, dict) else None
     if not isinstance(items, list):
-        raise InputFileError(path, "expected a mapping with a 'labels' list", fix="repair or restore the label file")
+        raise InputFileError(
+            path, "expected a mapping with a 'labels' list", fix="repair or restore the label file"
+        )
     labels = Labels()
     seen: dict[str, int] = {}
     for pos, item in enumerate(items):
         if not isinstance(item, dict) or "name" not in item:
             raise InputFileError(path, f"labels[{pos}] has no 'name'", fix="repair the label file")
         if int(item.get("id", pos)) != pos:
-            raise InputFileError(path, f"labels[{pos}] has id {item.get('id')}, expected {pos}",
-                                 fix="ids must be 0, 1, 2... in order")
+            raise InputFileError(
+                path,
+                f"labels[{pos}] has id {item.get('id')}, expected {pos}",
+                fix="ids must be 0, 1, 2... in order",
+            )
         name = check_label(str(item["name"]))
         aliases = [check_label(str(a)) for a in item.get("aliases") or []]
         for n in [name, *aliases]:
             if n in seen and seen[n] != pos:
-                raise InputFileError(path, f"name {n!r} is used by classes {seen[n]} and {pos}",
-                                     fix="a name or alias may belong to one class only")
+                raise InputFileError(
+                    path,
+                    f"name {n!r} is used by classes {seen[n]} and {pos}",
+                    fix="a name or alias may belong to one class only",
+                )
             seen[n] = pos
-        labels.labels.append(Label(id=pos, name=name, aliases=aliases,
-                                   create_time=float(item.get("create_time") or 0),
-                                   update_time=float(item.get("update_time") or 0)))
+        labels.labels.append(
+            Label(
+                id=pos,
+                name=name,
+                aliases=aliases,
+                create_time=float(item.get("create_time") or 0),
+                update_time=float(item.get("update_time") or 0),
+            )
+        )
     return labels
+
+
+def merge_csv_labels(labels: Labels, path: Path) -> None:
+    """Add the classes of a YMIR ``labels.csv`` (``id,,name,alias...``; ``#`` comments) to ``labels``.
+
+    An id already used by another name is an error naming the line: ids never change meaning.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputFileError(path, f"cannot read the label file ({e})") from e
+    for no, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        fields = [f.strip() for f in line.split(",")]
+        if len(fields) < 3 or not fields[0].isdigit() or not fields[2]:
+            raise InputFileError(
+                path,
+                f"expected 'id,,name[,alias...]', got {raw!r}",
+                line=no,
+                fix="one class per line, ids from 0",
+            )
+        cid, name, aliases = int(fields[0]), normalise(fields[2]), [a for a in fields[3:] if a]
+        if cid < len(labels.labels):
+            if labels.labels[cid].name != name:
+                raise InputFileError(
+                    path,
+                    f"id {cid} is {name!r} here but {labels.labels[cid].name!r} in the repository",
+                    line=no,
+                    fix="ids may not change meaning; use a new id",
+                )
+            labels.add(name, aliases)
+        elif cid == len(labels.labels):
+            labels.add(name, aliases)
+        else:
+            raise InputFileError(
+                path,
+                f"id {cid} skips ids (next free id is {len(labels.labels)})",
+                line=no,
+                fix="number classes 0, 1, 2... without gaps",
+            )

@@ -23,7 +23,7 @@ def workers() -> int:
 
 def chunked(items: Sequence[T], size: int) -> list[list[T]]:
     """Split ``items`` into lists of at most ``size``."""
-    return [list(items[i:i + size]) for i in range(0, len(items), size)]
+    return [list(items[i : i + size]) for i in range(0, len(items), size)]
 
 
 class Pool:

@@ -33,7 +33,9 @@ class Progress:
             self._last = now
             width = 30
             filled = int(value * width)
-            sys.stderr.write(f"\r{stage[:40]:<40} [{'#' * filled}{'.' * (width - filled)}] {value * 100:5.1f}%")
+            sys.stderr.write(
+                f"\r{stage[:40]:<40} [{'#' * filled}{'.' * (width - filled)}] {value * 100:5.1f}%"
+            )
             if value >= 1.0:
                 sys.stderr.write("\n")
             sys.stderr.flush()

@@ -56,13 +56,18 @@ def parse_rev(text: str, *, need_tid: bool = False, allow_tvt: bool = True) -> R
     if ":" in raw:
         prefix, _, raw = raw.partition(":")
         if ":" in raw:
-            raise InvalidArgsError(f"revision {text!r} has more than one ':'", fix="write [tr:|va:|te:]branch[@tid]")
+            raise InvalidArgsError(
+                f"revision {text!r} has more than one ':'", fix="write [tr:|va:|te:]branch[@tid]"
+            )
         if prefix:
             if not allow_tvt:
-                raise InvalidArgsError(f"revision {text!r} may not carry a type prefix", fix=f"drop '{prefix}:'")
+                raise InvalidArgsError(
+                    f"revision {text!r} may not carry a type prefix", fix=f"drop '{prefix}:'"
+                )
             if prefix not in TVT_PREFIXES:
                 raise InvalidArgsError(
-                    f"unknown type prefix {prefix!r} in {text!r}", fix="use tr: (train), va: (val) or te: (test)"
+                    f"unknown type prefix {prefix!r} in {text!r}",
+                    fix="use tr: (train), va: (val) or te: (test)",
                 )
             tvt = TVT_PREFIXES[prefix]
     if raw.count("@") > 1:
@@ -72,7 +77,9 @@ def parse_rev(text: str, *, need_tid: bool = False, allow_tvt: bool = True) -> R
     if tid:
         check_name(tid, "task id")
     elif "@" in raw:
-        raise InvalidArgsError(f"revision {text!r} has an empty task id after '@'", fix="write branch@task_id")
+        raise InvalidArgsError(
+            f"revision {text!r} has an empty task id after '@'", fix="write branch@task_id"
+        )
     if need_tid and not tid:
         raise InvalidArgsError(f"revision {text!r} needs a task id", fix=f"write {branch}@<task_id>")
     return Rev(branch=branch, tid=tid or None, tvt=tvt)

@@ -51,15 +51,23 @@ def make_image(path: Path, *, size: tuple[int, int] = (64, 48), seed: int = 0, f
     return hashlib.sha1(path.read_bytes()).hexdigest()
 
 
-def voc_xml(filename: str, size: tuple[int, int], objects: list[tuple[str, int, int, int, int]],
-            cks: dict[str, str] | None = None) -> str:
+def voc_xml(
+    filename: str,
+    size: tuple[int, int],
+    objects: list[tuple[str, int, int, int, int]],
+    cks: dict[str, str] | None = None,
+) -> str:
     """A Pascal VOC annotation; objects are ``(name, xmin, ymin, xmax, ymax)``."""
     objs = "".join(
         f"<object><name>{n}</name><bndbox><xmin>{a}</xmin><ymin>{b}</ymin><xmax>{c}</xmax><ymax>{d}</ymax>"
-        f"</bndbox></object>" for n, a, b, c, d in objects)
+        f"</bndbox></object>"
+        for n, a, b, c, d in objects
+    )
     tags = "".join(f"<{k}>{v}</{k}>" for k, v in (cks or {}).items())
-    return (f"<annotation><filename>{filename}</filename><size><width>{size[0]}</width><height>{size[1]}</height>"
-            f"<depth>3</depth></size>{f'<cks>{tags}</cks>' if tags else ''}{objs}</annotation>")
+    return (
+        f"<annotation><filename>{filename}</filename><size><width>{size[0]}</width><height>{size[1]}</height>"
+        f"<depth>3</depth></size>{f'<cks>{tags}</cks>' if tags else ''}{objs}</annotation>"
+    )
 
 
 @dataclass
@@ -71,8 +79,14 @@ class VocSet:
     ids: dict[str, str]
 
 
-def make_voc_set(base: Path, items: dict[str, list[tuple[str, int, int, int, int]]], *, seed: int = 0,
-                 size: tuple[int, int] = (64, 48), cks: dict[str, dict[str, str]] | None = None) -> VocSet:
+def make_voc_set(
+    base: Path,
+    items: dict[str, list[tuple[str, int, int, int, int]]],
+    *,
+    seed: int = 0,
+    size: tuple[int, int] = (64, 48),
+    cks: dict[str, dict[str, str]] | None = None,
+) -> VocSet:
     """Images named by ``items``' keys with their boxes; returns where everything is."""
     images, voc = base / "images", base / "voc"
     voc.mkdir(parents=True, exist_ok=True)
@@ -118,8 +132,14 @@ def tree_bytes(root: Path) -> dict[str, bytes]:
 Box = tuple[str, str, float, float, float, float]  # asset, class name, x, y, w, h
 
 
-def commit_snapshot(root: Path, dst: str, assets: dict[str, int], gt: list[Box] = (),  # type: ignore[assignment]
-                    pred: list[Box] = (), tags: dict[str, dict[str, str]] | None = None) -> None:  # type: ignore[assignment]
+def commit_snapshot(
+    root: Path,
+    dst: str,
+    assets: dict[str, int],
+    gt: list[Box] = (),  # type: ignore[assignment]
+    pred: list[Box] = (),
+    tags: dict[str, dict[str, str]] | None = None,
+) -> None:  # type: ignore[assignment]
     """Commit a hand-made version: ``assets`` maps asset id -> tvt; boxes use class names."""
     import pyarrow as pa
 
@@ -130,24 +150,43 @@ def commit_snapshot(root: Path, dst: str, assets: dict[str, int], gt: list[Box] 
     from mir.store.repo import Repo, Snapshot, Task
 
     ids = list(assets)
-    table = pa.Table.from_pydict({
-        "asset_id": ids, "width": [100] * len(ids), "height": [100] * len(ids), "channels": [3] * len(ids),
-        "image_format": ["jpeg"] * len(ids), "byte_size": [10] * len(ids), "tvt": [assets[i] for i in ids],
-        "origin_name": [f"{i}.jpg" for i in ids], "timestamp": [0] * len(ids),
-        "tags": [list((tags or {}).get(i, {}).items()) or None for i in ids],
-    }, schema=schema.ASSETS)
+    table = pa.Table.from_pydict(
+        {
+            "asset_id": ids,
+            "width": [100] * len(ids),
+            "height": [100] * len(ids),
+            "channels": [3] * len(ids),
+            "image_format": ["jpeg"] * len(ids),
+            "byte_size": [10] * len(ids),
+            "tvt": [assets[i] for i in ids],
+            "origin_name": [f"{i}.jpg" for i in ids],
+            "timestamp": [0] * len(ids),
+            "tags": [list((tags or {}).get(i, {}).items()) or None for i in ids],
+        },
+        schema=schema.ASSETS,
+    )
 
     def boxes(items: list[Box], labels: Labels) -> pa.Table:
-        return annotations_table({
-            "asset_id": [b[0] for b in items], "class_id": [labels.add(b[1]) for b in items],
-            "x": [b[2] for b in items], "y": [b[3] for b in items], "w": [b[4] for b in items],
-            "h": [b[5] for b in items], "score": [0.5 if items is pred else -1.0 for _ in items],
-        })
+        return annotations_table(
+            {
+                "asset_id": [b[0] for b in items],
+                "class_id": [labels.add(b[1]) for b in items],
+                "x": [b[2] for b in items],
+                "y": [b[3] for b in items],
+                "w": [b[4] for b in items],
+                "h": [b[5] for b in items],
+                "score": [0.5 if items is pred else -1.0 for _ in items],
+            }
+        )
 
     rev = parse_rev(dst, need_tid=True)
-    Repo(root).commit(dst=rev, task=Task(type="test", tid=rev.tid or ""),
-                      build=lambda labels: Snapshot(assets=table, gt=boxes(list(gt), labels),
-                                                    pred=boxes(list(pred), labels)))
+    Repo(root).commit(
+        dst=rev,
+        task=Task(type="test", tid=rev.tid or ""),
+        build=lambda labels: Snapshot(
+            assets=table, gt=boxes(list(gt), labels), pred=boxes(list(pred), labels)
+        ),
+    )
 
 
 def content(root: Path, rev: str) -> dict[str, object]:

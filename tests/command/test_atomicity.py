@@ -22,13 +22,19 @@ from tests.command.conftest import commit_snapshot, content, tree_bytes
 
 @pytest.fixture
 def base(repo: Path) -> Path:
-    commit_snapshot(repo, "a@t1", {f"a{i}": 0 for i in range(50)}, gt=[(f"a{i}", "cat", i, 0, 2, 2) for i in range(50)])
-    commit_snapshot(repo, "b@t1", {f"b{i}": 0 for i in range(50)}, gt=[(f"b{i}", "dog", i, 0, 2, 2) for i in range(50)])
+    commit_snapshot(
+        repo, "a@t1", {f"a{i}": 0 for i in range(50)}, gt=[(f"a{i}", "cat", i, 0, 2, 2) for i in range(50)]
+    )
+    commit_snapshot(
+        repo, "b@t1", {f"b{i}": 0 for i in range(50)}, gt=[(f"b{i}", "dog", i, 0, 2, 2) for i in range(50)]
+    )
     return repo
 
 
 @pytest.mark.parametrize("fail_at", [1, 2, 3])
-def test_disk_full_halfway_leaves_repo_unchanged(base: Path, monkeypatch: pytest.MonkeyPatch, fail_at: int) -> None:
+def test_disk_full_halfway_leaves_repo_unchanged(
+    base: Path, monkeypatch: pytest.MonkeyPatch, fail_at: int
+) -> None:
     real = repo_mod._write_table
     calls = {"n": 0}
 
@@ -110,11 +116,17 @@ def test_concurrent_writers_all_succeed_in_order(base: Path) -> None:
 
 def test_readers_never_see_half_a_version(base: Path) -> None:
     """A reader polling while a writer commits sees complete versions only."""
-    writer = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+    writer = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(f"""
         from mir.ops.merge import merge
         for i in range(15):
             merge(root={str(base)!r}, src_revs="a@t1;b@t1", dst=f"m@t{{i}}")
-    """)])
+    """),
+        ]
+    )
     r = Repo(base)
     seen = 0
     while writer.poll() is None or seen == 0:

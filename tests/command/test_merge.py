@@ -17,12 +17,20 @@ TR, VA, TE, UN = 1, 2, 3, 0
 @pytest.fixture
 def two(repo: Path) -> Path:
     """a: a1 a2 a3 (gt person/cat); d: a3 d1 (a3 with a different gt)."""
-    commit_snapshot(repo, "a@t1", {"a1": UN, "a2": UN, "a3": UN},
-                    gt=[("a1", "person", 1, 1, 5, 5), ("a2", "cat", 2, 2, 5, 5), ("a3", "person", 3, 3, 5, 5)],
-                    pred=[("a1", "cat", 9, 9, 5, 5)])
-    commit_snapshot(repo, "d@t2", {"a3": TE, "d1": UN},
-                    gt=[("a3", "dog", 30, 30, 5, 5), ("d1", "dog", 4, 4, 5, 5)],
-                    pred=[("d1", "person", 7, 7, 5, 5)])
+    commit_snapshot(
+        repo,
+        "a@t1",
+        {"a1": UN, "a2": UN, "a3": UN},
+        gt=[("a1", "person", 1, 1, 5, 5), ("a2", "cat", 2, 2, 5, 5), ("a3", "person", 3, 3, 5, 5)],
+        pred=[("a1", "cat", 9, 9, 5, 5)],
+    )
+    commit_snapshot(
+        repo,
+        "d@t2",
+        {"a3": TE, "d1": UN},
+        gt=[("a3", "dog", 30, 30, 5, 5), ("d1", "dog", 4, 4, 5, 5)],
+        pred=[("d1", "person", 7, 7, 5, 5)],
+    )
     return repo
 
 
@@ -62,7 +70,11 @@ def test_merge_per_table_guest_without_gt_keeps_host_gt(repo: Path) -> None:
     commit_snapshot(repo, "h@t1", {"x": UN}, gt=[("x", "cat", 1, 1, 2, 2)])
     commit_snapshot(repo, "g@t1", {"x": UN}, pred=[("x", "dog", 5, 5, 2, 2)])
     merge(root=repo, src_revs="h@t1;va:g@t1", dst="m@t1", strategy="guest")
-    assert content(repo, "m@t1") == {"assets": {"x": VA}, "gt": [("x", "cat", 1.0)], "pred": [("x", "dog", 5.0)]}
+    assert content(repo, "m@t1") == {
+        "assets": {"x": VA},
+        "gt": [("x", "cat", 1.0)],
+        "pred": [("x", "dog", 5.0)],
+    }
 
 
 def test_merge_bad_revisions(two: Path) -> None:
@@ -95,7 +107,9 @@ def test_filter_unknown_class(two: Path) -> None:
 
 
 def test_filter_by_type_and_tag(repo: Path) -> None:
-    commit_snapshot(repo, "t@1", {"p": TR, "q": VA, "r": VA}, tags={"p": {"weather": "rain"}, "q": {"weather": "sun"}})
+    commit_snapshot(
+        repo, "t@1", {"p": TR, "q": VA, "r": VA}, tags={"p": {"weather": "rain"}, "q": {"weather": "sun"}}
+    )
     filter_dataset(root=repo, src_revs="t@1", dst="f@1", tvt="val")
     assert list(content(repo, "f@1")["assets"]) == ["q", "r"]
     filter_dataset(root=repo, src_revs="t@1", dst="f@2", tags="weather")
@@ -107,8 +121,9 @@ def test_filter_by_type_and_tag(repo: Path) -> None:
 
 
 def test_sampling_is_seeded_and_exact(repo: Path) -> None:
-    commit_snapshot(repo, "s@1", {f"a{i}": UN for i in range(10)},
-                    gt=[(f"a{i}", "cat", i, i, 1, 1) for i in range(10)])
+    commit_snapshot(
+        repo, "s@1", {f"a{i}": UN for i in range(10)}, gt=[(f"a{i}", "cat", i, i, 1, 1) for i in range(10)]
+    )
     sampling(root=repo, src_revs="s@1", dst="x@1", count=3, seed=7)
     sampling(root=repo, src_revs="s@1", dst="x@2", count=3, seed=7)
     first = content(repo, "x@1")
@@ -120,8 +135,15 @@ def test_sampling_is_seeded_and_exact(repo: Path) -> None:
     assert len(content(repo, "x@4")["assets"]) == 10
 
 
-@pytest.mark.parametrize("kw,msg", [({"count": 0}, "positive"), ({"rate": 1.5}, r"\(0, 1\]"), ({"rate": 0.0}, r"\(0, 1\]"),
-                                    ({}, "exactly one")])
+@pytest.mark.parametrize(
+    "kw,msg",
+    [
+        ({"count": 0}, "positive"),
+        ({"rate": 1.5}, r"\(0, 1\]"),
+        ({"rate": 0.0}, r"\(0, 1\]"),
+        ({}, "exactly one"),
+    ],
+)
 def test_sampling_bad_args(repo: Path, kw: dict[str, float], msg: str) -> None:
     commit_snapshot(repo, "s@1", {"a": UN})
     with pytest.raises(InvalidArgsError, match=msg):
@@ -129,8 +151,15 @@ def test_sampling_bad_args(repo: Path, kw: dict[str, float], msg: str) -> None:
 
 
 def test_fuse_merges_filters_samples_in_one_commit(two: Path) -> None:
-    fuse(root=two, src_revs="tr:a@t1;va:d@t2", strategy="host", include="person;cat", rate=0.5, seed=1,
-         dst="fz@1")
+    fuse(
+        root=two,
+        src_revs="tr:a@t1;va:d@t2",
+        strategy="host",
+        include="person;cat",
+        rate=0.5,
+        seed=1,
+        dst="fz@1",
+    )
     c = content(two, "fz@1")
     # merged host: a1 a2 a3 d1; person/cat (gt or pred): a1 a2 a3 d1 (d1 has a person prediction); half: 2
     assert len(c["assets"]) == 2

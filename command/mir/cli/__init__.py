@@ -30,13 +30,17 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     """The full parser: a parent with shared flags and one sub-parser per command."""
     parent = argparse.ArgumentParser(add_help=False)
-    parent.add_argument("-r", "--root", default=os.getcwd(),
-                        help="repository root (default: the current directory)")
+    parent.add_argument(
+        "-r", "--root", default=os.getcwd(), help="repository root (default: the current directory)"
+    )
     parent.add_argument("-q", "--quiet", action="store_true", help="print errors only")
     parent.add_argument("-d", "--debug", action="store_true", help="log debug messages")
-    parser = _Parser(prog="mir", description="mir: YMIR's versioned dataset store.",
-                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                     epilog="Run `mir <command> --help` for the flags and an example of each command.")
+    parser = _Parser(
+        prog="mir",
+        description="mir: YMIR's versioned dataset store.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Run `mir <command> --help` for the flags and an example of each command.",
+    )
     parser.add_argument("-v", "--version", action="version", version=f"mir {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="<command>", parser_class=_Parser)
     sub.required = True
@@ -64,8 +68,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except Exception:
         traceback.print_exc()
-        sys.stderr.write(f"mir {args.command}: unexpected error; nothing was committed. "
-                         "Please report it with the traceback above.\n")
+        sys.stderr.write(
+            f"mir {args.command}: unexpected error; nothing was committed. "
+            "Please report it with the traceback above.\n"
+        )
         return 1
 
 

@@ -14,11 +14,23 @@ from mir.store.repo import Commit, Repo
 Sub = Any  # argparse's private _SubParsersAction
 
 
-def _add(sub: Sub, parent: argparse.ArgumentParser, name: str, helptext: str, example: str,
-         aliases: tuple[str, ...] = ()) -> argparse.ArgumentParser:
+def _add(
+    sub: Sub,
+    parent: argparse.ArgumentParser,
+    name: str,
+    helptext: str,
+    example: str,
+    aliases: tuple[str, ...] = (),
+) -> argparse.ArgumentParser:
     p: argparse.ArgumentParser = sub.add_parser(
-        name, parents=[parent], help=helptext, description=helptext, aliases=list(aliases),
-        epilog=f"example:\n  {example}", formatter_class=argparse.RawDescriptionHelpFormatter)
+        name,
+        parents=[parent],
+        help=helptext,
+        description=helptext,
+        aliases=list(aliases),
+        epilog=f"example:\n  {example}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     return p
 
 
@@ -32,8 +44,10 @@ def _when(ts: float) -> str:
 
 def _line(c: Commit) -> str:
     t = c.task
-    return (f"{c.id[:10]}  {c.branch}@{c.tid:<16} {t.get('type', ''):<9} {_when(c.time)}  "
-            f"{c.stats['assets']} assets, {c.stats['gt']['boxes']} gt, {c.stats['pred']['boxes']} pred")
+    return (
+        f"{c.id[:10]}  {c.branch}@{c.tid:<16} {t.get('type', ''):<9} {_when(c.time)}  "
+        f"{c.stats['assets']} assets, {c.stats['gt']['boxes']} gt, {c.stats['pred']['boxes']} pred"
+    )
 
 
 # -- init ---------------------------------------------------------------------------------------
@@ -67,8 +81,13 @@ def _branch(args: argparse.Namespace) -> int:
 
 
 def add_branch(sub: Sub, parent: argparse.ArgumentParser) -> None:
-    p = _add(sub, parent, "branch", "list, create or delete branches",
-             "mir branch experiment dataset-a@t1    # create;  mir branch -D experiment;  mir branch")
+    p = _add(
+        sub,
+        parent,
+        "branch",
+        "list, create or delete branches",
+        "mir branch experiment dataset-a@t1    # create;  mir branch -D experiment;  mir branch",
+    )
     p.add_argument("name", nargs="?", help="branch to create")
     p.add_argument("start", nargs="?", help="revision it starts at (default: the checked-out branch)")
     p.add_argument("-D", "--delete", metavar="BRANCH", help="delete this branch (its tags stay)")
@@ -82,8 +101,14 @@ def _checkout(args: argparse.Namespace) -> int:
 
 
 def add_checkout(sub: Sub, parent: argparse.ArgumentParser) -> None:
-    p = _add(sub, parent, "checkout", "choose the branch commands read by default", "mir checkout master",
-             aliases=("co",))
+    p = _add(
+        sub,
+        parent,
+        "checkout",
+        "choose the branch commands read by default",
+        "mir checkout master",
+        aliases=("co",),
+    )
     p.add_argument("branch")
     p.add_argument("-b", action="store_true", help="create the branch first")
     p.set_defaults(func=_checkout)
@@ -101,8 +126,13 @@ def _tag(args: argparse.Namespace) -> int:
 
 
 def add_tag(sub: Sub, parent: argparse.ArgumentParser) -> None:
-    p = _add(sub, parent, "tag", "list tags, or add a name@id tag to a revision",
-             "mir tag release@v1 tr-va@merged    # or: mir tag --branch tr-va")
+    p = _add(
+        sub,
+        parent,
+        "tag",
+        "list tags, or add a name@id tag to a revision",
+        "mir tag release@v1 tr-va@merged    # or: mir tag --branch tr-va",
+    )
     p.add_argument("name", nargs="?", help="new tag, written name@id")
     p.add_argument("rev", nargs="?", help="revision to tag (default: the checked-out branch)")
     p.add_argument("--branch", help="list only this branch's tags")
@@ -153,8 +183,10 @@ def _show(args: argparse.Namespace) -> int:
         return 0
     tvt = info["tvt"]
     print(f"{info['tag']}  commit {info['commit'][:10]}")
-    print(f"assets: {info['assets']} (train {tvt['train']}, val {tvt['val']}, test {tvt['test']}, "
-          f"unknown {tvt['unknown']}), {info['bytes'] / 1e6:.1f} MB")
+    print(
+        f"assets: {info['assets']} (train {tvt['train']}, val {tvt['val']}, test {tvt['test']}, "
+        f"unknown {tvt['unknown']}), {info['bytes'] / 1e6:.1f} MB"
+    )
     for side in ("gt", "pred"):
         s = info[side]
         print(f"{side}: {s['boxes']} boxes on {s['positive_assets']} assets ({s['negative_assets']} without)")
@@ -165,21 +197,29 @@ def _show(args: argparse.Namespace) -> int:
     for key, values in info["image_tags"].items():
         print(f"image tag {key}: " + ", ".join(f"{v} ({n})" for v, n in values.items()))
     t = info["task"]
-    print(f"task: {t.get('type')} {t.get('tid')} {t.get('state')} by {t.get('user') or '-'} at {_when(t['time'])}")
+    who = t.get("user") or "-"
+    print(f"task: {t.get('type')} {t.get('tid')} {t.get('state')} by {who} at {_when(t['time'])}")
     if t.get("src_revs"):
         print(f"  from {t['src_revs']}")
     if t.get("model"):
-        print(f"  model {t['model'].get('model_hash', '')} best stage {t['model'].get('best_stage_name', '')}")
+        print(
+            f"  model {t['model'].get('model_hash', '')} best stage {t['model'].get('best_stage_name', '')}"
+        )
     if args.verbose:
         print(json.dumps(t, indent=1, default=str))
     return 0
 
 
 def add_show(sub: Sub, parent: argparse.ArgumentParser) -> None:
-    p = _add(sub, parent, "show", "asset counts, classes, tags and the task of a version",
-             "mir show tr-va@merged --json")
+    p = _add(
+        sub,
+        parent,
+        "show",
+        "asset counts, classes, tags and the task of a version",
+        "mir show tr-va@merged --json",
+    )
     p.add_argument("rev", nargs="?", help="revision (default: the checked-out branch)")
-    p.add_argument("--src-revs", help="same as REV (YMIR's spelling)")
+    p.add_argument("--src-revs", "--src-rev", dest="src_revs", help="same as REV (YMIR's spelling)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--verbose", action="store_true", help="also print the whole task record")
     p.set_defaults(func=_show)
@@ -190,9 +230,13 @@ def _diff(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"counts": d.counts(), **d.__dict__}, indent=1))
         return 0
-    labels = {"added_assets": "assets added", "removed_assets": "assets removed",
-              "changed_gt": "assets whose ground truth changed", "changed_pred": "assets whose predictions changed",
-              "changed_type": "assets whose train/val/test type changed"}
+    labels = {
+        "added_assets": "assets added",
+        "removed_assets": "assets removed",
+        "changed_gt": "assets whose ground truth changed",
+        "changed_pred": "assets whose predictions changed",
+        "changed_type": "assets whose train/val/test type changed",
+    }
     for key, text in labels.items():
         items: list[str] = getattr(d, key)
         print(f"{len(items):>8} {text}")
@@ -202,8 +246,13 @@ def _diff(args: argparse.Namespace) -> int:
 
 
 def add_diff(sub: Sub, parent: argparse.ArgumentParser) -> None:
-    p = _add(sub, parent, "diff", "assets and annotations added, removed or changed between two versions",
-             "mir diff tr-va@merged tr-va@merged-1")
+    p = _add(
+        sub,
+        parent,
+        "diff",
+        "assets and annotations added, removed or changed between two versions",
+        "mir diff tr-va@merged tr-va@merged-1",
+    )
     p.add_argument("a")
     p.add_argument("b")
     p.add_argument("--limit", type=int, default=5, help="asset ids listed per kind of change")
@@ -218,7 +267,9 @@ def _labels(args: argparse.Namespace) -> int:
         if not args.names:
             from mir.errors import InvalidArgsError
 
-            raise InvalidArgsError("`mir labels add` needs a class name", fix="e.g. mir labels add bike bicycle")
+            raise InvalidArgsError(
+                "`mir labels add` needs a class name", fix="e.g. mir labels add bike bicycle"
+            )
         main, *aliases = args.names
         cid, labels = history.add_label(root=_root(args), name=main, aliases=aliases)
         print(f"{cid}\t{labels.name_of(cid)}\t{','.join(labels.labels[cid].aliases)}")
@@ -229,8 +280,13 @@ def _labels(args: argparse.Namespace) -> int:
 
 
 def add_labels(sub: Sub, parent: argparse.ArgumentParser) -> None:
-    p = _add(sub, parent, "labels", "list class names, or add one with aliases",
-             "mir labels add bike bicycle    # 'bicycle' in annotations becomes 'bike'")
+    p = _add(
+        sub,
+        parent,
+        "labels",
+        "list class names, or add one with aliases",
+        "mir labels add bike bicycle    # 'bicycle' in annotations becomes 'bike'",
+    )
     p.add_argument("action", nargs="?", choices=["list", "add"], default="list")
     p.add_argument("names", nargs="*", help="for add: the class name, then its aliases")
     p.set_defaults(func=_labels)

@@ -56,9 +56,14 @@ def keep_assets(snap: Snapshot, mask: pa.Array | pa.ChunkedArray) -> Snapshot:
 def restrict(snap: Snapshot, assets: pa.Table) -> Snapshot:
     """``snap`` with ``assets`` as its asset table and only the annotations of those assets."""
     ids = assets["asset_id"]
-    gt = snap.gt.filter(pc.is_in(snap.gt["asset_id"], value_set=_values(ids))) if snap.gt.num_rows else snap.gt
-    pred = (snap.pred.filter(pc.is_in(snap.pred["asset_id"], value_set=_values(ids)))
-            if snap.pred.num_rows else snap.pred)
+    gt = (
+        snap.gt.filter(pc.is_in(snap.gt["asset_id"], value_set=_values(ids))) if snap.gt.num_rows else snap.gt
+    )
+    pred = (
+        snap.pred.filter(pc.is_in(snap.pred["asset_id"], value_set=_values(ids)))
+        if snap.pred.num_rows
+        else snap.pred
+    )
     return Snapshot(assets=assets, gt=gt, pred=pred, pred_meta=dict(snap.pred_meta), evaluation=None)
 
 
@@ -107,9 +112,14 @@ def annotations_table(columns: dict[str, pa.Array | pa.ChunkedArray | list[objec
         "link": pa.array(np.full(n, -1, np.int32)),
     }
     if "index" not in columns:
-        columns = {**columns, "index": box_index(pa.array(columns["asset_id"], pa.string())
-                                                 if isinstance(columns["asset_id"], list)
-                                                 else columns["asset_id"])}
+        columns = {
+            **columns,
+            "index": box_index(
+                pa.array(columns["asset_id"], pa.string())
+                if isinstance(columns["asset_id"], list)
+                else columns["asset_id"]
+            ),
+        }
     arrays = []
     for f in schema.ANNOTATIONS:
         value = columns.get(f.name, defaults.get(f.name))

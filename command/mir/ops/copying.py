@@ -27,13 +27,23 @@ def _remap(boxes: pa.Table, mapping: np.ndarray) -> pa.Table:
         return boxes
     new_ids = mapping[boxes["class_id"].to_numpy()]
     keep = new_ids >= 0
-    boxes = boxes.set_column(boxes.schema.get_field_index("class_id"), "class_id", pa.array(new_ids, pa.int32()))
+    boxes = boxes.set_column(
+        boxes.schema.get_field_index("class_id"), "class_id", pa.array(new_ids, pa.int32())
+    )
     return boxes.filter(pa.array(keep)) if not keep.all() else boxes
 
 
-def copy_dataset(*, root: Path, src_root: Path, src_revs: str, dst: str, src_label_file: Path | None = None,
-                 unknown_types_strategy: CopyStrategy = "stop", drop_annotations: bool = False,
-                 user: str = "") -> Commit:
+def copy_dataset(
+    *,
+    root: Path,
+    src_root: Path,
+    src_revs: str,
+    dst: str,
+    src_label_file: Path | None = None,
+    unknown_types_strategy: CopyStrategy = "stop",
+    drop_annotations: bool = False,
+    user: str = "",
+) -> Commit:
     """Copy ``src_revs`` of the repository at ``src_root`` as version ``dst`` here."""
     repo = Repo(root)
     dst_r = dst_rev(repo, dst)
@@ -50,8 +60,11 @@ def copy_dataset(*, root: Path, src_root: Path, src_revs: str, dst: str, src_lab
         names = {cid: src_labels.name_of(cid) for cid in used}
         unknown = sorted({n for n in names.values() if n not in table})
         if unknown and unknown_types_strategy == "stop":
-            raise UnknownClassesError(unknown, where=f"{src_root} ({src_revs})",
-                                      fix="pass --unknown-types-strategy ignore (drop those boxes) or add")
+            raise UnknownClassesError(
+                unknown,
+                where=f"{src_root} ({src_revs})",
+                fix="pass --unknown-types-strategy ignore (drop those boxes) or add",
+            )
         if unknown and unknown_types_strategy == "add":
             for n in unknown:
                 labels.add(n)
@@ -60,11 +73,24 @@ def copy_dataset(*, root: Path, src_root: Path, src_revs: str, dst: str, src_lab
         mapping = np.full(size, -1, np.int32)
         for cid, name in names.items():
             mapping[cid] = table.get(name, -1)
-        return Snapshot(assets=snap.assets, gt=_remap(snap.gt, mapping), pred=_remap(snap.pred, mapping),
-                        pred_meta=dict(snap.pred_meta))
+        return Snapshot(
+            assets=snap.assets,
+            gt=_remap(snap.gt, mapping),
+            pred=_remap(snap.pred, mapping),
+            pred_meta=dict(snap.pred_meta),
+        )
 
-    task = Task(type="copy", tid=dst_r.tid or "", user=user, src_revs=f"{src_root}:{src_revs}",
-                params={"src_root": str(src_root), "unknown_types_strategy": unknown_types_strategy,
-                        "drop_annotations": drop_annotations},
-                model=src_commit.task.get("model"), executor=str(src_commit.task.get("executor") or ""))
+    task = Task(
+        type="copy",
+        tid=dst_r.tid or "",
+        user=user,
+        src_revs=f"{src_root}:{src_revs}",
+        params={
+            "src_root": str(src_root),
+            "unknown_types_strategy": unknown_types_strategy,
+            "drop_annotations": drop_annotations,
+        },
+        model=src_commit.task.get("model"),
+        executor=str(src_commit.task.get("executor") or ""),
+    )
     return repo.commit(dst=dst_r, task=task, build=build)

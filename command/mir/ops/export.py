@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 
 from mir import formats
-from mir.errors import InputFileError, InvalidArgsError
+from mir.errors import InputFileError
 from mir.formats.base import ExportSelection
 from mir.images import EXTENSIONS
 from mir.ops.common import absolute
@@ -78,24 +78,36 @@ def class_mapping(snap: Snapshot, names: list[str], ids: list[int]) -> tuple[Sna
             return boxes
         cls = boxes["class_id"].to_numpy()
         mapped = np.where(cls < len(lut), lut[np.minimum(cls, len(lut) - 1)], -1)
-        boxes = boxes.set_column(boxes.schema.get_field_index("class_id"), "class_id", pa.array(mapped, pa.int32()))
+        boxes = boxes.set_column(
+            boxes.schema.get_field_index("class_id"), "class_id", pa.array(mapped, pa.int32())
+        )
         return boxes.filter(pa.array(mapped >= 0))
 
-    return Snapshot(assets=snap.assets, gt=remap(snap.gt), pred=remap(snap.pred), pred_meta=snap.pred_meta), names
+    return Snapshot(
+        assets=snap.assets, gt=remap(snap.gt), pred=remap(snap.pred), pred_meta=snap.pred_meta
+    ), names
 
 
-def export_dataset(*, root: Path, src_rev: str, asset_dir: Path, media_location: Path,
-                   gt_dir: Path | None = None, pred_dir: Path | None = None, anno_format: str = "voc",
-                   class_names: str | list[str] = "", link: bool = False, tvt: str = "",
-                   progress: ProgressFn | None = None, bar: bool | None = None) -> ExportReport:
+def export_dataset(
+    *,
+    root: Path,
+    src_rev: str,
+    asset_dir: Path,
+    media_location: Path,
+    gt_dir: Path | None = None,
+    pred_dir: Path | None = None,
+    anno_format: str = "voc",
+    class_names: str | list[str] = "",
+    link: bool = False,
+    tvt: str = "",
+    progress: ProgressFn | None = None,
+    bar: bool | None = None,
+) -> ExportReport:
     """Write the images of ``src_rev`` and (optionally) its gt / predictions in ``anno_format``."""
     repo = Repo(root)
     rev = parse_rev(src_rev, allow_tvt=False)
     commit = repo.resolve(rev)
     fmt = formats.resolve_format(anno_format) if anno_format not in ("none", "") else "none"
-    if fmt == "none" and (gt_dir or pred_dir):
-        raise InvalidArgsError("--anno-format none writes no annotations but --gt-dir/--pred-dir was given",
-                               fix="choose a format: voc, coco, yolo, ark or labelstudio")
     media_location = absolute(media_location)
     if not media_location.is_dir():
         raise InputFileError(media_location, "media location does not exist", fix="check --media-location")
@@ -123,7 +135,9 @@ def export_dataset(*, root: Path, src_rev: str, asset_dir: Path, media_location:
         fn = partial(_place_chunk, media_location=str(media_location), link=link)
         for done, err in enumerate(workers.imap(fn, chunks), start=1):
             if err:
-                raise InputFileError(media_location, err, fix="check --media-location (the one used at import)")
+                raise InputFileError(
+                    media_location, err, fix="check --media-location (the one used at import)"
+                )
             prog.update(done / len(chunks), "writing images")
     asset_index = asset_dir / "index.tsv"
     _write_lines(asset_index, paths)
@@ -146,13 +160,17 @@ def export_dataset(*, root: Path, src_rev: str, asset_dir: Path, media_location:
         else:
             pred_index = index
     prog.done("exported")
-    return ExportReport(assets=len(ids_list), gt_boxes=snap.gt.num_rows if gt_dir else 0,
-                        pred_boxes=snap.pred.num_rows if pred_dir else 0, asset_index=asset_index,
-                        gt_index=gt_index, pred_index=pred_index)
+    return ExportReport(
+        assets=len(ids_list),
+        gt_boxes=snap.gt.num_rows if gt_dir else 0,
+        pred_boxes=snap.pred.num_rows if pred_dir else 0,
+        asset_index=asset_index,
+        gt_index=gt_index,
+        pred_index=pred_index,
+    )
 
 
 def _write_lines(path: Path, lines: list[str]) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
     os.replace(tmp, path)
-

@@ -60,8 +60,9 @@ def delete_branch(*, root: Path, name: str) -> None:
     """Remove a branch reference; its tagged versions stay reachable by tag."""
     repo = Repo(root)
     if name == repo.head_branch():
-        raise InvalidArgsError(f"cannot delete the checked-out branch {name!r}",
-                               fix="`mir checkout` another branch first")
+        raise InvalidArgsError(
+            f"cannot delete the checked-out branch {name!r}", fix="`mir checkout` another branch first"
+        )
 
     def change(refs: dict[str, dict[str, str]]) -> None:
         if name not in refs["branches"]:
@@ -138,9 +139,15 @@ def status(*, root: Path) -> Status:
                     reachable.add(p)
                     stack.append(p)
     leftovers += [f"commits/{c} (unreachable)" for c in all_commits if c not in reachable]
-    return Status(head_branch=repo.head_branch(), head=repo.read_commit(head_id) if head_id else None,
-                  branches=len(refs["branches"]), tags=len(refs["tags"]), commits=len(all_commits),
-                  write_in_progress=is_locked(repo.mir / "lock"), leftovers=leftovers)
+    return Status(
+        head_branch=repo.head_branch(),
+        head=repo.read_commit(head_id) if head_id else None,
+        branches=len(refs["branches"]),
+        tags=len(refs["tags"]),
+        commits=len(all_commits),
+        write_in_progress=is_locked(repo.mir / "lock"),
+        leftovers=leftovers,
+    )
 
 
 def show(*, root: Path, rev: str | None = None) -> dict[str, Any]:
@@ -156,16 +163,32 @@ def show(*, root: Path, rev: str | None = None) -> dict[str, Any]:
     def named(side: str) -> dict[str, Any]:
         s = stats[side]
         return {
-            "boxes": s["boxes"], "positive_assets": s["positive_assets"], "negative_assets": s["negative_assets"],
-            "classes": {_name(labels, cid): {"images": s["class_images"].get(cid, 0), "boxes": n}
-                        for cid, n in sorted(s["class_boxes"].items(), key=lambda kv: int(kv[0]))},
+            "boxes": s["boxes"],
+            "positive_assets": s["positive_assets"],
+            "negative_assets": s["negative_assets"],
+            "classes": {
+                _name(labels, cid): {"images": s["class_images"].get(cid, 0), "boxes": n}
+                for cid, n in sorted(s["class_boxes"].items(), key=lambda kv: int(kv[0]))
+            },
             "tags": s["tags"],
         }
 
-    return {"commit": commit.id, "tag": commit.tag, "branch": commit.branch, "parents": commit.parents,
-            "assets": stats["assets"], "tvt": stats["tvt"], "bytes": stats["bytes"], "formats": stats["formats"],
-            "image_tags": stats["image_tags"], "gt": named("gt"), "pred": named("pred"), "task": commit.task,
-            "pred_meta": commit.pred_meta, "evaluation": commit.evaluation}
+    return {
+        "commit": commit.id,
+        "tag": commit.tag,
+        "branch": commit.branch,
+        "parents": commit.parents,
+        "assets": stats["assets"],
+        "tvt": stats["tvt"],
+        "bytes": stats["bytes"],
+        "formats": stats["formats"],
+        "image_tags": stats["image_tags"],
+        "gt": named("gt"),
+        "pred": named("pred"),
+        "task": commit.task,
+        "pred_meta": commit.pred_meta,
+        "evaluation": commit.evaluation,
+    }
 
 
 def _name(labels: Labels, cid: str | int) -> str:
@@ -191,14 +214,22 @@ class Diff:
 def _box_digest(boxes: pa.Table) -> pa.Table:
     """Per asset, an order-independent fingerprint of its boxes (class and geometry)."""
     if boxes.num_rows == 0:
-        return pa.table({"asset_id": pa.array([], pa.string()), "h_sum": pa.array([], pa.uint64()),
-                         "n": pa.array([], pa.int64())})
+        return pa.table(
+            {
+                "asset_id": pa.array([], pa.string()),
+                "h_sum": pa.array([], pa.uint64()),
+                "n": pa.array([], pa.int64()),
+            }
+        )
     parts = [pc.cast(boxes[c], pa.string()) for c in ("class_id", "x", "y", "w", "h", "rotation", "score")]
     joined = pc.binary_join_element_wise(*parts, "|")
     raw = np.array([hash(s) & 0xFFFFFFFFFFFF for s in joined.to_pylist()], dtype=np.uint64)
     t = pa.table({"asset_id": boxes["asset_id"], "h": pa.array(raw, pa.uint64())})
-    return t.group_by("asset_id").aggregate([("h", "sum"), ([], "count_all")]).rename_columns(
-        ["asset_id", "h_sum", "n"])
+    return (
+        t.group_by("asset_id")
+        .aggregate([("h", "sum"), ([], "count_all")])
+        .rename_columns(["asset_id", "h_sum", "n"])
+    )
 
 
 def _changed(old: pa.Table, new: pa.Table, common: pa.Array) -> list[str]:
@@ -206,11 +237,19 @@ def _changed(old: pa.Table, new: pa.Table, common: pa.Array) -> list[str]:
     b = _box_digest(new).filter(pc.is_in(pc.field("asset_id"), value_set=common)) if new.num_rows else None
     if a is None and b is None:
         return []
-    empty = pa.table({"asset_id": pa.array([], pa.string()), "h_sum": pa.array([], pa.uint64()),
-                      "n": pa.array([], pa.int64())})
-    joined = (a or empty).join(b or empty, "asset_id", join_type="full outer", left_suffix="_a", right_suffix="_b")
-    differs = pc.or_kleene(pc.not_equal(joined["h_sum_a"], joined["h_sum_b"]),
-                           pc.not_equal(joined["n_a"], joined["n_b"]))
+    empty = pa.table(
+        {
+            "asset_id": pa.array([], pa.string()),
+            "h_sum": pa.array([], pa.uint64()),
+            "n": pa.array([], pa.int64()),
+        }
+    )
+    joined = (a or empty).join(
+        b or empty, "asset_id", join_type="full outer", left_suffix="_a", right_suffix="_b"
+    )
+    differs = pc.or_kleene(
+        pc.not_equal(joined["h_sum_a"], joined["h_sum_b"]), pc.not_equal(joined["n_a"], joined["n_b"])
+    )
     differs = pc.fill_null(differs, True)
     return sorted(joined.filter(differs)["asset_id"].to_pylist())
 
@@ -229,6 +268,10 @@ def diff(*, root: Path, a: str, b: str) -> Diff:
     tb = sb.assets.select(["asset_id", "tvt"]).filter(pc.is_in(ids_b, value_set=common))
     j = ta.join(tb, "asset_id", left_suffix="_a", right_suffix="_b")
     changed_type = sorted(j.filter(pc.not_equal(j["tvt_a"], j["tvt_b"]))["asset_id"].to_pylist())
-    return Diff(added_assets=sorted(added), removed_assets=sorted(removed),
-                changed_gt=_changed(sa.gt, sb.gt, common), changed_pred=_changed(sa.pred, sb.pred, common),
-                changed_type=changed_type)
+    return Diff(
+        added_assets=sorted(added),
+        removed_assets=sorted(removed),
+        changed_gt=_changed(sa.gt, sb.gt, common),
+        changed_pred=_changed(sa.pred, sb.pred, common),
+        changed_type=changed_type,
+    )

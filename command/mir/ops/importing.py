@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 UnknownStrategy = Literal["stop", "ignore", "add"]
 BoxStrategy = Literal["stop", "clip", "drop"]
 _CHUNK = 256
+_METADATA_SUFFIXES = (".tsv", ".txt", ".csv", ".xml", ".json", ".yaml", ".yml")
 _EDGE_TOLERANCE = 1.0  # pixels; VOC's 1-based inclusive boxes may touch x = width
 
 
@@ -71,8 +72,11 @@ def read_index(index_file: Path) -> list[IndexLine]:
     except FileNotFoundError as e:
         raise InputFileError(index_file, "index file does not exist", fix="check --index-file") from e
     except UnicodeDecodeError as e:
-        raise InputFileError(index_file, f"index file is not UTF-8 text ({e.reason} at byte {e.start})",
-                             fix="the index must list one image path per line") from e
+        raise InputFileError(
+            index_file,
+            f"index file is not UTF-8 text ({e.reason} at byte {e.start})",
+            fix="the index must list one image path per line",
+        ) from e
     except OSError as e:
         raise InputFileError(index_file, f"cannot read index file ({e.strerror})") from e
     base = index_file.parent
@@ -84,18 +88,25 @@ def read_index(index_file: Path) -> list[IndexLine]:
         p = Path(entry)
         lines.append(IndexLine(no, p if p.is_absolute() else base / p))
     if not lines:
-        raise InputFileError(index_file, "index file lists no images",
-                             fix="write one image path per line (absolute, or relative to the index file)")
+        raise InputFileError(
+            index_file,
+            "index file lists no images",
+            fix="write one image path per line (absolute, or relative to the index file)",
+        )
     return lines
 
 
 def _ingest_chunk(chunk: list[tuple[int, str]], media_location: str) -> dict[str, Any]:
     """Worker: hash, inspect and store each image of a chunk; stops at the first bad one."""
-    out: dict[str, list[Any]] = {k: [] for k in ("line", "asset_id", "width", "height", "channels",
-                                                 "image_format", "byte_size")}
+    out: dict[str, list[Any]] = {
+        k: [] for k in ("line", "asset_id", "width", "height", "channels", "image_format", "byte_size")
+    }
     created = skipped = 0
     location = Path(media_location)
     for line, path in chunk:
+        if path.lower().endswith(_METADATA_SUFFIXES):
+            skipped += 1  # an export's own index or annotation files, listed by `find`
+            continue
         try:
             with open(path, "rb") as f:
                 data = f.read()
@@ -146,8 +157,9 @@ def import_dataset(
     if parent is not None:
         repo.resolve(parent)
     if unknown_types_strategy not in ("stop", "ignore", "add"):
-        raise InvalidArgsError(f"unknown --unknown-types-strategy {unknown_types_strategy!r}",
-                               fix="use stop, ignore or add")
+        raise InvalidArgsError(
+            f"unknown --unknown-types-strategy {unknown_types_strategy!r}", fix="use stop, ignore or add"
+        )
     media_location = absolute(media_location)
     index_file = absolute(index_file)
     prog = Progress(progress, bar=bar)
@@ -159,36 +171,49 @@ def import_dataset(
 
     # 1. images: hash, inspect, store
     chunks = chunked([(ln.line, str(ln.path)) for ln in lines], _CHUNK)
-    rows: dict[str, list[Any]] = {k: [] for k in ("line", "asset_id", "width", "height", "channels",
-                                                  "image_format", "byte_size")}
+    rows: dict[str, list[Any]] = {
+        k: [] for k in ("line", "asset_id", "width", "height", "channels", "image_format", "byte_size")
+    }
     created = skipped_dirs = 0
     with pool(len(lines)) as workers:
         prog.phase(0.0, 0.7)
-        for done, result in enumerate(workers.imap(partial(_ingest_chunk, media_location=str(media_location)),
-                                                   chunks), start=1):
+        for done, result in enumerate(
+            workers.imap(partial(_ingest_chunk, media_location=str(media_location)), chunks), start=1
+        ):
             if "error" in result:
                 line, path, problem = result["error"]
-                raise InputFileError(index_file, f"{path}: {problem}", line=line,
-                                     fix="fix or remove this line of the index file")
+                raise InputFileError(
+                    index_file,
+                    f"{path}: {problem}",
+                    line=line,
+                    fix="fix or remove this line of the index file",
+                )
             for k, v in result["rows"].items():
                 rows[k].extend(v)
             created += result["created"]
             skipped_dirs += result["skipped"]
             prog.update(done / len(chunks), "reading images")
         if skipped_dirs:
-            log.warning("skipped %d index line(s) naming folders", skipped_dirs)
+            log.warning("skipped %d index line(s) naming folders or index/annotation files", skipped_dirs)
         if not rows["asset_id"]:
-            raise InputFileError(index_file, "index file lists no image files, only folders",
-                                 fix="list image files, one per line")
+            raise InputFileError(
+                index_file,
+                "index file lists no image files, only folders",
+                fix="list image files, one per line",
+            )
         line_to_path = {ln.line: ln.path for ln in lines}
         assets, stems, duplicates = _asset_table(rows, line_to_path)
 
         # 2. annotations
         prog.phase(0.7, 0.95)
-        sizes = {stem: (w, h) for stem, w, h in zip(stems["stem"], stems["width"], stems["height"], strict=True)}
+        sizes = {
+            stem: (w, h) for stem, w, h in zip(stems["stem"], stems["width"], stems["height"], strict=True)
+        }
         read_gt = _read_side(gt_dir, anno_format, stems["stem"], sizes, workers.map, "gt", index_file, stems)
         prog.update(0.5, "reading annotations")
-        read_pred = _read_side(pred_dir, anno_format, stems["stem"], sizes, workers.map, "pred", index_file, stems)
+        read_pred = _read_side(
+            pred_dir, anno_format, stems["stem"], sizes, workers.map, "pred", index_file, stems
+        )
         prog.update(1.0, "reading annotations")
 
     stem_to_asset = dict(zip(stems["stem"], stems["asset_id"], strict=True))
@@ -197,14 +222,26 @@ def import_dataset(
     if read_gt is not None and read_gt.image_tags.num_rows:
         assets = _with_image_tags(assets, read_gt.image_tags, stem_to_asset)
     pred_meta = _pred_meta(pred_dir)
-    task = Task(type="import", tid=dst_r.tid or "", user=user, src_revs=str(index_file),
-                params={"index_file": str(index_file), "gt_dir": str(gt_dir or ""), "pred_dir": str(pred_dir or ""),
-                        "anno_format": anno_format, "unknown_types_strategy": unknown_types_strategy,
-                        "media_location": str(media_location)})
+    task = Task(
+        type="import",
+        tid=dst_r.tid or "",
+        user=user,
+        src_revs=str(index_file),
+        params={
+            "index_file": str(index_file),
+            "gt_dir": str(gt_dir or ""),
+            "pred_dir": str(pred_dir or ""),
+            "anno_format": anno_format,
+            "unknown_types_strategy": unknown_types_strategy,
+            "media_location": str(media_location),
+        },
+    )
     summary: dict[str, Any] = {}
 
     def build(labels: Labels) -> Snapshot:
-        declared = (read_gt.declared_classes if read_gt else []) + (read_pred.declared_classes if read_pred else [])
+        declared = (read_gt.declared_classes if read_gt else []) + (
+            read_pred.declared_classes if read_pred else []
+        )
         gt, ign_gt, added_gt = _resolve_classes(gt_raw, labels, unknown_types_strategy, declared)
         pred, ign_pred, added_pred = _resolve_classes(pred_raw, labels, unknown_types_strategy, declared)
         summary.update(ignored={**ign_gt, **ign_pred}, added=sorted(set(added_gt + added_pred)))
@@ -215,13 +252,21 @@ def import_dataset(
     prog.update(0.0, "committing")
     commit = repo.commit(dst=dst_r, task=task, build=build, parent=parent)
     prog.done("imported")
-    return ImportReport(commit=commit, assets=assets.num_rows, duplicates=duplicates, new_media=created,
-                        gt_boxes=commit.stats["gt"]["boxes"], pred_boxes=commit.stats["pred"]["boxes"],
-                        ignored_boxes=summary["ignored"], added_classes=summary["added"])
+    return ImportReport(
+        commit=commit,
+        assets=assets.num_rows,
+        duplicates=duplicates,
+        new_media=created,
+        gt_boxes=commit.stats["gt"]["boxes"],
+        pred_boxes=commit.stats["pred"]["boxes"],
+        ignored_boxes=summary["ignored"],
+        added_classes=summary["added"],
+    )
 
 
-def _asset_table(rows: dict[str, list[Any]], line_to_path: dict[int, Path]) -> tuple[pa.Table, dict[str, list[Any]],
-                                                                                     int]:
+def _asset_table(
+    rows: dict[str, list[Any]], line_to_path: dict[int, Path]
+) -> tuple[pa.Table, dict[str, list[Any]], int]:
     """Assets in index order with duplicates (same content) collapsed onto their first line."""
     ids = rows["asset_id"]
     first_index: dict[str, int] = {}
@@ -271,14 +316,26 @@ def _asset_table(rows: dict[str, list[Any]], line_to_path: dict[int, Path]) -> t
     return assets, stems, duplicates
 
 
-def _read_side(source: Path | None, anno_format: str, stem_list: Sequence[str], sizes: dict[str, tuple[int, int]],
-               map_fn: Any, side: str, index_file: Path, stems: dict[str, list[Any]]) -> ReadResult | None:
+def _read_side(
+    source: Path | None,
+    anno_format: str,
+    stem_list: Sequence[str],
+    sizes: dict[str, tuple[int, int]],
+    map_fn: Any,
+    side: str,
+    index_file: Path,
+    stems: dict[str, list[Any]],
+) -> ReadResult | None:
     if source is None:
         return None
     if stems.get("clash"):
         stem, a, b = stems["clash"][0]
-        raise InputFileError(index_file, f"lines {a} and {b} are different images with the same file stem {stem!r}",
-                             line=b, fix="annotations are matched by file stem; rename one of the images")
+        raise InputFileError(
+            index_file,
+            f"lines {a} and {b} are different images with the same file stem {stem!r}",
+            line=b,
+            fix="annotations are matched by file stem; rename one of the images",
+        )
     source = absolute(source)
     fmt = formats.detect(source) if anno_format == "auto" else formats.resolve_format(anno_format)
     reader = formats.READERS[fmt]
@@ -291,8 +348,9 @@ def _read_side(source: Path | None, anno_format: str, stem_list: Sequence[str], 
     return result
 
 
-def _attach(read: ReadResult | None, stem_to_asset: dict[str, str], assets: pa.Table,
-            strategy: BoxStrategy) -> pa.Table | None:
+def _attach(
+    read: ReadResult | None, stem_to_asset: dict[str, str], assets: pa.Table, strategy: BoxStrategy
+) -> pa.Table | None:
     """Raw boxes with their asset id and checked against the image size."""
     if read is None:
         return None
@@ -326,12 +384,18 @@ def _attach(read: ReadResult | None, stem_to_asset: dict[str, str], assets: pa.T
         if strategy == "stop":
             i = int(np.flatnonzero(bad)[0])
             row = boxes.slice(i, 1).to_pylist()[0]
-            what = (f"box {row['class_name']!r} has zero or negative size (w={w[i]:g}, h={h[i]:g})" if zero[i] else
-                    f"box {row['class_name']!r} x={x[i]:g} y={y[i]:g} w={w[i]:g} h={h[i]:g} lies outside the "
-                    f"{int(width[i])}x{int(height[i])} image {row['name']!r}")
-            raise InputFileError(row["file"], f"{what} ({int(bad.sum())} bad box(es) in all)",
-                                 line=row["line"] or None,
-                                 fix="fix the box, or import with --invalid-boxes clip (or drop)")
+            what = (
+                f"box {row['class_name']!r} has zero or negative size (w={w[i]:g}, h={h[i]:g})"
+                if zero[i]
+                else f"box {row['class_name']!r} x={x[i]:g} y={y[i]:g} w={w[i]:g} h={h[i]:g} lies outside "
+                f"the {int(width[i])}x{int(height[i])} image {row['name']!r}"
+            )
+            raise InputFileError(
+                row["file"],
+                f"{what} ({int(bad.sum())} bad box(es) in all)",
+                line=row["line"] or None,
+                fix="fix the box, or import with --invalid-boxes clip (or drop)",
+            )
         if strategy == "drop":
             boxes = boxes.filter(pa.array(~bad))
         else:
@@ -363,8 +427,9 @@ def _attach(read: ReadResult | None, stem_to_asset: dict[str, str], assets: pa.T
     return boxes
 
 
-def _resolve_classes(raw: pa.Table | None, labels: Labels, strategy: UnknownStrategy,
-                     declared: list[str]) -> tuple[pa.Table, dict[str, int], list[str]]:
+def _resolve_classes(
+    raw: pa.Table | None, labels: Labels, strategy: UnknownStrategy, declared: list[str]
+) -> tuple[pa.Table, dict[str, int], list[str]]:
     """Class names to ids through the labels (aliases included), applying the unknown-types strategy."""
     if raw is None or raw.num_rows == 0:
         return schema.empty(schema.ANNOTATIONS), {}, []
@@ -376,8 +441,12 @@ def _resolve_classes(raw: pa.Table | None, labels: Labels, strategy: UnknownStra
         except Exception as e:
             first = int(np.flatnonzero(enc.indices.to_numpy() == distinct.index(name))[0])
             row = raw.slice(first, 1).to_pylist()[0]
-            raise InputFileError(row["file"], f"invalid class name {name!r}: {e}", line=row["line"] or None,
-                                 fix="class names may not contain ',' or ';'; rename it in the annotation") from e
+            raise InputFileError(
+                row["file"],
+                f"invalid class name {name!r}: {e}",
+                line=row["line"] or None,
+                fix="class names may not contain ',' or ';'; rename it in the annotation",
+            ) from e
     table = labels.lookup()
     unknown = sorted({normalise(n) for n in distinct if normalise(n) not in table})
     added: list[str] = []
@@ -400,16 +469,25 @@ def _resolve_classes(raw: pa.Table | None, labels: Labels, strategy: UnknownStra
     keep = class_ids >= 0
     if not keep.all():
         for name in unknown:
-            d = [i for i, n in enumerate(distinct) if normalise(n) == name]
-            ignored[name] = int(np.isin(codes, d).sum())
+            codes_of = [i for i, n in enumerate(distinct) if normalise(n) == name]
+            ignored[name] = int(np.isin(codes, codes_of).sum())
         raw = raw.filter(pa.array(keep))
         class_ids = class_ids[keep]
     del declared  # declared-but-unused classes are not added: a label file holds classes with data
-    gt = annotations_table({
-        "asset_id": raw["asset_id"], "class_id": pa.array(class_ids, pa.int32()),
-        "x": raw["x"], "y": raw["y"], "w": raw["w"], "h": raw["h"], "rotation": raw["rotation"],
-        "score": raw["score"], "quality": raw["quality"], "tags": raw["tags"],
-    })
+    gt = annotations_table(
+        {
+            "asset_id": raw["asset_id"],
+            "class_id": pa.array(class_ids, pa.int32()),
+            "x": raw["x"],
+            "y": raw["y"],
+            "w": raw["w"],
+            "h": raw["h"],
+            "rotation": raw["rotation"],
+            "score": raw["score"],
+            "quality": raw["quality"],
+            "tags": raw["tags"],
+        }
+    )
     return _dedupe(gt), ignored, added
 
 
@@ -418,14 +496,18 @@ def _dedupe(boxes: pa.Table) -> pa.Table:
     if boxes.num_rows == 0:
         return boxes
     key = boxes.select(["asset_id", "class_id", "x", "y", "w", "h", "rotation"])
-    first = key.append_column("_row", pa.array(np.arange(boxes.num_rows))).group_by(
-        ["asset_id", "class_id", "x", "y", "w", "h", "rotation"], use_threads=False).aggregate([("_row", "min")])
+    first = (
+        key.append_column("_row", pa.array(np.arange(boxes.num_rows)))
+        .group_by(["asset_id", "class_id", "x", "y", "w", "h", "rotation"], use_threads=False)
+        .aggregate([("_row", "min")])
+    )
     if first.num_rows == boxes.num_rows:
         return boxes
     rows = np.sort(first["_row_min"].to_numpy())
     deduped = boxes.take(pa.array(rows))
-    return deduped.set_column(deduped.schema.get_field_index("index"), "index",
-                              box_index(deduped["asset_id"]))
+    return deduped.set_column(
+        deduped.schema.get_field_index("index"), "index", box_index(deduped["asset_id"])
+    )
 
 
 def _with_image_tags(assets: pa.Table, tags: pa.Table, stem_to_asset: dict[str, str]) -> pa.Table:

@@ -42,7 +42,9 @@ def with_tvt(src: Source) -> Snapshot:
     if src.rev.tvt is None or snap.assets.num_rows == 0:
         return snap
     tvt = pa.array(np.full(snap.assets.num_rows, int(src.rev.tvt), np.int8), pa.int8())
-    assets = snap.assets.set_column(snap.assets.schema.get_field_index("tvt"), schema.ASSETS.field("tvt"), tvt)
+    assets = snap.assets.set_column(
+        snap.assets.schema.get_field_index("tvt"), schema.ASSETS.field("tvt"), tvt
+    )
     return Snapshot(assets=assets, gt=snap.gt, pred=snap.pred, pred_meta=snap.pred_meta)
 
 
@@ -57,8 +59,9 @@ def _merge_table(host: pa.Table, guest: pa.Table, strategy: Strategy) -> pa.Tabl
     return pa.concat_tables([host, drop_ids(guest, pc.unique(host["asset_id"]))])
 
 
-def merge_sources(sources: Sequence[Source], *, strategy: Strategy = "stop",
-                  exclude: Sequence[Source] = ()) -> MergeResult:
+def merge_sources(
+    sources: Sequence[Source], *, strategy: Strategy = "stop", exclude: Sequence[Source] = ()
+) -> MergeResult:
     """Merge loaded sources in memory (used by merge, fuse, train and mining)."""
     if strategy not in STRATEGIES:
         raise InvalidArgsError(f"unknown merge strategy {strategy!r}", fix="use stop, host or guest")
@@ -85,13 +88,25 @@ def merge_sources(sources: Sequence[Source], *, strategy: Strategy = "stop",
         result.pred_meta = {"merged_from": [str(s.rev) for s in sources]} if result.pred.num_rows else {}
     for ex in exclude:
         ids = ex.snap.assets["asset_id"]
-        result = Snapshot(assets=drop_ids(result.assets, ids), gt=drop_ids(result.gt, ids),
-                          pred=drop_ids(result.pred, ids), pred_meta=result.pred_meta)
+        result = Snapshot(
+            assets=drop_ids(result.assets, ids),
+            gt=drop_ids(result.gt, ids),
+            pred=drop_ids(result.pred, ids),
+            pred_meta=result.pred_meta,
+        )
     return MergeResult(snap=result, shared=shared_total)
 
 
-def merge(*, root: Path, src_revs: str, dst: str, ex_src_revs: str = "", strategy: Strategy = "stop",
-          user: str = "", progress: ProgressFn | None = None) -> Commit:
+def merge(
+    *,
+    root: Path,
+    src_revs: str,
+    dst: str,
+    ex_src_revs: str = "",
+    strategy: Strategy = "stop",
+    user: str = "",
+    progress: ProgressFn | None = None,
+) -> Commit:
     """Merge ``src_revs`` (host first) minus ``ex_src_revs`` into the new version ``dst``."""
     repo = Repo(root)
     dst_r = dst_rev(repo, dst)
@@ -100,10 +115,13 @@ def merge(*, root: Path, src_revs: str, dst: str, ex_src_revs: str = "", strateg
     exclude = load_sources(repo, ex_src_revs) if ex_src_revs.strip() else []
     prog.update(0.3, "merging")
     merged = merge_sources(sources, strategy=strategy, exclude=exclude)
-    task = Task(type="merge", tid=dst_r.tid or "", user=user, src_revs=src_revs,
-                params={"strategy": strategy, "ex_src_revs": ex_src_revs, "shared_assets": merged.shared})
-    commit = repo.commit(dst=dst_r, task=task, build=lambda _labels: merged.snap,
-                         parent=parent_of(sources))
+    task = Task(
+        type="merge",
+        tid=dst_r.tid or "",
+        user=user,
+        src_revs=src_revs,
+        params={"strategy": strategy, "ex_src_revs": ex_src_revs, "shared_assets": merged.shared},
+    )
+    commit = repo.commit(dst=dst_r, task=task, build=lambda _labels: merged.snap, parent=parent_of(sources))
     prog.done("merged")
     return commit
-

@@ -21,8 +21,7 @@ from mir.store.repo import Snapshot
 from mir.store.schema import TVT_PREFIXES, Tvt
 
 AnnoSource = Literal["gt", "pred", "any"]
-_TVT_WORDS = {"train": Tvt.TRAIN, "val": Tvt.VAL, "test": Tvt.TEST, "unknown": Tvt.UNKNOWN,
-              **TVT_PREFIXES}
+_TVT_WORDS = {"train": Tvt.TRAIN, "val": Tvt.VAL, "test": Tvt.TEST, "unknown": Tvt.UNKNOWN, **TVT_PREFIXES}
 
 
 def split_names(text: str | Sequence[str] | None) -> list[str]:
@@ -43,8 +42,14 @@ def _assets_with(snap: Snapshot, class_ids: Sequence[int], src: AnnoSource) -> p
     return pc.unique(pa.chunked_array([c for f in found for c in f.chunks], pa.string()))
 
 
-def filter_by_classes(snap: Snapshot, labels: Labels, *, include: Sequence[str] = (),
-                      exclude: Sequence[str] = (), src: AnnoSource = "any") -> Snapshot:
+def filter_by_classes(
+    snap: Snapshot,
+    labels: Labels,
+    *,
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    src: AnnoSource = "any",
+) -> Snapshot:
     """Keep assets that have an included class (if any given) and no excluded class.
 
     ``any`` looks at ground truth *and* predictions (YMIR's ``any`` looked at gt only).
@@ -69,7 +74,9 @@ def parse_tvt(values: str | Sequence[str]) -> list[Tvt]:
     out = []
     for v in split_names(values):
         if v.lower() not in _TVT_WORDS:
-            raise InvalidArgsError(f"unknown asset type {v!r}", fix="use train, val, test or unknown (or tr, va, te)")
+            raise InvalidArgsError(
+                f"unknown asset type {v!r}", fix="use train, val, test or unknown (or tr, va, te)"
+            )
         out.append(_TVT_WORDS[v.lower()])
     return out
 
@@ -78,7 +85,9 @@ def filter_by_tvt(snap: Snapshot, types: Sequence[Tvt]) -> Snapshot:
     """Keep assets of the given types."""
     if not types:
         return snap
-    return keep_assets(snap, pc.is_in(snap.assets["tvt"], value_set=pa.array([int(t) for t in types], pa.int8())))
+    return keep_assets(
+        snap, pc.is_in(snap.assets["tvt"], value_set=pa.array([int(t) for t in types], pa.int8()))
+    )
 
 
 def _tag_mask(assets: pa.Table, spec: str) -> pa.Array:
@@ -119,7 +128,9 @@ def sample(snap: Snapshot, *, count: int | None = None, rate: float | None = Non
     n = snap.assets.num_rows
     if count is not None:
         if count <= 0:
-            raise InvalidArgsError(f"--count must be a positive number of assets, got {count}", fix="e.g. --count 100")
+            raise InvalidArgsError(
+                f"--count must be a positive number of assets, got {count}", fix="e.g. --count 100"
+            )
         k = min(count, n)
     else:
         assert rate is not None

@@ -35,7 +35,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from mir.errors import InvalidArgsError, NotARepositoryError, RevisionExistsError, RevisionNotFoundError
-from mir.labels import Labels, load_labels
+from mir.labels import Labels, load_labels, merge_csv_labels
 from mir.revs import Rev, check_name
 from mir.store import schema
 from mir.store.lock import write_lock
@@ -134,14 +134,19 @@ class Repo:
             (staging / "HEAD").write_text(DEFAULT_BRANCH + "\n")
             (labels or Labels()).save(staging / "labels.yaml")
             (staging / "format").write_text(FORMAT + "\n")
+            if not (root / "labels.csv").exists():
+                (root / "labels.csv").write_text("# type_id, preserved, main type name, alias...\n")
             os.replace(staging, mir)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
         repo = Repo(root)
         repo.commit(
-            dst=Rev(DEFAULT_BRANCH, "init"), parent=None, task=Task(type="init", tid="init"),
-            build=lambda _labels: Snapshot(), tag=False,
+            dst=Rev(DEFAULT_BRANCH, "init"),
+            parent=None,
+            task=Task(type="init", tid="init"),
+            build=lambda _labels: Snapshot(),
+            tag=False,
         )
         return repo
 
@@ -152,8 +157,16 @@ class Repo:
         return self.mir / "labels.yaml"
 
     def labels(self) -> Labels:
-        """Current label registry."""
-        return load_labels(self.labels_path)
+        """Current label registry: ``.mir/labels.yaml`` plus classes declared in ``<root>/labels.csv``.
+
+        ``labels.csv`` is how YMIR's README has users declare classes (``id,,name,alias...``); its new
+        classes are picked up here and saved to labels.yaml by the next write.
+        """
+        labels = load_labels(self.labels_path)
+        csv = self.root / "labels.csv"
+        if csv.is_file():
+            merge_csv_labels(labels, csv)
+        return labels
 
     # -- references -----------------------------------------------------------------------------
     def refs(self) -> dict[str, dict[str, str]]:
@@ -171,6 +184,8 @@ class Repo:
             from mir.revs import parse_rev
 
             rev = parse_rev(rev)
+        if rev.branch == "HEAD" and not rev.tid:
+            rev = Rev(self.head_branch())
         refs = self.refs()
         if rev.tid:
             commit_id = refs["tags"].get(rev.tag)
@@ -194,15 +209,20 @@ class Repo:
         data = json.loads((path / "commit.json").read_text())
         return Commit(**data)
 
-    def read(self, commit: Commit, tables: tuple[str, ...] = TABLES,
-             columns: dict[str, list[str]] | None = None) -> Snapshot:
+    def read(
+        self, commit: Commit, tables: tuple[str, ...] = TABLES, columns: dict[str, list[str]] | None = None
+    ) -> Snapshot:
         """Load the tables of a commit (memory-mapped; ``columns`` restricts what is read)."""
         folder = self.mir / "commits" / commit.id
         snap = Snapshot(pred_meta=dict(commit.pred_meta), evaluation=commit.evaluation)
         for name in tables:
             cols = (columns or {}).get(name)
-            table = pq.read_table(folder / f"{name}.parquet", columns=cols, memory_map=True,
-                                  schema=None if cols else _SCHEMAS[name])
+            table = pq.read_table(
+                folder / f"{name}.parquet",
+                columns=cols,
+                memory_map=True,
+                schema=None if cols else _SCHEMAS[name],
+            )
             setattr(snap, name, table)
         return snap
 
@@ -267,8 +287,13 @@ class Repo:
             task.time = task.time or now
             task.dst_rev = task.dst_rev or dst.tag
             record: dict[str, Any] = {
-                "parents": parents, "branch": dst.branch, "tid": dst.tid, "time": now,
-                "task": task.to_dict(), "stats": stats, "pred_meta": snap.pred_meta,
+                "parents": parents,
+                "branch": dst.branch,
+                "tid": dst.tid,
+                "time": now,
+                "task": task.to_dict(),
+                "stats": stats,
+                "pred_meta": snap.pred_meta,
                 "evaluation": snap.evaluation,
             }
             record["id"] = hashlib.sha1(
@@ -297,6 +322,7 @@ class Repo:
                 _write_json(self.mir / "refs.json", new_refs, atomic_in=self.mir / "tmp")
                 published = True
                 pending.unlink()
+                _write_text_atomic(self.mir / "HEAD", dst.branch + "\n", self.mir / "tmp")
             finally:
                 if not published:
                     shutil.rmtree(staging, ignore_errors=True)

@@ -18,8 +18,10 @@ def _value_counts(arr: pa.Array | pa.ChunkedArray) -> dict[str, int]:
     if len(arr) == 0:
         return {}
     counts = pc.value_counts(arr)
-    return {str(k): int(v) for k, v in zip(counts.field("values").to_pylist(),
-                                           counts.field("counts").to_pylist(), strict=True)}
+    return {
+        str(k): int(v)
+        for k, v in zip(counts.field("values").to_pylist(), counts.field("counts").to_pylist(), strict=True)
+    }
 
 
 def tag_counts(tags: pa.ChunkedArray) -> dict[str, dict[str, int]]:
@@ -33,8 +35,9 @@ def tag_counts(tags: pa.ChunkedArray) -> dict[str, dict[str, int]]:
         return {}
     pairs = pa.table({"k": keys, "v": items}).group_by(["k", "v"]).aggregate([([], "count_all")])
     out: dict[str, dict[str, int]] = {}
-    for k, v, n in zip(pairs["k"].to_pylist(), pairs["v"].to_pylist(), pairs["count_all"].to_pylist(),
-                       strict=True):
+    for k, v, n in zip(
+        pairs["k"].to_pylist(), pairs["v"].to_pylist(), pairs["count_all"].to_pylist(), strict=True
+    ):
         out.setdefault(str(k), {})[str(v)] = int(n)
     return out
 
@@ -42,8 +45,14 @@ def tag_counts(tags: pa.ChunkedArray) -> dict[str, dict[str, int]]:
 def annotation_stats(boxes: pa.Table, asset_count: int) -> dict[str, Any]:
     """Boxes, images with boxes, and per class (by id) the number of images and of boxes."""
     if boxes.num_rows == 0:
-        return {"boxes": 0, "positive_assets": 0, "negative_assets": asset_count,
-                "class_images": {}, "class_boxes": {}, "tags": {}}
+        return {
+            "boxes": 0,
+            "positive_assets": 0,
+            "negative_assets": asset_count,
+            "class_images": {},
+            "class_boxes": {},
+            "tags": {},
+        }
     positive = len(pc.unique(boxes["asset_id"]))
     class_boxes = _value_counts(boxes["class_id"])
     per_image = boxes.select(["class_id", "asset_id"]).group_by(["class_id", "asset_id"]).aggregate([])
