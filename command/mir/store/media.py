@@ -7,7 +7,6 @@ An image imported twice is stored once and has the same name everywhere. Files a
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 
@@ -24,18 +23,41 @@ def locate(location: Path, asset_id: str) -> Path | None:
     return None
 
 
+_made_dirs: set[str] = set()
+
+
 def store_bytes(location: Path, asset_id: str, data: bytes) -> bool:
-    """Store ``data`` under ``asset_id`` unless present; True when this call created the file."""
-    target = asset_path(location, asset_id)
-    if target.exists():
+    """Store ``data`` under ``asset_id`` unless present; True when this call created the file.
+
+    Plain ``os`` calls on strings: this runs once per image of an import, a million times.
+    """
+    folder = os.path.join(location, asset_id[-2:])
+    target = os.path.join(folder, asset_id)
+    if os.path.exists(target):
         return False
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+    if folder not in _made_dirs:
+        os.makedirs(folder, exist_ok=True)
+        _made_dirs.add(folder)
+    tmp = os.path.join(folder, f".tmp-{asset_id}-{os.getpid()}")
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        except FileNotFoundError:  # the folder went away since we cached it
+            os.makedirs(folder, exist_ok=True)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            _write_all(fd, data)
+        finally:
+            os.close(fd)
         os.replace(tmp, target)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        if os.path.exists(tmp):
+            os.unlink(tmp)
         raise
     return True
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
