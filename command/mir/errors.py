@@ -22,6 +22,17 @@ class MirError(Exception):
         self.fix = fix
         super().__init__(f"{message}{'; ' + fix if fix else ''}")
 
+    def __reduce__(self) -> tuple[object, ...]:
+        """Pickle by state, so errors cross process pools whatever their ``__init__`` takes."""
+        return (_rebuild, (self.__class__, self.args, dict(self.__dict__)))
+
+
+def _rebuild(cls: type[MirError], args: tuple[object, ...], state: dict[str, object]) -> MirError:
+    err = cls.__new__(cls)
+    Exception.__init__(err, *args)
+    err.__dict__.update(state)
+    return err
+
 
 class InvalidArgsError(MirError):
     """A flag or argument is missing, malformed or contradicts another."""

@@ -54,15 +54,60 @@ def test_ymir_flag_spellings(tmp_path: Path, mir: Callable[..., CliResult]) -> N
     ds = make_voc_set(tmp_path / "d", {"a": [("cat", 1, 1, 5, 5)], "b": []})
     root, media = tmp_path / "r", tmp_path / "m"
     assert mir("init", "-r", root).code == 0
-    r = mir("import", "-r", root, "--asset-path", ds.index, "--gt-dir", ds.voc, "--gen-dir", media,
-            "--anno-type", "det:voc", "--unknown-types-strategy", "add", "--dst-rev", "a@t1", "-w", tmp_path / "w")
+    r = mir(
+        "import",
+        "-r",
+        root,
+        "--asset-path",
+        ds.index,
+        "--gt-dir",
+        ds.voc,
+        "--gen-dir",
+        media,
+        "--anno-type",
+        "det:voc",
+        "--unknown-types-strategy",
+        "add",
+        "--dst-rev",
+        "a@t1",
+        "-w",
+        tmp_path / "w",
+    )
     assert r.code == 0, r.err
     assert "2 assets" in r.out and "1 gt boxes" in r.out
-    r = mir("import", "-r", root, "--index-file", ds.index, "--gt-dir", ds.voc, "--media-location", media,
-            "--anno-type", "no-annos", "--dst-rev", "b@t1")
+    r = mir(
+        "import",
+        "-r",
+        root,
+        "--index-file",
+        ds.index,
+        "--gt-dir",
+        ds.voc,
+        "--media-location",
+        media,
+        "--anno-type",
+        "no-annos",
+        "--dst-rev",
+        "b@t1",
+    )
     assert r.code == 0 and "0 gt boxes" in r.out, r.err
-    r = mir("export", "-r", root, "--src-revs", "a@t1", "--asset-dir", tmp_path / "x", "--media-location", media,
-            "--annotation-dir", tmp_path / "xa", "--format", "voc", "--class_names", "cat")
+    r = mir(
+        "export",
+        "-r",
+        root,
+        "--src-revs",
+        "a@t1",
+        "--asset-dir",
+        tmp_path / "x",
+        "--media-location",
+        media,
+        "--annotation-dir",
+        tmp_path / "xa",
+        "--format",
+        "voc",
+        "--class_names",
+        "cat",
+    )
     assert r.code == 0, r.err
     assert len((tmp_path / "x" / "index.tsv").read_text().splitlines()) == 2
 
@@ -71,7 +116,16 @@ def test_missing_index_line_via_cli(tmp_path: Path, mir: Callable[..., CliResult
     root = tmp_path / "r"
     mir("init", "-r", root)
     (tmp_path / "index.txt").write_text("missing.jpg\n")
-    r = mir("import", "-r", root, "--index-file", tmp_path / "index.txt", "--gen-dir", tmp_path / "m",
-            "--dst-rev", "a@t1")
+    r = mir(
+        "import",
+        "-r",
+        root,
+        "--index-file",
+        tmp_path / "index.txt",
+        "--gen-dir",
+        tmp_path / "m",
+        "--dst-rev",
+        "a@t1",
+    )
     assert r.code == 7
     assert "index.txt:1" in r.err and "missing.jpg" in r.err and "fix:" in r.err

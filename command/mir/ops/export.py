@@ -150,7 +150,7 @@ def export_dataset(
         folder = absolute(folder)
         folder.mkdir(parents=True, exist_ok=True)
         boxes = snap.table(side)
-        selection = ExportSelection(assets=assets, boxes=boxes, class_names=names)
+        selection = ExportSelection(assets=assets, boxes=boxes, class_names=names, side=side)  # type: ignore[arg-type]
         written = formats.WRITERS[fmt](selection, folder)
         index = folder / "index.tsv"
         lookup = dict(zip(ids_list, paths, strict=True))

@@ -339,12 +339,10 @@ def _read_side(
     source = absolute(source)
     fmt = formats.detect(source) if anno_format == "auto" else formats.resolve_format(anno_format)
     reader = formats.READERS[fmt]
-    kwargs: dict[str, Any] = {"stems": stem_list, "map_fn": map_fn}
-    if fmt == "yolo":
-        kwargs["sizes"] = sizes
-    if fmt == "labelstudio":
-        kwargs["side"] = side
+    kwargs: dict[str, Any] = {"stems": stem_list, "map_fn": map_fn, "sizes": sizes, "side": side}
     result: ReadResult = reader(source, **kwargs)
+    for warning in result.warnings:
+        log.warning("%s: %s", source, warning)
     return result
 
 
