@@ -140,7 +140,7 @@ def _pairs(gt: pa.Table, pred: pa.Table, *, same_class: bool) -> tuple[np.ndarra
     keys = ["asset_id", "class_id"] if same_class else ["asset_id"]
     g = gt.select([*keys, "x", "y", "w", "h"]).append_column("_g", pa.array(np.arange(gt.num_rows)))
     p = pred.select([*keys, "x", "y", "w", "h"]).append_column("_p", pa.array(np.arange(pred.num_rows)))
-    joined = g.join(p, keys, left_suffix="_gt", right_suffix="_pr", use_threads=False)
+    joined = g.join(p, keys, join_type="inner", left_suffix="_gt", right_suffix="_pr", use_threads=False)
     if joined.num_rows == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
     a = np.stack([joined[f"{k}_gt"].to_numpy() for k in "xywh"], axis=1).astype(np.float64)

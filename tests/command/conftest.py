@@ -166,7 +166,7 @@ def commit_snapshot(
         schema=schema.ASSETS,
     )
 
-    def boxes(items: list[Box], labels: Labels) -> pa.Table:
+    def boxes(items: list[Box], labels: Labels, scores: bool) -> pa.Table:
         return annotations_table(
             {
                 "asset_id": [b[0] for b in items],
@@ -175,7 +175,7 @@ def commit_snapshot(
                 "y": [b[3] for b in items],
                 "w": [b[4] for b in items],
                 "h": [b[5] for b in items],
-                "score": [0.5 if items is pred else -1.0 for _ in items],
+                "score": [max(0.99 - 0.001 * i, 0.01) if scores else -1.0 for i in range(len(items))],
             }
         )
 
@@ -184,7 +184,7 @@ def commit_snapshot(
         dst=rev,
         task=Task(type="test", tid=rev.tid or ""),
         build=lambda labels: Snapshot(
-            assets=table, gt=boxes(list(gt), labels), pred=boxes(list(pred), labels)
+            assets=table, gt=boxes(list(gt), labels, False), pred=boxes(list(pred), labels, True)
         ),
     )
 

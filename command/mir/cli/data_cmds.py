@@ -12,7 +12,7 @@ from pathlib import Path
 
 from mir.cli.repo_cmds import Sub, _add, _root
 from mir.errors import InvalidArgsError
-from mir.ops import copying, export, filtering, importing, merge
+from mir.ops import copying, evaluate, export, filtering, importing, merge
 
 # YMIR's --anno-type(-fmt) values -> our format names ("none" = no annotations)
 _ANNO_TYPES = {
@@ -380,4 +380,42 @@ def add_export(sub: Sub, parent: argparse.ArgumentParser) -> None:
     p.set_defaults(func=_export)
 
 
-COMMANDS = [add_import, add_merge, add_filter, add_sampling, add_fuse, add_copy, add_export]
+def _evaluate(args: argparse.Namespace) -> int:
+    commit, result = evaluate.evaluate_dataset(
+        root=_root(args),
+        src_revs=args.src_revs,
+        dst=args.dst_rev,
+        class_names=args.class_names or "",
+        conf_thr=args.conf_thr,
+        iou_thr=args.iou_thr,
+        user=args.user,
+    )
+    print(f"evaluated into {commit.tag}: mAP@[.5:.95] {result['map']:.4f}  mAP@.5 {result['map50']:.4f}")
+    for cid, c in result["per_class"].items():
+        name = result["class_names"][cid]
+        print(
+            f"  {name:<20} AP {c['ap']:.4f}  AP50 {c['ap50']:.4f}  TP {c['tp']}  FP {c['fp']}  FN {c['fn']}"
+        )
+    return 0
+
+
+def add_evaluate(sub: Sub, parent: argparse.ArgumentParser) -> None:
+    p = _add(
+        sub,
+        parent,
+        "evaluate",
+        "score predictions against ground truth; mark every box TP/FP/FN",
+        "mir evaluate --src-revs val@infer --dst-rev val@eval --conf-thr 0.05",
+    )
+    p.add_argument(
+        "--class-names", help="evaluate only these classes, e.g. 'person;cat' (default: all present)"
+    )
+    p.add_argument("--conf-thr", type=float, default=0.0, help="ignore predictions scoring below this")
+    p.add_argument(
+        "--iou-thr", type=float, default=0.5, help="IoU at which boxes are marked TP (mAP uses .5:.95)"
+    )
+    _common_write(p)
+    p.set_defaults(func=_evaluate)
+
+
+COMMANDS = [add_import, add_merge, add_filter, add_sampling, add_fuse, add_copy, add_export, add_evaluate]
