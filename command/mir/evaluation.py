@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,6 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from mir.ops.common import take_ids
 from mir.store.repo import Snapshot
 from mir.store.schema import Mark
 
@@ -41,6 +43,8 @@ def _coco_dicts(
         "annotations": [],
     }
     wanted = pa.array(list(class_ids), pa.int32())
+    snap = Snapshot(assets=snap.assets, gt=take_ids(snap.gt, snap.assets["asset_id"]),
+                    pred=take_ids(snap.pred, snap.assets["asset_id"]))
     gt = snap.gt.filter(pc.is_in(snap.gt["class_id"], value_set=wanted)) if snap.gt.num_rows else snap.gt
     for n, (a, c, x, y, w, h) in enumerate(
         zip(*(gt[k].to_pylist() for k in ("asset_id", "class_id", "x", "y", "w", "h")), strict=True)
@@ -76,6 +80,7 @@ def coco_metrics(snap: Snapshot, class_ids: Sequence[int], conf_thr: float = 0.0
     """mAP@[.5:.95], mAP@.5, mAP@.75, AR@100, and per class AP, AP50 and the PR curve at IoU .5."""
     from faster_coco_eval import COCO, COCOeval_faster
 
+    logging.getLogger("faster_coco_eval").setLevel(logging.WARNING)
     gt_doc, dts = _coco_dicts(snap, class_ids, conf_thr)
     empty = {
         "map": 0.0,

@@ -14,10 +14,10 @@ import traceback
 from collections.abc import Sequence
 
 from mir import __version__
-from mir.cli import data_cmds, repo_cmds
+from mir.cli import data_cmds, model_cmds, repo_cmds
 from mir.errors import MirError
 
-COMMANDS = [*repo_cmds.COMMANDS, *data_cmds.COMMANDS]
+COMMANDS = [*repo_cmds.COMMANDS, *data_cmds.COMMANDS, *model_cmds.COMMANDS]
 
 
 class _Parser(argparse.ArgumentParser):

@@ -125,43 +125,24 @@ def export_dataset(
     snap, names = class_mapping(snap, names, ids)
     prog = Progress(progress, bar=bar)
     asset_dir = absolute(asset_dir)
-    asset_dir.mkdir(parents=True, exist_ok=True)
-    ids_list = snap.assets["asset_id"].to_pylist()
-    exts = [EXTENSIONS.get(f, "img") for f in snap.assets["image_format"].to_pylist()]
-    paths = [str(asset_dir / a[-2:] / f"{a}.{e}") for a, e in zip(ids_list, exts, strict=True)]
-    chunks = chunked(list(zip(ids_list, paths, strict=True)), 512)
     prog.phase(0.0, 0.8)
-    with pool(len(ids_list), min_items=2048) as workers:
-        fn = partial(_place_chunk, media_location=str(media_location), link=link)
-        for done, err in enumerate(workers.imap(fn, chunks), start=1):
-            if err:
-                raise InputFileError(
-                    media_location, err, fix="check --media-location (the one used at import)"
-                )
-            prog.update(done / len(chunks), "writing images")
+    assets = place_assets(snap.assets, asset_dir, media_location, link=link, progress=prog)
+    paths = assets["image_path"].to_pylist()
     asset_index = asset_dir / "index.tsv"
-    _write_lines(asset_index, paths)
-    assets = snap.assets.append_column("image_path", pa.array(paths, pa.string()))
+    write_lines(asset_index, paths)
     prog.phase(0.8, 1.0)
     gt_index = pred_index = None
     for side, folder in (("gt", gt_dir), ("pred", pred_dir)):
         if folder is None or fmt == "none":
             continue
-        folder = absolute(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        boxes = snap.table(side)
-        selection = ExportSelection(assets=assets, boxes=boxes, class_names=names, side=side)  # type: ignore[arg-type]
-        written = formats.WRITERS[fmt](selection, folder)
-        index = folder / "index.tsv"
-        lookup = dict(zip(ids_list, paths, strict=True))
-        _write_lines(index, [f"{lookup[a]}\t{p}" for a, p in written.items() if a in lookup])
+        index = write_annotations(assets, snap.table(side), names, fmt, absolute(folder), side)
         if side == "gt":
             gt_index = index
         else:
             pred_index = index
     prog.done("exported")
     return ExportReport(
-        assets=len(ids_list),
+        assets=len(paths),
         gt_boxes=snap.gt.num_rows if gt_dir else 0,
         pred_boxes=snap.pred.num_rows if pred_dir else 0,
         asset_index=asset_index,
@@ -170,7 +151,44 @@ def export_dataset(
     )
 
 
-def _write_lines(path: Path, lines: list[str]) -> None:
+def place_assets(
+    assets: pa.Table, asset_dir: Path, media_location: Path, *, link: bool, progress: Progress | None = None
+) -> pa.Table:
+    """Copy (or hard-link) every asset to ``<asset_dir>/<hh>/<sha1>.<ext>`` in worker processes;
+    returns ``assets`` with an ``image_path`` column."""
+    asset_dir.mkdir(parents=True, exist_ok=True)
+    ids_list = assets["asset_id"].to_pylist()
+    exts = [EXTENSIONS.get(f, "img") for f in assets["image_format"].to_pylist()]
+    paths = [str(asset_dir / a[-2:] / f"{a}.{e}") for a, e in zip(ids_list, exts, strict=True)]
+    chunks = chunked(list(zip(ids_list, paths, strict=True)), 512)
+    with pool(len(ids_list), min_items=2048) as workers:
+        fn = partial(_place_chunk, media_location=str(media_location), link=link)
+        for done, err in enumerate(workers.imap(fn, chunks), start=1):
+            if err:
+                raise InputFileError(
+                    media_location, err, fix="check --media-location (the one used at import)"
+                )
+            if progress is not None:
+                progress.update(done / len(chunks), "writing images")
+    return assets.append_column("image_path", pa.array(paths, pa.string()))
+
+
+def write_annotations(
+    assets: pa.Table, boxes: pa.Table, names: list[str], fmt: str, folder: Path, side: str
+) -> Path:
+    """Write one side's boxes (class ids already positions in ``names``) and its ``index.tsv``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    selection = ExportSelection(
+        assets=assets, boxes=boxes, class_names=names, side="pred" if side == "pred" else "gt"
+    )
+    written = formats.WRITERS[fmt](selection, folder)
+    lookup = dict(zip(assets["asset_id"].to_pylist(), assets["image_path"].to_pylist(), strict=True))
+    index = folder / "index.tsv"
+    write_lines(index, [f"{lookup[a]}\t{p}" for a, p in written.items() if a in lookup])
+    return index
+
+
+def write_lines(path: Path, lines: list[str]) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
     os.replace(tmp, path)

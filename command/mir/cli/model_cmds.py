@@ -1,0 +1,218 @@
+"""Model commands: train, mining, infer, models (import, list, show, export)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+
+from mir import models
+from mir.cli.repo_cmds import Sub, _add, _root
+from mir.errors import InvalidArgsError
+from mir.ops import mining, training
+from mir.ops.executing import TaskOptions
+
+
+def _options(args: argparse.Namespace) -> TaskOptions:
+    media = args.media_location or getattr(args, "gen_dir", None)
+    if not media:
+        raise InvalidArgsError("no media location given", fix="pass --media-location (import's --gen-dir)")
+    gpus = [g.strip() for g in (args.gpu_ids or "").split(",") if g.strip()]
+    return TaskOptions(
+        model_location=Path(args.model_location).expanduser(),
+        media_location=Path(media).expanduser(),
+        executor=args.executor,
+        work_dir=Path(args.work_dir) if args.work_dir else None,
+        gpu_ids=gpus,
+        timeout=args.timeout,
+        user=args.user,
+    )
+
+
+def _task_flags(p: argparse.ArgumentParser, *, model: bool) -> None:
+    p.add_argument("--src-revs", required=True, help="source revision(s); tr:/va: set types as in merge")
+    p.add_argument("--dst-rev", required=True, help="new version, written branch@task_id")
+    p.add_argument(
+        "--executor",
+        default="",
+        help="an image name (Docker), 'local:<command>', or empty for our own executor as a local process",
+    )
+    p.add_argument(
+        "--task-config-file",
+        help="YAML of the template values you changed (flat, or YMIR's {executor_config: ...})",
+    )
+    p.add_argument("--model-location", required=True, help="where model packages are stored")
+    p.add_argument("--media-location", help="where images are stored (import's --gen-dir)")
+    p.add_argument(
+        "-w", "--work-dir", help="work directory (default: a temporary one); kept when the task fails"
+    )
+    p.add_argument("--gpu-ids", default="", help="GPUs to use, e.g. '0,1' (default: none, the CPU)")
+    p.add_argument("--timeout", type=float, help="stop the executor after this many seconds")
+    p.add_argument(
+        "-s",
+        "--strategy",
+        choices=["stop", "host", "guest"],
+        default="stop",
+        help="how sources sharing assets merge",
+    )
+    p.add_argument("--user", default="", help="who runs the task (recorded in the commit)")
+    if model:
+        p.add_argument(
+            "--model-hash", required=True, help="model to use: <hash>@<stage> (stage: default best)"
+        )
+
+
+def _train(args: argparse.Namespace) -> int:
+    report = training.train(
+        root=_root(args),
+        src_revs=args.src_revs,
+        dst=args.dst_rev,
+        options=_options(args),
+        task_config_file=Path(args.task_config_file) if args.task_config_file else None,
+        pretrained=args.model_hash,
+        class_names=args.class_names or "",
+        strategy=args.strategy,
+    )
+    m = report.metrics
+    print(
+        f"trained model {report.model_hash} (best stage {report.best_stage}) into {report.commit.tag}: "
+        f"mAP@[.5:.95] {m['map']:.4f}  mAP@.5 {m['map50']:.4f} (measured by mir on the validation assets)"
+    )
+    return 0
+
+
+def add_train(sub: Sub, parent: argparse.ArgumentParser) -> None:
+    p = _add(
+        sub,
+        parent,
+        "train",
+        "train a model with an executor; mir evaluates its best stage",
+        "mir train --src-revs 'tr:train@import;va:val@import' --dst-rev model-0@trained "
+        "--model-location ~/ymir-models --media-location ~/ymir-assets --task-config-file train.yaml",
+    )
+    _task_flags(p, model=False)
+    p.add_argument(
+        "--model-hash", help="pretrained model <hash>@<stage> to start from (the previous round's)"
+    )
+    p.add_argument(
+        "--class-names", help="classes to train, e.g. 'person;cat' (default: the config's, or all)"
+    )
+    p.set_defaults(func=_train)
+
+
+def _mining(args: argparse.Namespace) -> int:
+    report = mining.mine(
+        root=_root(args),
+        src_revs=args.src_revs,
+        dst=args.dst_rev,
+        model=args.model_hash,
+        options=_options(args),
+        topk=args.topk,
+        add_prediction=args.add_prediction,
+        task_config_file=Path(args.task_config_file) if args.task_config_file else None,
+        algorithm=args.mining_algorithm,
+        strategy=args.strategy,
+    )
+    print(
+        f"mined {report.selected} of {report.candidates} assets into {report.commit.tag}"
+        + (f" with {report.predictions} predicted boxes" if args.add_prediction else "")
+    )
+    return 0
+
+
+def add_mining(sub: Sub, parent: argparse.ArgumentParser) -> None:
+    p = _add(
+        sub,
+        parent,
+        "mining",
+        "keep the top-k most useful assets for labeling, scored by a model",
+        "mir mining --src-revs pool@import --dst-rev mined@t1 --topk 200 --model-hash <hash>@best "
+        "--model-location ~/ymir-models --media-location ~/ymir-assets",
+    )
+    _task_flags(p, model=True)
+    p.add_argument("--topk", type=int, required=True, help="how many assets to keep")
+    p.add_argument("--add-prediction", action="store_true", help="also store the model's boxes on them")
+    p.add_argument(
+        "--mining-algorithm", help="overrides the template, e.g. entropy, aldd, cald, kcenter, random"
+    )
+    p.add_argument("--cache", help="accepted for YMIR compatibility (assets are hard-linked)")
+    p.set_defaults(func=_mining)
+
+
+def _infer(args: argparse.Namespace) -> int:
+    report = mining.infer(
+        root=_root(args),
+        src_revs=args.src_revs,
+        dst=args.dst_rev,
+        model=args.model_hash,
+        options=_options(args),
+        task_config_file=Path(args.task_config_file) if args.task_config_file else None,
+        strategy=args.strategy,
+    )
+    print(f"predicted {report.predictions} boxes on {report.selected} assets into {report.commit.tag}")
+    return 0
+
+
+def add_infer(sub: Sub, parent: argparse.ArgumentParser) -> None:
+    p = _add(
+        sub,
+        parent,
+        "infer",
+        "store a model's predictions on every asset of a version",
+        "mir infer --src-revs val@import --dst-rev val@infer --model-hash <hash>@best "
+        "--model-location ~/ymir-models --media-location ~/ymir-assets",
+    )
+    _task_flags(p, model=True)
+    p.set_defaults(func=_infer)
+
+
+def _models(args: argparse.Namespace) -> int:
+    location = Path(args.model_location).expanduser().absolute()
+    if args.action == "import":
+        if not args.package:
+            raise InvalidArgsError(
+                "`mir models import` needs a package file", fix="mir models import model.tar.gz"
+            )
+        digest, info = models.import_package(Path(args.package).expanduser(), location)
+        print(
+            f"imported model {digest} (stages: {', '.join(info['stages'])}; best {info['best_stage_name']})"
+        )
+    elif args.action == "list":
+        for digest, info in models.list_models(location).items():
+            best = info["best_stage_name"]
+            metric = info["stages"][best].get("mAP", "")
+            print(f"{digest}  best {best:<12} mAP {metric}  stages {', '.join(info['stages'])}")
+    elif args.action == "show":
+        if not args.package:
+            raise InvalidArgsError("`mir models show` needs a model hash", fix="see `mir models list`")
+        info = models.read_info(models.package_path(location, models.parse_model_ref(args.package).hash))
+        print(json.dumps(info, indent=1, default=str))
+    else:
+        if not args.package or not args.output:
+            raise InvalidArgsError(
+                "`mir models export` needs a model hash and -o FILE",
+                fix="mir models export <hash> -o model.tar.gz",
+            )
+        src = models.package_path(location, models.parse_model_ref(args.package).hash)
+        shutil.copyfile(src, Path(args.output).expanduser())
+        print(f"exported {src.name} to {args.output}")
+    return 0
+
+
+def add_models(sub: Sub, parent: argparse.ArgumentParser) -> None:
+    p = _add(
+        sub,
+        parent,
+        "models",
+        "import, list, show or export model packages",
+        "mir models import ~/Downloads/model.tar.gz --model-location ~/ymir-models",
+    )
+    p.add_argument("action", choices=["import", "list", "show", "export"])
+    p.add_argument("package", nargs="?", help="package file (import) or model hash (show, export)")
+    p.add_argument("--model-location", required=True, help="where model packages are stored")
+    p.add_argument("-o", "--output", help="export: file to write")
+    p.set_defaults(func=_models)
+
+
+COMMANDS = [add_train, add_mining, add_infer, add_models]
