@@ -18,28 +18,22 @@ ensure_venv() {
     # torch is pinned to the local CPU build; installing it first keeps pip from fetching a CUDA build.
     log "installing Python packages (command/, executor/ and test tools)"
     "$VENV/bin/pip" install --quiet --disable-pip-version-check "torch==2.13.0" 2>&1 | grep -v "is ignored" || true
-    local parts=(-e "$ROOT/command[test]")
-    if [ -f "$ROOT/executor/pyproject.toml" ]; then
-        parts+=(-e "$ROOT/executor[test]")
-    fi
+    local parts=(-e "$ROOT/command[test]" -e "$ROOT/executor[test]" -e "$ROOT/controller[test]")
     "$VENV/bin/pip" install --quiet --disable-pip-version-check "${parts[@]}" 2>&1 | grep -v "is ignored" || true
     "$VENV/bin/python" -c "import mir, pyarrow" || { log "installation failed"; exit 1; }
 }
 
-python_parts() {
-    local dirs=("command/mir")
-    [ -d "$ROOT/executor/ymir_executor" ] && dirs+=("executor/ymir_executor")
-    printf '%s\n' "${dirs[@]}"
-}
+PYTHON_PARTS=(command/mir executor/ymir_executor controller/ymir_controller)
 
 cmd_test() {
     ensure_venv
     cd "$ROOT"
-    mapfile -t parts < <(python_parts)
     log "ruff"
-    "$VENV/bin/ruff" check "${parts[@]}" tests bench
+    "$VENV/bin/ruff" check "${PYTHON_PARTS[@]}" tests bench
     log "mypy"
-    "$VENV/bin/mypy" "${parts[@]}"
+    for part in "${PYTHON_PARTS[@]}"; do  # one part at a time: each is its own package
+        "$VENV/bin/mypy" "$part"
+    done
     log "pytest"
     "$VENV/bin/python" -m pytest "$@"
 }

@@ -206,6 +206,18 @@ class LocalRuntime:
             raise _failure(request, 0, follower, "the executor reported an error and")
 
 
+def _die_with_parent() -> None:
+    """In the child: ask Linux to SIGKILL the executor if the process that started it dies, so a
+    killed worker leaves no orphan executor writing into a work directory."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
     """SIGTERM the executor's whole process group, SIGKILL what is left after 5 s."""
     try:
@@ -291,6 +303,10 @@ class DockerRuntime:
                 DeviceRequest(device_ids=list(request.gpu_ids), capabilities=[["gpu"]])
             ]
         follower = _Follower(request)
+        try:  # a container left by a worker that died running this task before
+            self.client.containers.get(kwargs["name"]).remove(force=True)
+        except Exception:  # noqa: BLE001 - usually "no such container"
+            pass
         try:
             container = self.client.containers.run(self.image, **kwargs)
         except ExecutorError:

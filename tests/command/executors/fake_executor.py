@@ -41,6 +41,13 @@ def main() -> int:
         subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])  # a grandchild to kill too
         (OUT / "pid").write_text(str(os.getpid()))
         time.sleep(120)
+    if MODE == "slow":  # record when it ran, for the GPU-slot test
+        log = os.environ.get("FAKE_LOG")
+        start = time.time()
+        time.sleep(float(os.environ.get("FAKE_SLEEP", "2")))
+        if log:
+            with open(log, "a") as f:
+                f.write(f"{start} {time.time()} {os.environ.get('CUDA_VISIBLE_DEVICES', '')}\n")
     if MODE == "exit3":
         monitor(0.2, 4, 300002, "dataset error: val-index.tsv is empty; add validation assets")
         print("Traceback: something broke", file=sys.stderr)

@@ -1,0 +1,197 @@
+"""One plain function per operation; :func:`run` parses a request, makes the task idempotent,
+holds GPU slots, calls the handler and turns every outcome into a :class:`TaskResult`."""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+
+from mir.errors import CancelledError, ExecutorError, MirError, RevisionExistsError
+from ymir_controller.handlers import data, models
+from ymir_controller.handlers.context import Context, existing, version_info
+from ymir_controller.protocol import GPU_KINDS, Kind, PingRequest, TaskError, TaskRequest, TaskResult
+from ymir_controller.slots import NotEnoughGpus, gpu_slots
+
+log = logging.getLogger(__name__)
+
+HANDLERS: dict[Kind, Callable[[Any, Context], TaskResult]] = {
+    Kind.IMPORT: data.handle_import,
+    Kind.COPY: data.handle_copy,
+    Kind.MERGE: data.handle_merge,
+    Kind.FILTER: data.handle_filter,
+    Kind.SAMPLING: data.handle_sampling,
+    Kind.FUSE: data.handle_fuse,
+    Kind.EXPORT: data.handle_export,
+    Kind.EVALUATE: data.handle_evaluate,
+    Kind.TRAIN: models.handle_train,
+    Kind.MINING: models.handle_mining,
+    Kind.INFER: models.handle_infer,
+    Kind.MODEL_IMPORT: models.handle_model_import,
+    Kind.MODEL_EXPORT: models.handle_model_export,
+}
+_ADAPTER: TypeAdapter[Any] = TypeAdapter(TaskRequest)
+
+
+def _ping(req: PingRequest, ctx: Context) -> TaskResult:
+    deadline = time.monotonic() + req.sleep
+    while time.monotonic() < deadline:
+        if ctx.should_cancel():
+            raise CancelledError("cancelled")
+        ctx.report(1 - (deadline - time.monotonic()) / max(req.sleep, 1e-9), "sleeping", "")
+        time.sleep(min(0.1, max(deadline - time.monotonic(), 0)))
+    return TaskResult(task_id=ctx.task_id, kind=Kind.PING, state="done")
+
+
+def parse(payload: dict[str, Any]) -> Any:
+    """Validate a request (raises pydantic's ValidationError)."""
+    return _ADAPTER.validate_python(payload)
+
+
+def failed(task_id: str, kind: Kind, error: TaskError, started: float) -> TaskResult:
+    """A failed result."""
+    return TaskResult(
+        task_id=task_id, kind=kind, state="failed", error=error, seconds=time.monotonic() - started
+    )
+
+
+def run(payload: dict[str, Any], ctx: Context, *, gpu_count: int = 0) -> TaskResult:
+    """Run one task to a result; never raises for a task's own failure."""
+    started = time.monotonic()
+    kind = (
+        Kind(payload.get("kind", Kind.PING)) if payload.get("kind") in Kind._value2member_map_ else Kind.PING
+    )
+    try:
+        req = parse(payload)
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        return failed(
+            ctx.task_id,
+            kind,
+            TaskError(
+                code=160001,
+                message=f"bad request: {where}: {first['msg']}",
+                fix="see ymir_controller.protocol for the fields",
+            ),
+            started,
+        )
+    kind = req.kind
+    try:
+        with task_lock(ctx.settings.internal, ctx.task_id, should_cancel=ctx.should_cancel):
+            return _run_locked(req, ctx, started, gpu_count)
+    except InterruptedError:
+        return TaskResult(
+            task_id=ctx.task_id, kind=kind, state="cancelled", seconds=time.monotonic() - started
+        )
+
+
+@contextmanager
+def task_lock(internal: Path, task_id: str, *, should_cancel: Callable[[], bool]) -> Iterator[None]:
+    """One run of a task at a time: a redelivered copy waits for a still-running first delivery
+    (then finds its commit and returns it) instead of sharing its work directory."""
+    folder = internal / "running"
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder / f"{task_id}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError:
+                if should_cancel():
+                    raise InterruptedError("cancelled") from None
+                time.sleep(0.5)
+        yield
+    finally:
+        os.close(fd)
+        (folder / f"{task_id}.lock").unlink(missing_ok=True)
+
+
+def _run_locked(req: Any, ctx: Context, started: float, gpu_count: int) -> TaskResult:
+    kind = req.kind
+    if ctx.should_cancel():
+        return TaskResult(task_id=ctx.task_id, kind=kind, state="cancelled")
+    dst = getattr(req, "dst_rev", None)
+    repo_rel = getattr(req, "repo", None)
+    if dst and repo_rel:
+        done = existing(ctx.settings.path(repo_rel), dst)
+        if done is not None:  # a redelivered task whose first run already committed
+            return TaskResult(
+                task_id=ctx.task_id,
+                kind=kind,
+                state="done",
+                redelivered=True,
+                version=version_info(ctx.settings.path(repo_rel), done),
+            )
+    try:
+        if kind == Kind.PING:
+            return _ping(req, ctx)
+        handler = HANDLERS[kind]
+        need = getattr(req, "gpu_count", 0) if kind in GPU_KINDS else 0
+        with gpu_slots(
+            ctx.settings.gpu_lock_dir,
+            ctx.settings.gpu_list(),
+            need or gpu_count,
+            should_cancel=ctx.should_cancel,
+            on_wait=lambda waited: ctx.report(0.0, "waiting for a GPU", f"{waited:.0f} s"),
+        ) as gpus:
+            ctx.gpu_ids = gpus
+            result = handler(req, ctx)
+        result.seconds = time.monotonic() - started
+        return result
+    except RevisionExistsError as e:
+        done = existing(ctx.settings.path(repo_rel), dst) if dst and repo_rel and e.rev == dst else None
+        if done is None:
+            return failed(ctx.task_id, kind, TaskError(code=e.code, message=e.message, fix=e.fix), started)
+        # another delivery of this very task committed first (a redelivery overlapping a slow run)
+        return TaskResult(
+            task_id=ctx.task_id,
+            kind=kind,
+            state="done",
+            redelivered=True,
+            version=version_info(ctx.settings.path(repo_rel), done),
+        )  # type: ignore[arg-type]
+    except (CancelledError, InterruptedError):
+        return TaskResult(
+            task_id=ctx.task_id, kind=kind, state="cancelled", seconds=time.monotonic() - started
+        )
+    except NotEnoughGpus as e:
+        return failed(ctx.task_id, kind, TaskError(code=160001, message=str(e)), started)
+    except ExecutorError as e:
+        return failed(
+            ctx.task_id,
+            kind,
+            TaskError(
+                code=e.code,
+                message=e.message.split("\n--- ")[0],
+                fix=e.fix,
+                executor_code=e.executor_code,
+                log_tail=e.log_tail,
+            ),
+            started,
+        )
+    except MirError as e:
+        return failed(ctx.task_id, kind, TaskError(code=e.code, message=e.message, fix=e.fix), started)
+    except Exception as e:  # noqa: BLE001 - an unexpected error is still a result, with its traceback
+        log.exception("task %s failed unexpectedly", ctx.task_id)
+        tb = traceback.format_exc(limit=8)
+        return failed(
+            ctx.task_id,
+            kind,
+            TaskError(
+                code=169999,
+                message=f"unexpected error: {e!r}",
+                fix="please report it with the log tail",
+                log_tail=tb,
+            ),
+            started,
+        )

@@ -1,0 +1,139 @@
+"""Model handlers: train, mining, infer, model import and export."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+from mir import models
+from mir.ops import mining, training
+from mir.ops.executing import TaskOptions
+from ymir_controller.handlers.context import Context, version_info
+from ymir_controller.protocol import (
+    InferRequest,
+    Kind,
+    MiningRequest,
+    ModelExportRequest,
+    ModelImportRequest,
+    ModelInfo,
+    TaskResult,
+    TrainRequest,
+)
+
+
+def _options(ctx: Context, executor: str, timeout: float | None, user: str) -> TaskOptions:
+    work = ctx.fresh_work_dir()
+    shutil.rmtree(work)  # mir wants to create it itself (empty)
+    return TaskOptions(
+        model_location=ctx.settings.models,
+        media_location=ctx.settings.media,
+        executor=executor or None,
+        work_dir=work,
+        gpu_ids=list(ctx.gpu_ids),
+        progress=ctx.progress("running"),
+        should_cancel=ctx.should_cancel,
+        timeout=timeout,
+        user=user,
+    )
+
+
+def model_info(model_location: Path, model_hash: str, metrics: dict[str, Any] | None = None) -> ModelInfo:
+    """A stored package summarised for the backend."""
+    info = models.read_info(models.package_path(model_location, model_hash))
+    names = (info.get("executor_config") or {}).get("class_names") or []
+    m = metrics or {}
+    return ModelInfo(
+        model_hash=model_hash,
+        best_stage=info["best_stage_name"],
+        stages=info["stages"],
+        class_names=[str(n) for n in names],
+        map=m.get("map"),
+        map50=m.get("map50"),  # type: ignore[arg-type]
+        evaluation=metrics,
+    )
+
+
+def handle_train(req: TrainRequest, ctx: Context) -> TaskResult:
+    """Train a model; the result carries the model and mir's own evaluation of it."""
+    repo = ctx.settings.path(req.repo)
+    report = training.train(
+        root=repo,
+        src_revs=req.src_revs,
+        dst=req.dst_rev,
+        options=_options(ctx, req.executor, req.timeout, req.user),
+        task_config=req.config,
+        pretrained=req.pretrained,
+        class_names=req.class_names,
+        strategy=req.strategy,
+    )
+    return TaskResult(
+        task_id=ctx.task_id,
+        kind=Kind.TRAIN,
+        state="done",
+        version=version_info(repo, report.commit),
+        model=model_info(ctx.settings.models, report.model_hash, report.metrics),
+    )
+
+
+def handle_mining(req: MiningRequest, ctx: Context) -> TaskResult:
+    """Mine the top-k assets."""
+    repo = ctx.settings.path(req.repo)
+    report = mining.mine(
+        root=repo,
+        src_revs=req.src_revs,
+        dst=req.dst_rev,
+        model=req.model,
+        options=_options(ctx, req.executor, req.timeout, req.user),
+        topk=req.topk,
+        add_prediction=req.add_prediction,
+        task_config=req.config,
+        algorithm=req.algorithm,
+        strategy=req.strategy,
+    )
+    return TaskResult(
+        task_id=ctx.task_id, kind=Kind.MINING, state="done", version=version_info(repo, report.commit)
+    )
+
+
+def handle_infer(req: InferRequest, ctx: Context) -> TaskResult:
+    """Predictions of a model on a version."""
+    repo = ctx.settings.path(req.repo)
+    report = mining.infer(
+        root=repo,
+        src_revs=req.src_revs,
+        dst=req.dst_rev,
+        model=req.model,
+        options=_options(ctx, req.executor, req.timeout, req.user),
+        task_config=req.config,
+        strategy=req.strategy,
+    )
+    return TaskResult(
+        task_id=ctx.task_id, kind=Kind.INFER, state="done", version=version_info(repo, report.commit)
+    )
+
+
+def handle_model_import(req: ModelImportRequest, ctx: Context) -> TaskResult:
+    """Check and store an uploaded model package."""
+    digest, _info = models.import_package(ctx.settings.path(req.package), ctx.settings.models)
+    return TaskResult(
+        task_id=ctx.task_id,
+        kind=Kind.MODEL_IMPORT,
+        state="done",
+        model=model_info(ctx.settings.models, digest),
+    )
+
+
+def handle_model_export(req: ModelExportRequest, ctx: Context) -> TaskResult:
+    """Copy a package under the workplace (for download)."""
+    src = models.package_path(ctx.settings.models, req.model_hash)
+    dst = ctx.settings.path(req.dst)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(src, dst)
+    return TaskResult(
+        task_id=ctx.task_id,
+        kind=Kind.MODEL_EXPORT,
+        state="done",
+        output=req.dst,
+        model=model_info(ctx.settings.models, src.name),
+    )

@@ -1,0 +1,309 @@
+"""Requests and results of every controller task, as pydantic models with no Celery import.
+
+The backend builds requests and reads results with these models alone and sends tasks by name
+(:data:`TASK_NAMES`); it never imports the engine. Every path in a request is *relative to the
+workplace* (repositories, media, models, uploads), so moving the workplace folder breaks no queued
+task (YMIR kept absolute paths in Redis, and a moved install broke every task).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import PurePosixPath
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class Kind(StrEnum):
+    """One task type per operation."""
+
+    IMPORT = "import"
+    COPY = "copy"
+    MERGE = "merge"
+    FILTER = "filter"
+    SAMPLING = "sampling"
+    FUSE = "fuse"
+    EXPORT = "export"
+    TRAIN = "train"
+    MINING = "mining"
+    INFER = "infer"
+    EVALUATE = "evaluate"
+    MODEL_IMPORT = "model_import"
+    MODEL_EXPORT = "model_export"
+    PING = "ping"
+
+
+TASK_NAMES: dict[Kind, str] = {k: f"ymir.{k.value}" for k in Kind}
+GPU_KINDS = {Kind.TRAIN, Kind.MINING, Kind.INFER}
+
+
+def _relative(value: str) -> str:
+    p = PurePosixPath(value)
+    if p.is_absolute() or ".." in p.parts:
+        raise ValueError(f"{value!r} must be a path inside the workplace (relative, without '..')")
+    return value
+
+
+RelPath = Annotated[str, Field(min_length=1)]
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    repo: RelPath = Field(description="the mir repository, relative to the workplace")
+    user: str = ""
+
+    @field_validator("repo")
+    @classmethod
+    def _repo_relative(cls, v: str) -> str:
+        return _relative(v)
+
+
+class _Writes(_Request):
+    dst_rev: str = Field(description="new version, branch@task_id")
+
+
+class ImportSource(BaseModel):
+    """Where imported images come from: a folder under the sharing folder, an uploaded zip, or a URL."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["path", "zip", "url"]
+    path: str = ""  # path: a folder under the sharing folder; zip: the uploaded file (workplace-relative)
+    url: str = ""
+
+    @field_validator("path")
+    @classmethod
+    def _path_relative(cls, v: str) -> str:
+        return _relative(v) if v else v
+
+
+class ImportRequest(_Writes):
+    kind: Literal[Kind.IMPORT] = Kind.IMPORT
+    source: ImportSource
+    anno_format: str = "auto"
+    unknown_types_strategy: Literal["stop", "ignore", "add"] = "stop"
+    invalid_boxes: Literal["stop", "clip", "drop"] = "stop"
+    with_predictions: bool = False
+
+
+class CopyRequest(_Writes):
+    kind: Literal[Kind.COPY] = Kind.COPY
+    src_repo: RelPath
+    src_revs: str
+    unknown_types_strategy: Literal["stop", "ignore", "add"] = "stop"
+    drop_annotations: bool = False
+
+    @field_validator("src_repo")
+    @classmethod
+    def _src_relative(cls, v: str) -> str:
+        return _relative(v)
+
+
+class MergeRequest(_Writes):
+    kind: Literal[Kind.MERGE] = Kind.MERGE
+    src_revs: str
+    ex_src_revs: str = ""
+    strategy: Literal["stop", "host", "guest"] = "stop"
+
+
+class FilterRequest(_Writes):
+    kind: Literal[Kind.FILTER] = Kind.FILTER
+    src_revs: str
+    include: list[str] = []
+    exclude: list[str] = []
+    anno_src: Literal["gt", "pred", "any"] = "any"
+    tvt: list[str] = []
+    tags: list[str] = []
+    ex_tags: list[str] = []
+
+
+class SamplingRequest(_Writes):
+    kind: Literal[Kind.SAMPLING] = Kind.SAMPLING
+    src_revs: str
+    count: int | None = None
+    rate: float | None = None
+    seed: int = 0
+
+
+class FuseRequest(_Writes):
+    kind: Literal[Kind.FUSE] = Kind.FUSE
+    src_revs: str
+    ex_src_revs: str = ""
+    strategy: Literal["stop", "host", "guest"] = "stop"
+    include: list[str] = []
+    exclude: list[str] = []
+    anno_src: Literal["gt", "pred", "any"] = "any"
+    count: int | None = None
+    rate: float | None = None
+    seed: int = 0
+
+
+class ExportRequest(_Request):
+    kind: Literal[Kind.EXPORT] = Kind.EXPORT
+    src_rev: str
+    dst_dir: RelPath = Field(description="folder under the workplace to write into")
+    anno_format: str = "voc"
+    gt: bool = True
+    pred: bool = False
+    class_names: list[str] = []
+    zip: bool = True
+
+    @field_validator("dst_dir")
+    @classmethod
+    def _dst_relative(cls, v: str) -> str:
+        return _relative(v)
+
+
+class _Executes(_Writes):
+    src_revs: str
+    executor: str = Field("", description="image name, 'local:<command>', or empty for our executor")
+    config: dict[str, Any] = {}
+    gpu_count: int = Field(0, ge=0)
+    strategy: Literal["stop", "host", "guest"] = "stop"
+    timeout: float | None = None
+
+
+class TrainRequest(_Executes):
+    kind: Literal[Kind.TRAIN] = Kind.TRAIN
+    pretrained: str | None = None
+    class_names: list[str] = []
+
+
+class MiningRequest(_Executes):
+    kind: Literal[Kind.MINING] = Kind.MINING
+    model: str
+    topk: int = Field(gt=0)
+    add_prediction: bool = False
+    algorithm: str | None = None
+
+
+class InferRequest(_Executes):
+    kind: Literal[Kind.INFER] = Kind.INFER
+    model: str
+
+
+class EvaluateRequest(_Writes):
+    kind: Literal[Kind.EVALUATE] = Kind.EVALUATE
+    src_revs: str
+    class_names: list[str] = []
+    conf_thr: float = Field(0.0, ge=0, lt=1)
+    iou_thr: float = Field(0.5, gt=0, lt=1)
+
+
+class ModelImportRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal[Kind.MODEL_IMPORT] = Kind.MODEL_IMPORT
+    package: RelPath = Field(description="uploaded package, relative to the workplace")
+    user: str = ""
+
+    @field_validator("package")
+    @classmethod
+    def _package_relative(cls, v: str) -> str:
+        return _relative(v)
+
+
+class ModelExportRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal[Kind.MODEL_EXPORT] = Kind.MODEL_EXPORT
+    model_hash: str
+    dst: RelPath
+    user: str = ""
+
+    @field_validator("dst")
+    @classmethod
+    def _dst_relative(cls, v: str) -> str:
+        return _relative(v)
+
+
+class PingRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal[Kind.PING] = Kind.PING
+    sleep: float = 0.0
+
+
+TaskRequest = Annotated[
+    ImportRequest
+    | CopyRequest
+    | MergeRequest
+    | FilterRequest
+    | SamplingRequest
+    | FuseRequest
+    | ExportRequest
+    | TrainRequest
+    | MiningRequest
+    | InferRequest
+    | EvaluateRequest
+    | ModelImportRequest
+    | ModelExportRequest
+    | PingRequest,
+    Field(discriminator="kind"),
+]
+
+
+class ClassStat(BaseModel):
+    """Images and boxes of one class on one side."""
+
+    images: int
+    boxes: int
+
+
+class VersionInfo(BaseModel):
+    """A version the task created: what the backend stores as a dataset version."""
+
+    commit: str
+    tag: str
+    assets: int
+    tvt: dict[str, int]
+    gt: dict[str, ClassStat]
+    pred: dict[str, ClassStat]
+    gt_boxes: int
+    pred_boxes: int
+
+
+class ModelInfo(BaseModel):
+    """A model the task created or imported."""
+
+    model_hash: str
+    best_stage: str
+    stages: dict[str, dict[str, Any]]
+    class_names: list[str]
+    map: float | None = None
+    map50: float | None = None
+    evaluation: dict[str, Any] | None = None
+
+
+class TaskError(BaseModel):
+    """Why a task failed, in words a user can act on."""
+
+    code: int
+    message: str
+    fix: str = ""
+    executor_code: int | None = None
+    log_tail: str = ""
+
+
+class TaskResult(BaseModel):
+    """What every task returns (as JSON): its final state and what it made."""
+
+    task_id: str
+    kind: Kind
+    state: Literal["done", "failed", "cancelled"]
+    version: VersionInfo | None = None
+    model: ModelInfo | None = None
+    evaluation: dict[str, Any] | None = None
+    output: str | None = None  # export: the written folder or zip, relative to the workplace
+    error: TaskError | None = None
+    seconds: float = 0.0
+    redelivered: bool = False
+
+
+class Progress(BaseModel):
+    """A running task's progress, published as the Celery state ``PROGRESS``."""
+
+    percent: float
+    stage: str
+    message: str = ""
+    heartbeat: float = Field(description="unix time of the last sign of life")
+    worker: str = ""

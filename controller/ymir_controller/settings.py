@@ -1,0 +1,65 @@
+"""Controller settings from the environment or ``.env`` (every ``YMIR_*`` variable is documented in
+the repository's ``.env.example``)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Where the workplace is, which broker to use, which GPUs exist, and the import limits."""
+
+    model_config = SettingsConfigDict(env_prefix="YMIR_", env_file=".env", extra="ignore")
+
+    workplace: Path = Path("ymir-workplace")
+    broker_url: str = ""  # empty: the embedded filesystem broker inside the workplace
+    result_backend: str = ""  # empty: file results inside the workplace
+    gpu_ids: str = ""  # e.g. "0,1,2,3": GPU slots tasks wait for
+    gpu_lock_dir: Path = Path("/tmp/ymir-gpu-slots")
+    sharing_dir: str = "sharing"  # path imports may only read below this folder of the workplace
+    max_download_bytes: int = 20 * 1024**3
+    max_unzipped_bytes: int = 100 * 1024**3
+    max_zip_ratio: float = 250.0  # uncompressed/compressed beyond this is treated as a zip bomb
+    max_zip_entries: int = 5_000_000
+    download_timeout: float = 60.0
+    heartbeat_seconds: float = 5.0
+    visibility_timeout: float = 12 * 3600.0  # Redis: when an unacknowledged task is delivered again
+    restore_interval: float = 10.0  # Redis: how often a worker looks for such tasks
+    worker_concurrency: int = 4
+
+    @property
+    def root(self) -> Path:
+        """The workplace as an absolute path."""
+        return self.workplace.expanduser().absolute()
+
+    def path(self, relative: str) -> Path:
+        """A request's workplace-relative path made absolute."""
+        return self.root / relative
+
+    @property
+    def media(self) -> Path:
+        """The shared media location."""
+        return self.root / "media"
+
+    @property
+    def models(self) -> Path:
+        """The shared model location."""
+        return self.root / "models"
+
+    @property
+    def internal(self) -> Path:
+        """The controller's own state: embedded broker, results, cancel flags."""
+        return self.root / ".controller"
+
+    def gpu_list(self) -> list[str]:
+        """Configured GPU ids."""
+        return [g.strip() for g in self.gpu_ids.split(",") if g.strip()]
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """Settings of this process (read once)."""
+    return Settings()

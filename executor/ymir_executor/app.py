@@ -1,0 +1,55 @@
+"""The executor's entry point: read env.yaml, run the task, report through monitor.txt.
+
+Every failure ends the same way: ``monitor.txt`` in state 4 with the contract's return code and a one-line
+message that says what to fix, the traceback on the following lines, and a non-zero exit status.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import traceback
+
+from ymir_executor.config import load_predict_config, load_train_config
+from ymir_executor.device import is_oom
+from ymir_executor.env import Roots, default_monitor_file, load_env
+from ymir_executor.errors import CODE_OOM, CODE_UNKNOWN, ExecutorError
+from ymir_executor.monitor import Monitor
+from ymir_executor.predict import run_predict
+from ymir_executor.train import run_training
+
+log = logging.getLogger("ymir_executor")
+
+
+def run(roots: Roots | None = None) -> int:
+    """Runs the task described by ``<input root>/env.yaml``; returns the process exit status."""
+    roots = roots or Roots.from_environ()
+    monitor = Monitor(default_monitor_file(roots), "default-task")
+    try:
+        env = load_env(roots)
+        monitor = Monitor(env.monitor_file, env.task_id)
+        monitor.progress(0.0, force=True)
+        if env.run_training:
+            run_training(env, load_train_config(env.config_file), monitor)
+        else:
+            run_predict(env, load_predict_config(env.config_file), monitor)
+    except ExecutorError as exc:
+        log.error("%s (code %d)", exc.message, exc.code)
+        monitor.error(code=exc.code, message=exc.message, detail=traceback.format_exc())
+        return 1
+    except Exception as exc:  # anything unforeseen still reaches the platform as an error state
+        code = CODE_OOM if is_oom(exc) else CODE_UNKNOWN
+        message = f"unexpected {type(exc).__name__}: {exc}; see the traceback in the executor log"
+        log.exception("unexpected error")
+        monitor.error(code=code, message=message, detail=traceback.format_exc())
+        return 1
+    monitor.done()
+    return 0
+
+
+def main() -> None:
+    """Console entry (``ymir-executor`` / ``python -m ymir_executor``)."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+    sys.exit(run())

@@ -1,0 +1,63 @@
+"""Device choice, GPU checks and mixed precision, one code path for CPU and CUDA."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+
+from ymir_executor.errors import GpuMismatchError, NoGpuError
+
+
+@dataclass(frozen=True)
+class DevicePlan:
+    """Where the task runs: ``n_gpus`` 0 means CPU."""
+
+    n_gpus: int
+
+    @property
+    def is_cuda(self) -> bool:
+        """True when running on GPUs."""
+        return self.n_gpus > 0
+
+    def device(self, rank: int = 0) -> torch.device:
+        """The device of process ``rank``."""
+        return torch.device(f"cuda:{rank}") if self.is_cuda else torch.device("cpu")
+
+
+def plan_devices(*, gpu_count: int, gpu_id: str) -> DevicePlan:
+    """Checks the GPUs the task asks for (``gpu_count`` or the ids in ``gpu_id``) are visible.
+
+    Raises:
+        NoGpuError: GPUs are asked for and CUDA is not available.
+        GpuMismatchError: Fewer GPUs are visible than asked for.
+    """
+    ids = [i for i in gpu_id.split(",") if i.strip()]
+    wanted = gpu_count if gpu_count > 0 else len(ids)
+    if wanted == 0:
+        return DevicePlan(0)
+    if not torch.cuda.is_available():
+        raise NoGpuError(wanted=wanted)
+    visible = torch.cuda.device_count()
+    if visible < wanted:
+        raise GpuMismatchError(wanted=wanted, visible=visible)
+    return DevicePlan(wanted)
+
+
+@contextlib.contextmanager
+def autocast(device: torch.device, enabled: bool) -> Iterator[None]:
+    """bf16 autocast on CUDA when ``enabled``; a no-op on the CPU."""
+    if enabled and device.type == "cuda":
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            yield
+    else:
+        yield
+
+
+def is_oom(exc: BaseException) -> bool:
+    """True for the device or host out-of-memory errors torch raises."""
+    return isinstance(exc, (torch.cuda.OutOfMemoryError, MemoryError)) or (
+        isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
+    )

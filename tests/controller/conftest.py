@@ -1,0 +1,145 @@
+"""A real Celery worker process per broker: Redis (the deployment default) and the embedded
+filesystem broker (the one-command default). Under CI a missing Redis fails the run."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from bench.synthetic import generate_voc
+from mir.ops import history
+from ymir_controller.client import Client
+from ymir_controller.protocol import PingRequest
+from ymir_controller.settings import Settings
+
+REDIS_DBS = {"redis": (11, 12)}
+
+
+def _redis_ok() -> bool:
+    try:
+        import redis
+
+        return bool(redis.Redis(host="127.0.0.1", port=6379, socket_connect_timeout=2).ping())
+    except Exception:
+        return False
+
+
+@dataclass
+class Engine:
+    """A running worker and a client to talk to it."""
+
+    broker: str
+    settings: Settings
+    client: Client
+    env: dict[str, str]
+    proc: subprocess.Popen[bytes] | None
+    log: Path
+
+    def start(self, **extra_env: str) -> None:
+        env = {**self.env, **extra_env}
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "ymir_controller.worker",
+                "worker",
+                "-Q",
+                "cpu,gpu",
+                "-c",
+                "3",
+                "--pool",
+                "prefork",
+                "--loglevel",
+                "INFO",
+                "-n",
+                f"{self.broker}-{time.time_ns()}@%h",
+            ],
+            env=env,
+            cwd=self.settings.root,
+            stdout=open(self.log, "ab"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        tid = self.client.submit(PingRequest())
+        try:
+            self.client.wait(tid, timeout=60)
+        except Exception as e:
+            raise RuntimeError(f"worker did not start: {self.log.read_text()[-3000:]}") from e
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        self.proc = None
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self.proc = None
+
+
+def make_engine(broker: str, root: Path, gpu_lock_dir: Path) -> Engine:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("YMIR_")}
+    env.update(
+        {
+            "YMIR_WORKPLACE": str(root),
+            "YMIR_GPU_IDS": "0",
+            "YMIR_GPU_LOCK_DIR": str(gpu_lock_dir),
+            "YMIR_HEARTBEAT_SECONDS": "1",
+            "YMIR_MAX_UNZIPPED_BYTES": str(50 * 1024**2),
+            "MIR_WORKERS": "1",
+        }
+    )
+    if broker == "redis":
+        if not _redis_ok():
+            if os.environ.get("CI") == "true":
+                pytest.fail("Redis is not reachable at 127.0.0.1:6379 (CI needs it)")
+            pytest.skip("Redis is not running here")
+        import redis
+
+        b, r = REDIS_DBS["redis"]
+        for db in (b, r):
+            redis.Redis(host="127.0.0.1", port=6379, db=db).flushdb()
+        env["YMIR_BROKER_URL"] = f"redis://127.0.0.1:6379/{b}"
+        env["YMIR_RESULT_BACKEND"] = f"redis://127.0.0.1:6379/{r}"
+        env["YMIR_VISIBILITY_TIMEOUT"] = "8"
+        env["YMIR_RESTORE_INTERVAL"] = "1"
+    settings = Settings(
+        **{k.removeprefix("YMIR_").lower(): v for k, v in env.items() if k.startswith("YMIR_")}
+    )
+    return Engine(
+        broker=broker,
+        settings=settings,
+        client=Client(settings),
+        env=env,
+        proc=None,
+        log=root / f"worker-{broker}.log",
+    )
+
+
+@pytest.fixture(scope="module", params=["redis", "embedded"])
+def engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    root = tmp_path_factory.mktemp(f"workplace-{request.param}")
+    eng = make_engine(request.param, root, tmp_path_factory.mktemp("gpu-locks"))
+    sharing = root / "sharing"
+    for name, n, seed in (("train", 24, 1), ("val", 10, 2), ("pool", 20, 3)):
+        generate_voc(sharing / name, n_images=n, seed=seed, image_size=(64, 64), name_prefix=name)
+        (sharing / name / "index.txt").unlink()
+    history.init(root=root / "repos" / "main")
+    eng.start()
+    yield eng
+    eng.stop()

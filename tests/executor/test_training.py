@@ -1,0 +1,143 @@
+"""Training: accuracy, the result.yaml contract, stages, resume and fine-tuning."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from tests.executor.conftest import CLASSES, TRAIN_CONFIG, Trained, monitor_fields, run_task
+from tests.executor.workdir import voc_pairs, write_workdir
+from ymir_executor import checkpoint
+
+
+class ContractStage(BaseModel):
+    """A stage as the platform validates it (executor contract A.7)."""
+
+    model_config = ConfigDict(extra="forbid")
+    stage_name: str
+    files: list[str] = Field(min_length=1)
+    timestamp: int = Field(gt=0)
+    mAP: float = Field(ge=0, le=1)  # noqa: N815
+    mAR: float | None = Field(default=None, ge=0, le=1)  # noqa: N815
+    tp: int | None = Field(default=None, ge=0)
+    fp: int | None = Field(default=None, ge=0)
+    fn: int | None = Field(default=None, ge=0)
+
+
+class ContractResult(BaseModel):
+    """result.yaml as the platform reads it."""
+
+    model_config = ConfigDict(extra="forbid")
+    best_stage_name: str
+    mAP: float = Field(ge=0, le=1)  # noqa: N815
+    model_stages: dict[str, ContractStage] = Field(min_length=1)
+    evaluate_config: dict[str, float] | None = None
+    attachments: dict[str, list[str]] | None = None
+
+
+def test_training_reaches_map50_of_0_7(trained: Trained) -> None:
+    assert trained.rc == 0, (trained.dout / "monitor.txt").read_text()
+    assert float(trained.result["mAP"]) >= 0.7  # type: ignore[arg-type]
+
+
+def test_result_yaml_validates_against_contract(trained: Trained) -> None:
+    result = ContractResult.model_validate(trained.result)
+    assert result.best_stage_name in result.model_stages
+    for name, stage in result.model_stages.items():
+        assert stage.stage_name == name and name.isidentifier()
+        for f in stage.files:
+            assert (trained.dout / "models" / name / f).is_file()
+    assert "model.onnx" in result.model_stages[result.best_stage_name].files
+    # epochs 8, eval every 4 epochs and keep_stages 2: both stages kept
+    assert set(result.model_stages) == {"epoch_4", "epoch_8"}
+
+
+def test_training_writes_monitor_done_and_tensorboard(trained: Trained) -> None:
+    fields = monitor_fields(trained.dout)
+    assert fields[0] == "t0001" and float(fields[2]) == 1.0 and fields[3] == "3"
+    assert any((trained.dout / "tensorboard").glob("events.out.tfevents.*"))
+
+
+def test_stage_holds_class_names_and_config(trained: Trained) -> None:
+    ckpt = checkpoint.load(trained.stage_dir() / "model.pt")
+    assert ckpt.class_names == CLASSES and ckpt.img_size == 96
+    assert ckpt.config["epochs"] == 8 and sum(ckpt.class_counts) > 800
+    used = yaml.safe_load((trained.stage_dir() / "config.yaml").read_text())
+    assert used["class_names"] == CLASSES
+
+
+def _small_set(data: dict[str, Path], n: int = 64) -> list[tuple[Path, Path]]:
+    return voc_pairs(data["train"])[:n]
+
+
+def test_resume_continues_from_stage(trained: Trained, data: dict[str, Path], tmp_path: Path) -> None:
+    stage = trained.stage_dir("epoch_8")
+    config = {
+        **TRAIN_CONFIG,
+        "epochs": 9,
+        "eval_interval": 1,
+        "resume": True,
+        "pretrained_model_params": [str(stage / "model.pt"), str(stage / "config.yaml")],
+    }
+    din, dout = write_workdir(
+        tmp_path, task="training", config=config, train=_small_set(data), val=voc_pairs(data["val"])[:30]
+    )
+    assert run_task(din, dout) == 0, (dout / "monitor.txt").read_text()
+    result = yaml.safe_load((dout / "models" / "result.yaml").read_text())
+    assert set(result["model_stages"]) == {"epoch_9"}  # only the one remaining epoch ran
+    assert checkpoint.load(dout / "models" / "epoch_9" / "model.pt").epoch == 9
+    assert result["mAP"] >= 0.5  # it kept the trained weights
+
+
+def test_finetune_to_other_classes_skips_mismatched_layers(
+    trained: Trained, data: dict[str, Path], tmp_path: Path
+) -> None:
+    config = {
+        **TRAIN_CONFIG,
+        "epochs": 1,
+        "export_onnx": False,
+        "class_names": ["circle", "square", "triangle", "x"],
+        "pretrained_model_params": [str(trained.stage_dir() / "model.pt")],
+    }
+    din, dout = write_workdir(
+        tmp_path, task="training", config=config, train=_small_set(data), val=voc_pairs(data["val"])[:30]
+    )
+    assert run_task(din, dout) == 0, (dout / "monitor.txt").read_text()
+    new = checkpoint.load(dout / "models" / "epoch_1" / "model.pt")
+    old = checkpoint.load(trained.stage_dir() / "model.pt")
+    assert new.state_dict["head.cls_out.weight"].shape[0] == 4
+    # a backbone tensor started from the pretrained one (one epoch moves it only a little)
+    key = "backbone.stem.conv.weight"
+    assert (
+        torch.nn.functional.cosine_similarity(
+            new.state_dict[key].flatten(), old.state_dict[key].flatten(), dim=0
+        )
+        > 0.9
+    )
+
+
+def test_coco_annotations_train(data: dict[str, Path], tmp_path: Path) -> None:
+    from tests.executor.workdir import to_coco
+
+    pairs = to_coco(_small_set(data, 40), tmp_path / "coco" / "coco-annotations.json", CLASSES)
+    config = {**TRAIN_CONFIG, "epochs": 1, "export_onnx": False}
+    din, dout = write_workdir(tmp_path, task="training", config=config, train=pairs, val=pairs[:10])
+    assert run_task(din, dout) == 0, (dout / "monitor.txt").read_text()
+
+
+@pytest.mark.parametrize("size", ["tiny", "small", "medium"])
+def test_model_sizes_train_one_step(size: str) -> None:
+    from ymir_executor.model import Detector, DetectorConfig
+
+    model = Detector(DetectorConfig(num_classes=2, size=size))  # type: ignore[arg-type]
+    x = torch.rand(2, 3, 64, 96)
+    losses = model(
+        x, torch.tensor([[[4.0, 4.0, 40.0, 30.0]], [[0.0, 0.0, 0.0, 0.0]]]), torch.tensor([[1], [-1]])
+    )
+    assert isinstance(losses, dict)
+    losses["loss"].backward()
+    assert torch.isfinite(losses["loss"])
