@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # YMIR's one entry point.
 #   ./ymir.sh test    install what the tests need and run the whole suite (lint, types, tests)
-#   ./ymir.sh start   (comes with the backend) run the platform on its embedded defaults
+#   ./ymir.sh start   run the platform on its embedded defaults (today: the task worker; the API comes
+#                     with the backend); ./ymir.sh stop | status | logs
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -38,15 +39,64 @@ cmd_test() {
     "$VENV/bin/python" -m pytest "$@"
 }
 
+STATE="$ROOT/.ymir"
+
+load_env() {
+    if [ -f "$ROOT/.env" ]; then
+        set -a; . "$ROOT/.env"; set +a
+    fi
+    export YMIR_WORKPLACE="${YMIR_WORKPLACE:-ymir-workplace}"
+    case "$YMIR_WORKPLACE" in /*) ;; *) export YMIR_WORKPLACE="$ROOT/$YMIR_WORKPLACE" ;; esac
+}
+
+running() { [ -f "$STATE/$1.pid" ] && kill -0 "$(cat "$STATE/$1.pid")" 2>/dev/null; }
+
 cmd_start() {
-    log "\`./ymir.sh start\` arrives with the backend (issue: backend). Today YMIR is the \`mir\` command line:"
     ensure_venv
-    log "  $VENV/bin/mir --help"
-    exit 1
+    load_env
+    mkdir -p "$STATE" "$YMIR_WORKPLACE/sharing"
+    if running worker; then
+        log "the worker is already running (pid $(cat "$STATE/worker.pid")); ./ymir.sh stop first"
+    else
+        log "starting a task worker (broker: ${YMIR_BROKER_URL:-embedded}, workplace: $YMIR_WORKPLACE)"
+        (cd "$YMIR_WORKPLACE" && setsid "$VENV/bin/python" -m celery -A ymir_controller.worker worker \
+            -Q cpu,gpu -c "${YMIR_WORKER_CONCURRENCY:-4}" --loglevel INFO </dev/null >>"$STATE/worker.log" 2>&1 &
+         echo $! >"$STATE/worker.pid")
+        "$VENV/bin/python" - <<'PY' || { log "the worker did not answer; see $STATE/worker.log"; exit 1; }
+from ymir_controller.client import Client
+from ymir_controller.protocol import PingRequest
+from ymir_controller.settings import Settings
+client = Client(Settings())
+client.wait(client.submit(PingRequest()), timeout=60)
+PY
+        log "worker ready (log: $STATE/worker.log)"
+    fi
+    log "the REST API and GUI on port 12001 arrive with the backend; until then use $VENV/bin/mir"
+}
+
+cmd_stop() {
+    for name in worker; do
+        if running "$name"; then
+            kill -TERM -- "-$(cat "$STATE/$name.pid")" 2>/dev/null || kill -TERM "$(cat "$STATE/$name.pid")"
+            for _ in $(seq 1 40); do running "$name" || break; sleep 0.5; done
+            running "$name" && kill -KILL -- "-$(cat "$STATE/$name.pid")" 2>/dev/null
+            log "stopped $name"
+        fi
+        rm -f "$STATE/$name.pid"
+    done
+}
+
+cmd_status() {
+    for name in worker; do
+        if running "$name"; then echo "$name: running (pid $(cat "$STATE/$name.pid"))"; else echo "$name: stopped"; fi
+    done
 }
 
 case "${1:-}" in
     test) shift; cmd_test "$@" ;;
     start) shift; cmd_start "$@" ;;
-    *) echo "usage: ./ymir.sh test | start" >&2; exit 2 ;;
+    stop) shift; cmd_stop ;;
+    status) shift; cmd_status ;;
+    logs) shift; tail -n "${1:-100}" -f "$STATE/worker.log" ;;
+    *) echo "usage: ./ymir.sh test | start | stop | status | logs" >&2; exit 2 ;;
 esac

@@ -149,8 +149,9 @@ def _run_locked(req: Any, ctx: Context, started: float, gpu_count: int) -> TaskR
         result.seconds = time.monotonic() - started
         return result
     except RevisionExistsError as e:
-        done = existing(ctx.settings.path(repo_rel), dst) if dst and repo_rel and e.rev == dst else None
-        if done is None:
+        repo_path = ctx.settings.path(repo_rel) if repo_rel else None
+        done = existing(repo_path, dst) if repo_path and dst and e.rev == dst else None
+        if repo_path is None or done is None:
             return failed(ctx.task_id, kind, TaskError(code=e.code, message=e.message, fix=e.fix), started)
         # another delivery of this very task committed first (a redelivery overlapping a slow run)
         return TaskResult(
@@ -158,8 +159,8 @@ def _run_locked(req: Any, ctx: Context, started: float, gpu_count: int) -> TaskR
             kind=kind,
             state="done",
             redelivered=True,
-            version=version_info(ctx.settings.path(repo_rel), done),
-        )  # type: ignore[arg-type]
+            version=version_info(repo_path, done),
+        )
     except (CancelledError, InterruptedError):
         return TaskResult(
             task_id=ctx.task_id, kind=kind, state="cancelled", seconds=time.monotonic() - started
