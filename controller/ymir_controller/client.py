@@ -17,7 +17,7 @@ from pydantic import BaseModel
 
 from ymir_controller import flags
 from ymir_controller.app import make_app
-from ymir_controller.protocol import GPU_KINDS, TASK_NAMES, Kind, Progress, TaskResult
+from ymir_controller.protocol import TASK_NAMES, Kind, Progress, TaskResult, interpret, queue_of
 from ymir_controller.settings import Settings
 
 
@@ -41,27 +41,15 @@ class Client:
         """Queue a request; returns its task id (give one to make the ``dst_rev`` tid match it)."""
         kind = Kind(request.kind)  # type: ignore[attr-defined]
         tid = task_id or uuid.uuid4().hex
-        queue = "gpu" if kind in GPU_KINDS else "cpu"
+        queue = queue_of(kind)
         self.app.send_task(TASK_NAMES[kind], args=[request.model_dump(mode="json")], task_id=tid, queue=queue)
         return tid
 
     def status(self, task_id: str) -> TaskStatus:
         """Current state, progress and (when finished) the result."""
         meta = self.app.backend.get_task_meta(task_id)  # one read: state and payload agree
-        state = meta.get("status")
-        info = meta.get("result")
-        if state == "SUCCESS":
-            result = TaskResult.model_validate(info)
-            return TaskStatus(state=result.state, result=result)
-        if state in ("FAILURE", "REVOKED"):
-            return TaskStatus(state="failed")
-        if state == "PROGRESS" and isinstance(info, dict):
-            progress = Progress.model_validate(info)
-            stale = time.time() - progress.heartbeat > max(3 * self.settings.heartbeat_seconds, 15.0)
-            return TaskStatus(state="lost" if stale else "running", progress=progress)
-        if state == "STARTED":
-            return TaskStatus(state="running")
-        return TaskStatus(state="queued")
+        state, progress, result = interpret(meta, heartbeat_seconds=self.settings.heartbeat_seconds)
+        return TaskStatus(state=state, progress=progress, result=result)
 
     def cancel(self, task_id: str) -> None:
         """Ask the task to stop (queued: it will not start; running: its executor is stopped)."""

@@ -8,8 +8,9 @@ task (YMIR kept absolute paths in Redis, and a moved install broke every task).
 
 from __future__ import annotations
 
+import time
 from enum import StrEnum
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -307,3 +308,88 @@ class Progress(BaseModel):
     message: str = ""
     heartbeat: float = Field(description="unix time of the last sign of life")
     worker: str = ""
+
+
+def celery_client_config(
+    *,
+    workplace: Path,
+    broker_url: str = "",
+    result_backend: str = "",
+    visibility_timeout: float = 12 * 3600.0,
+    restore_interval: float = 10.0,
+    key_prefix: str = "",
+) -> dict[str, Any]:
+    """Broker and result-backend settings shared by workers and by clients that send tasks by name.
+
+    Pure data (no Celery import), so the backend can build its own Celery client from it. Empty URLs
+    mean the embedded broker: message and result files under ``<workplace>/.controller``.
+    ``key_prefix`` lets several installations (or test runs) share one Redis server.
+    """
+    internal = workplace / ".controller"
+    extra: dict[str, Any] = {}
+    if broker_url:
+        broker = broker_url
+        transport: dict[str, Any] = {
+            "visibility_timeout": visibility_timeout,
+            "unacked_restore_interval": restore_interval,
+            "unacked_restore_throttle": 1,
+        }
+        if key_prefix:
+            transport["global_keyprefix"] = key_prefix
+    else:
+        folder = internal / "broker"
+        for sub in ("in", "processed", "control"):
+            (folder / sub).mkdir(parents=True, exist_ok=True)
+        broker = "filesystem://"
+        transport = {
+            "data_folder_in": str(folder / "in"),
+            "data_folder_out": str(folder / "in"),
+            "processed_folder": str(folder / "processed"),
+            "store_processed": False,
+            "control_folder": str(folder / "control"),
+        }
+    if result_backend:
+        backend = result_backend
+        if key_prefix and backend.startswith("redis"):
+            extra["result_backend_transport_options"] = {"global_keyprefix": key_prefix}
+    else:
+        (internal / "results").mkdir(parents=True, exist_ok=True)
+        backend = f"file://{internal / 'results'}"
+    return {
+        **extra,
+        "broker_url": broker,
+        "broker_transport_options": transport,
+        "result_backend": backend,
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "accept_content": ["json"],
+        "broker_connection_retry_on_startup": True,
+        "task_default_queue": "cpu",
+        "task_routes": {TASK_NAMES[k]: {"queue": "gpu"} for k in GPU_KINDS},
+    }
+
+
+def queue_of(kind: Kind) -> str:
+    """The queue a task kind goes to."""
+    return "gpu" if kind in GPU_KINDS else "cpu"
+
+
+def interpret(
+    meta: dict[str, Any], *, heartbeat_seconds: float = 5.0, now: float | None = None
+) -> tuple[str, Progress | None, TaskResult | None]:
+    """A result-backend record as (state, progress, result); ``lost`` when a running task's heartbeat
+    stopped (its worker died and nothing redelivered it)."""
+    status = meta.get("status")
+    info = meta.get("result")
+    if status == "SUCCESS" and isinstance(info, dict):
+        result = TaskResult.model_validate(info)
+        return result.state, None, result
+    if status in ("FAILURE", "REVOKED"):
+        return "failed", None, None
+    if status == "PROGRESS" and isinstance(info, dict):
+        progress = Progress.model_validate(info)
+        stale = (now or time.time()) - progress.heartbeat > max(3 * heartbeat_seconds, 15.0)
+        return ("lost" if stale else "running"), progress, None
+    if status == "STARTED":
+        return "running", None, None
+    return "queued", None, None

@@ -28,6 +28,7 @@ class Settings(BaseSettings):
     heartbeat_seconds: float = 5.0
     visibility_timeout: float = 12 * 3600.0  # Redis: when an unacknowledged task is delivered again
     restore_interval: float = 10.0  # Redis: how often a worker looks for such tasks
+    redis_key_prefix: str = ""  # Redis: prefix of every key, so installations can share one server
     worker_concurrency: int = 4
 
     @property

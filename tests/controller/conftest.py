@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,11 +110,8 @@ def make_engine(broker: str, root: Path, gpu_lock_dir: Path) -> Engine:
             if os.environ.get("CI") == "true":
                 pytest.fail("Redis is not reachable at 127.0.0.1:6379 (CI needs it)")
             pytest.skip("Redis is not running here")
-        import redis
-
         b, r = REDIS_DBS["redis"]
-        for db in (b, r):
-            redis.Redis(host="127.0.0.1", port=6379, db=db).flushdb()
+        env["YMIR_REDIS_KEY_PREFIX"] = f"ymir-test-{uuid.uuid4().hex[:12]}:"  # no leftovers, no neighbours
         env["YMIR_BROKER_URL"] = f"redis://127.0.0.1:6379/{b}"
         env["YMIR_RESULT_BACKEND"] = f"redis://127.0.0.1:6379/{r}"
         env["YMIR_VISIBILITY_TIMEOUT"] = "8"
