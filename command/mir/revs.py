@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 
 from mir.errors import InvalidArgsError
-from mir.store.schema import TVT_PREFIXES, Tvt
+from mir.store.enums import TVT_PREFIXES, Tvt
 
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
 

@@ -16,6 +16,7 @@ from mir.errors import (
 from mir.labels import load_labels
 from mir.ops import history
 from mir.ops.copying import copy_dataset
+from mir.ops.diff import diff
 from mir.ops.merge import merge
 from tests.command.conftest import commit_snapshot, content, tree_bytes
 
@@ -73,7 +74,7 @@ def test_diff(repo: Path) -> None:
         gt=[("x", "cat", 0, 0, 1, 1), ("y", "dog", 0, 0, 1, 1)],
         pred=[("x", "cat", 0, 0, 1, 1)],
     )
-    d = history.diff(root=repo, a="a@t1", b="b@t1")
+    d = diff(root=repo, a="a@t1", b="b@t1")
     assert (d.added_assets, d.removed_assets) == (["z"], ["w"])
     assert (d.changed_gt, d.changed_pred, d.changed_type) == (["y"], ["x"], ["y"])
 

@@ -1,4 +1,6 @@
-"""Dataset commands: import, merge, filter, sampling, fuse, copy, export.
+"""Dataset commands: import, merge, filter, sampling, fuse, copy, export, evaluate.
+
+Operation modules are imported inside each command so ``mir --help`` and light commands start fast.
 
 Flags follow YMIR 2.3 (``--index-file --gt-dir --pred-dir --gen-dir --src-revs --dst-rev -w``...)
 and keep the older spellings of YMIR's README (``--annotation-dir``, ``--dataset-name``,
@@ -12,7 +14,6 @@ from pathlib import Path
 
 from mir.cli.repo_cmds import Sub, _add, _root
 from mir.errors import InvalidArgsError
-from mir.ops import copying, evaluate, export, filtering, importing, merge
 
 # YMIR's --anno-type(-fmt) values -> our format names ("none" = no annotations)
 _ANNO_TYPES = {
@@ -41,6 +42,8 @@ def _common_write(p: argparse.ArgumentParser, *, src: bool = True) -> None:
 
 # -- import -------------------------------------------------------------------------------------
 def _import(args: argparse.Namespace) -> int:
+    from mir.ops import importing
+
     index = args.index_file or args.asset_path
     if not index:
         raise InvalidArgsError("no images given", fix="pass --index-file FILE (one image path per line)")
@@ -128,6 +131,8 @@ def add_import(sub: Sub, parent: argparse.ArgumentParser) -> None:
 
 # -- merge / filter / sampling / fuse -----------------------------------------------------------
 def _merge(args: argparse.Namespace) -> int:
+    from mir.ops import merge
+
     c = merge.merge(
         root=_root(args),
         src_revs=args.src_revs,
@@ -186,6 +191,8 @@ def _filter_flags(p: argparse.ArgumentParser) -> None:
 
 
 def _filter(args: argparse.Namespace) -> int:
+    from mir.ops import filtering
+
     c = filtering.filter_dataset(
         root=_root(args),
         src_revs=args.src_revs,
@@ -223,6 +230,8 @@ def _sample_flags(p: argparse.ArgumentParser) -> None:
 
 
 def _sampling(args: argparse.Namespace) -> int:
+    from mir.ops import filtering
+
     c = filtering.sampling(
         root=_root(args),
         src_revs=args.src_revs,
@@ -250,6 +259,8 @@ def add_sampling(sub: Sub, parent: argparse.ArgumentParser) -> None:
 
 
 def _fuse(args: argparse.Namespace) -> int:
+    from mir.ops import filtering
+
     c = filtering.fuse(
         root=_root(args),
         src_revs=args.src_revs,
@@ -288,6 +299,8 @@ def add_fuse(sub: Sub, parent: argparse.ArgumentParser) -> None:
 
 # -- copy / export ------------------------------------------------------------------------------
 def _copy(args: argparse.Namespace) -> int:
+    from mir.ops import copying
+
     strategy: copying.CopyStrategy = "ignore" if args.ignore_unknown_types else args.unknown_types_strategy
     c = copying.copy_dataset(
         root=_root(args),
@@ -323,6 +336,8 @@ def add_copy(sub: Sub, parent: argparse.ArgumentParser) -> None:
 
 
 def _export(args: argparse.Namespace) -> int:
+    from mir.ops import export
+
     fmt = args.anno_format or args.format or "voc"
     gt_dir = args.gt_dir or args.annotation_dir
     report = export.export_dataset(
@@ -381,6 +396,8 @@ def add_export(sub: Sub, parent: argparse.ArgumentParser) -> None:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    from mir.ops import evaluate
+
     commit, result = evaluate.evaluate_dataset(
         root=_root(args),
         src_revs=args.src_revs,

@@ -6,15 +6,18 @@ import argparse
 import json
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from mir import models
 from mir.cli.repo_cmds import Sub, _add, _root
 from mir.errors import InvalidArgsError
-from mir.ops import mining, training
-from mir.ops.executing import TaskOptions
+
+if TYPE_CHECKING:
+    from mir.ops.executing import TaskOptions
 
 
 def _options(args: argparse.Namespace) -> TaskOptions:
+    from mir.ops.executing import TaskOptions
+
     media = args.media_location or getattr(args, "gen_dir", None)
     if not media:
         raise InvalidArgsError("no media location given", fix="pass --media-location (import's --gen-dir)")
@@ -64,6 +67,8 @@ def _task_flags(p: argparse.ArgumentParser, *, model: bool) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
+    from mir.ops import training
+
     report = training.train(
         root=_root(args),
         src_revs=args.src_revs,
@@ -102,6 +107,8 @@ def add_train(sub: Sub, parent: argparse.ArgumentParser) -> None:
 
 
 def _mining(args: argparse.Namespace) -> int:
+    from mir.ops import mining
+
     report = mining.mine(
         root=_root(args),
         src_revs=args.src_revs,
@@ -141,6 +148,8 @@ def add_mining(sub: Sub, parent: argparse.ArgumentParser) -> None:
 
 
 def _infer(args: argparse.Namespace) -> int:
+    from mir.ops import mining
+
     report = mining.infer(
         root=_root(args),
         src_revs=args.src_revs,
@@ -168,6 +177,8 @@ def add_infer(sub: Sub, parent: argparse.ArgumentParser) -> None:
 
 
 def _models(args: argparse.Namespace) -> int:
+    from mir import models
+
     location = Path(args.model_location).expanduser().absolute()
     if args.action == "import":
         if not args.package:

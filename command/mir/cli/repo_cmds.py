@@ -226,7 +226,9 @@ def add_show(sub: Sub, parent: argparse.ArgumentParser) -> None:
 
 
 def _diff(args: argparse.Namespace) -> int:
-    d = history.diff(root=_root(args), a=args.a, b=args.b)
+    from mir.ops.diff import diff
+
+    d = diff(root=_root(args), a=args.a, b=args.b)
     if args.json:
         print(json.dumps({"counts": d.counts(), **d.__dict__}, indent=1))
         return 0

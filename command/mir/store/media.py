@@ -60,4 +60,4 @@ def store_bytes(location: Path, asset_id: str, data: bytes) -> bool:
 def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
-        view = view[os.write(fd, view):]
+        view = view[os.write(fd, view) :]
