@@ -36,7 +36,8 @@ cmd_test() {
         "$VENV/bin/mypy" "$part"
     done
     log "pytest"
-    "$VENV/bin/python" -m pytest "$@"
+    # a per-checkout temp folder: concurrent runs (two clones on one machine) never delete each other's files
+    "$VENV/bin/python" -m pytest --basetemp "$ROOT/.ymir/pytest" "$@"
 }
 
 STATE="$ROOT/.ymir"
