@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ymir_controller.protocol import cancel_flag
+
 
 def _flag(internal: Path, task_id: str) -> Path:
-    safe = "".join(c for c in task_id if c.isalnum() or c in "-_.")
-    return internal / "cancel" / safe
+    return cancel_flag(internal.parent, task_id)
 
 
 def request_cancel(internal: Path, task_id: str) -> None:

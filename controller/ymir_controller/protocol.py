@@ -340,7 +340,9 @@ def celery_client_config(
         folder = internal / "broker"
         for sub in ("in", "processed", "control"):
             (folder / sub).mkdir(parents=True, exist_ok=True)
-        broker = "filesystem://"
+        import ymir_controller.fstransport  # noqa: F401 - registers the atomic filesystem transport
+
+        broker = "ymirfs://"
         transport = {
             "data_folder_in": str(folder / "in"),
             "data_folder_out": str(folder / "in"),
@@ -393,3 +395,9 @@ def interpret(
     if status == "STARTED":
         return "running", None, None
     return "queued", None, None
+
+
+def cancel_flag(workplace: Path, task_id: str) -> Path:
+    """The file whose existence asks task ``task_id`` to stop (set by clients, polled by workers)."""
+    safe = "".join(c for c in task_id if c.isalnum() or c in "-_.")
+    return workplace / ".controller" / "cancel" / safe
