@@ -21,7 +21,7 @@ from mir import formats
 from mir.errors import InputFileError
 from mir.formats.base import ExportSelection
 from mir.images import EXTENSIONS
-from mir.ops.common import absolute
+from mir.ops.common import absolute, take_ids
 from mir.ops.select import filter_by_tvt, parse_tvt, split_names
 from mir.parallel import chunked, pool
 from mir.progress import Progress, ProgressFn
@@ -43,28 +43,48 @@ class ExportReport:
 
 
 def _place_chunk(chunk: list[tuple[str, str]], media_location: str, link: bool) -> str | None:
-    """Worker: copy (or hard-link) assets; returns an error message or None."""
-    location = Path(media_location)
+    """Worker: copy (or hard-link) assets; returns an error message or None.
+
+    Plain ``os`` calls and as few system calls per image as possible: export writes one file per
+    image, and on a busy disk creating files is what an export costs.
+    """
+    made: set[str] = set()
     for asset_id, target in chunk:
-        src = media.locate(location, asset_id)
-        if src is None:
-            return f"asset {asset_id} is missing from the media location {location}"
-        dst = Path(target)
-        if dst.exists() and dst.stat().st_size == src.stat().st_size:
-            continue
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dst.with_name(f".{dst.name}.tmp")
+        src = os.path.join(media_location, asset_id[-2:], asset_id)
+        try:
+            size = os.stat(src).st_size
+        except FileNotFoundError:
+            found = media.locate(Path(media_location), asset_id)
+            if found is None:
+                return f"asset {asset_id} is missing from the media location {media_location}"
+            src, size = str(found), found.stat().st_size
+        try:
+            if os.stat(target).st_size == size:
+                continue
+        except FileNotFoundError:
+            pass
+        folder = os.path.dirname(target)
+        if folder not in made:
+            os.makedirs(folder, exist_ok=True)
+            made.add(folder)
+        tmp = os.path.join(folder, f".{os.path.basename(target)}.tmp")
         if link:
             try:
-                if tmp.exists():
-                    tmp.unlink()
                 os.link(src, tmp)
-            except OSError:
-                shutil.copyfile(src, tmp)
+            except FileExistsError:
+                os.unlink(tmp)
+                os.link(src, tmp)
+            except OSError:  # another file system: copy instead
+                _copy(src, tmp)
         else:
-            shutil.copyfile(src, tmp)
-        os.replace(tmp, dst)
+            _copy(src, tmp)
+        os.replace(tmp, target)
     return None
+
+
+def _copy(src: str, dst: str) -> None:
+    with open(src, "rb") as fin, open(dst, "wb") as fout:
+        shutil.copyfileobj(fin, fout, 1 << 20)
 
 
 def class_mapping(snap: Snapshot, names: list[str], ids: list[int]) -> tuple[Snapshot, list[str]]:
@@ -178,14 +198,38 @@ def write_annotations(
 ) -> Path:
     """Write one side's boxes (class ids already positions in ``names``) and its ``index.tsv``."""
     folder.mkdir(parents=True, exist_ok=True)
-    selection = ExportSelection(
-        assets=assets, boxes=boxes, class_names=names, side="pred" if side == "pred" else "gt"
-    )
-    written = formats.WRITERS[fmt](selection, folder)
+    written: dict[str, str] = {}
+    if fmt in _PER_ASSET_FORMATS and assets.num_rows >= 2 * _ANNO_CHUNK:
+        # one file per asset: write them from the worker processes, a chunk of assets each
+        chunks = []
+        for start in range(0, assets.num_rows, _ANNO_CHUNK):
+            part = assets.slice(start, _ANNO_CHUNK)
+            chunks.append((part, take_ids(boxes, part["asset_id"])))
+        with pool(assets.num_rows, min_items=1) as workers:
+            fn = partial(_write_chunk, fmt=fmt, names=names, folder=str(folder), side=side)
+            for done in workers.imap(fn, chunks):
+                written.update(done)
+    else:
+        written = _write_chunk((assets, boxes), fmt=fmt, names=names, folder=str(folder), side=side)
     lookup = dict(zip(assets["asset_id"].to_pylist(), assets["image_path"].to_pylist(), strict=True))
     index = folder / "index.tsv"
     write_lines(index, [f"{lookup[a]}\t{p}" for a, p in written.items() if a in lookup])
     return index
+
+
+_PER_ASSET_FORMATS = ("voc", "ark", "yolo")
+_ANNO_CHUNK = 4096
+
+
+def _write_chunk(
+    part: tuple[pa.Table, pa.Table], *, fmt: str, names: list[str], folder: str, side: str
+) -> dict[str, str]:
+    """Worker: write the annotation files of some assets."""
+    assets, boxes = part
+    selection = ExportSelection(
+        assets=assets, boxes=boxes, class_names=names, side="pred" if side == "pred" else "gt"
+    )
+    return formats.WRITERS[fmt](selection, Path(folder))
 
 
 def write_lines(path: Path, lines: list[str]) -> None:

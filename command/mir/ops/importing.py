@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -47,7 +48,7 @@ class IndexLine:
     """One image named by the index file."""
 
     line: int
-    path: Path
+    path: str  # absolute, or relative to the index file's folder already joined
 
 
 @dataclass
@@ -79,14 +80,13 @@ def read_index(index_file: Path) -> list[IndexLine]:
         ) from e
     except OSError as e:
         raise InputFileError(index_file, f"cannot read index file ({e.strerror})") from e
-    base = index_file.parent
+    base = str(index_file.parent)
     lines = []
     for no, raw in enumerate(text.splitlines(), start=1):
         entry = raw.split("\t", 1)[0].strip()
         if not entry or entry.startswith("#"):
             continue
-        p = Path(entry)
-        lines.append(IndexLine(no, p if p.is_absolute() else base / p))
+        lines.append(IndexLine(no, entry if entry.startswith("/") else os.path.join(base, entry)))
     if not lines:
         raise InputFileError(
             index_file,
@@ -170,7 +170,7 @@ def import_dataset(
     media_location.mkdir(parents=True, exist_ok=True)
 
     # 1. images: hash, inspect, store
-    chunks = chunked([(ln.line, str(ln.path)) for ln in lines], _CHUNK)
+    chunks = chunked([(ln.line, ln.path) for ln in lines], _CHUNK)
     rows: dict[str, list[Any]] = {
         k: [] for k in ("line", "asset_id", "width", "height", "channels", "image_format", "byte_size")
     }
@@ -265,7 +265,7 @@ def import_dataset(
 
 
 def _asset_table(
-    rows: dict[str, list[Any]], line_to_path: dict[int, Path]
+    rows: dict[str, list[Any]], line_to_path: dict[int, str]
 ) -> tuple[pa.Table, dict[str, list[Any]], int]:
     """Assets in index order with duplicates (same content) collapsed onto their first line."""
     ids = rows["asset_id"]
@@ -280,7 +280,7 @@ def _asset_table(
         log.warning("%d image(s) have the same content as an earlier line and are stored once", duplicates)
     now = int(time.time())
     k = np.asarray(keep, dtype=np.int64)
-    names = [line_to_path[rows["line"][i]].name for i in keep]
+    names = [os.path.basename(line_to_path[rows["line"][i]]) for i in keep]
     assets = pa.Table.from_arrays(
         [
             pa.array([ids[i] for i in keep], pa.string()),
@@ -301,7 +301,7 @@ def _asset_table(
     seen_stem: dict[str, int] = {}
     for i, asset_id in enumerate(ids):
         line = rows["line"][i]
-        stem = line_to_path[line].stem
+        stem = os.path.splitext(os.path.basename(line_to_path[line]))[0]
         if stem in seen_stem:
             j = seen_stem[stem]
             if ids[j] != asset_id:
