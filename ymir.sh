@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # YMIR's one entry point.
 #   ./ymir.sh test    install what the tests need and run the whole suite (lint, types, tests)
-#   ./ymir.sh start   run the platform on its embedded defaults (today: the task worker; the API comes
-#                     with the backend); ./ymir.sh stop | status | logs
+#   ./ymir.sh start   run the platform on its embedded defaults: SQLite, the embedded broker, a task
+#                     worker, the API on port 12001; ./ymir.sh stop | status | logs
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -19,12 +19,13 @@ ensure_venv() {
     # torch is pinned to the local CPU build; installing it first keeps pip from fetching a CUDA build.
     log "installing Python packages (command/, executor/ and test tools)"
     "$VENV/bin/pip" install --quiet --disable-pip-version-check "torch==2.13.0" 2>&1 | grep -v "is ignored" || true
-    local parts=(-e "$ROOT/command[test]" -e "$ROOT/executor[test]" -e "$ROOT/controller[test]")
+    local parts=(-e "$ROOT/command[test]" -e "$ROOT/executor[test]" -e "$ROOT/controller[test]"
+                 -e "$ROOT/backend[test]")
     "$VENV/bin/pip" install --quiet --disable-pip-version-check "${parts[@]}" 2>&1 | grep -v "is ignored" || true
     "$VENV/bin/python" -c "import mir, pyarrow" || { log "installation failed"; exit 1; }
 }
 
-PYTHON_PARTS=(command/mir executor/ymir_executor controller/ymir_controller)
+PYTHON_PARTS=(command/mir executor/ymir_executor controller/ymir_controller backend/ymir_backend)
 
 cmd_test() {
     ensure_venv
@@ -72,11 +73,30 @@ client.wait(client.submit(PingRequest()), timeout=60)
 PY
         log "worker ready (log: $STATE/worker.log)"
     fi
-    log "the REST API and GUI on port 12001 arrive with the backend; until then use $VENV/bin/mir"
+    local port="${YMIR_PORT:-12001}"
+    if running api; then
+        log "the API is already running (pid $(cat "$STATE/api.pid"))"
+    else
+        log "migrating the database (${YMIR_DATABASE_URL:-SQLite in the workplace})"
+        "$VENV/bin/python" -m ymir_backend.migrate
+        log "starting the API on port $port"
+        (cd "$ROOT" && setsid "$VENV/bin/python" -m uvicorn ymir_backend.main:app --host "${YMIR_HOST:-0.0.0.0}" \
+            --port "$port" </dev/null >>"$STATE/api.log" 2>&1 &
+         echo $! >"$STATE/api.pid")
+        for _ in $(seq 1 120); do
+            curl -fs "http://127.0.0.1:$port/health" >/dev/null 2>&1 && break
+            running api || { log "the API did not start; see $STATE/api.log"; tail -20 "$STATE/api.log" >&2; exit 1; }
+            sleep 0.5
+        done
+    fi
+    log "YMIR is running: http://127.0.0.1:$port (API docs: http://127.0.0.1:$port/docs)"
+    log "admin login: ${YMIR_ADMIN_EMAIL:-admin@example.com} / ${YMIR_ADMIN_PASSWORD:-change-me-now}"
+    [ -z "${YMIR_ADMIN_PASSWORD:-}" ] && log "change that password (POST /api/v1/auth/password) or set YMIR_ADMIN_PASSWORD in .env"
+    log "stop with ./ymir.sh stop; logs with ./ymir.sh logs"
 }
 
 cmd_stop() {
-    for name in worker; do
+    for name in api worker; do
         if running "$name"; then
             kill -TERM -- "-$(cat "$STATE/$name.pid")" 2>/dev/null || kill -TERM "$(cat "$STATE/$name.pid")"
             for _ in $(seq 1 40); do running "$name" || break; sleep 0.5; done
@@ -88,7 +108,7 @@ cmd_stop() {
 }
 
 cmd_status() {
-    for name in worker; do
+    for name in api worker; do
         if running "$name"; then echo "$name: running (pid $(cat "$STATE/$name.pid"))"; else echo "$name: stopped"; fi
     done
 }
@@ -98,6 +118,6 @@ case "${1:-}" in
     start) shift; cmd_start "$@" ;;
     stop) shift; cmd_stop ;;
     status) shift; cmd_status ;;
-    logs) shift; tail -n "${1:-100}" -f "$STATE/worker.log" ;;
+    logs) shift; tail -n "${1:-100}" -f "$STATE/api.log" "$STATE/worker.log" ;;
     *) echo "usage: ./ymir.sh test | start | stop | status | logs" >&2; exit 2 ;;
 esac

@@ -1,0 +1,473 @@
+"""Dataset groups and versions: import (zip upload, URL, sharing folder, public copy), merge,
+filter, sampling, export, evaluate, delete. Long work answers ``202`` with the task."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ymir_backend.api.deps import DB, CurrentUser, Settings, project_access
+from ymir_backend.errors import ApiError, not_found
+from ymir_backend.models import DatasetGroup, DatasetVersion, ModelVersion, Project, Task, User
+from ymir_backend.schemas import (
+    DatasetGroupOut,
+    DatasetVersionOut,
+    EvaluateIn,
+    ExportIn,
+    FilterIn,
+    ImportCopy,
+    ImportPath,
+    ImportUrl,
+    MergeIn,
+    Page,
+    SamplingIn,
+    TaskOut,
+)
+from ymir_backend.services import tasks as task_service
+from ymir_backend.services.repos import ensure_repo, sync_labels
+from ymir_controller.protocol import (
+    CopyRequest,
+    EvaluateRequest,
+    ExportRequest,
+    FilterRequest,
+    ImportRequest,
+    ImportSource,
+    MergeRequest,
+    SamplingRequest,
+)
+
+router = APIRouter(tags=["datasets"])
+_TYPE_PREFIX = {"train": "tr:", "val": "va:", "test": "te:", "": ""}
+
+
+def version_of(
+    db: Session, user: User, version_id: int, *, write: bool = False
+) -> tuple[DatasetVersion, Project]:
+    """A dataset version the user may see (or change)."""
+    dv = db.get(DatasetVersion, version_id)
+    if dv is None or dv.deleted:
+        raise not_found("dataset", version_id)
+    try:
+        project = project_access(db, user, dv.project_id, write=write)
+    except ApiError as e:
+        if e.status == 404:
+            raise not_found("dataset", version_id) from e
+        raise
+    return dv, project
+
+
+def ready(dv: DatasetVersion) -> DatasetVersion:
+    """Refuse versions still being made or that failed."""
+    if dv.state != "ready":
+        raise ApiError(
+            409, "dataset_not_ready", f"dataset {dv.id} is {dv.state}; wait for its task to finish"
+        )
+    return dv
+
+
+def _group(db: Session, project: Project, name: str) -> DatasetGroup:
+    group = db.scalar(
+        select(DatasetGroup).where(
+            DatasetGroup.project_id == project.id, DatasetGroup.name == name, DatasetGroup.deleted.is_(False)
+        )
+    )
+    if group is None:
+        group = DatasetGroup(project_id=project.id, name=name)
+        db.add(group)
+        db.flush()
+    return group
+
+
+def new_version(
+    db: Session, project: Project, group_name: str, task_id: str, source_ids: list[int]
+) -> DatasetVersion:
+    """The version a task will fill, in ``group_name`` (created if new)."""
+    group = _group(db, project, group_name)
+    num = (
+        db.scalar(select(func.max(DatasetVersion.version_num)).where(DatasetVersion.group_id == group.id))
+        or 0
+    ) + 1
+    dv = DatasetVersion(
+        group_id=group.id,
+        project_id=project.id,
+        version_num=num,
+        rev=f"{group.branch}@{task_id}",
+        task_id=None,
+        source_ids=source_ids,
+    )
+    db.add(dv)
+    db.flush()
+    return dv
+
+
+def launch(
+    db: Session,
+    request: Request,
+    *,
+    user: User,
+    project: Project,
+    task_id: str,
+    req: Any,
+    versions: Sequence[DatasetVersion | ModelVersion],
+) -> Task:
+    """Commit the task row and the pending versions it will fill, then queue the request."""
+    task = Task(
+        id=task_id,
+        user_id=user.id,
+        project_id=project.id,
+        kind=str(req.kind),
+        request=req.model_dump(mode="json"),
+    )
+    db.add(task)
+    db.flush()
+    for v in versions:
+        v.task_id = task_id
+    db.commit()
+    request.app.state.engine.send(req, task_id)
+    return task
+
+
+def _import(
+    db: Session,
+    request: Request,
+    settings: Settings,
+    user: User,
+    project: Project,
+    group_name: str,
+    source: ImportSource,
+    strategy: str,
+    with_predictions: bool = False,
+) -> Task:
+    ensure_repo(settings, project)
+    sync_labels(db, settings, project)
+    tid = task_service.new_task_id()
+    dv = new_version(db, project, group_name, tid, [])
+    req = ImportRequest(
+        repo=project.repo,
+        dst_rev=dv.rev,
+        source=source,
+        user=user.email,
+        unknown_types_strategy=strategy,
+        with_predictions=with_predictions,
+    )  # type: ignore[arg-type]
+    return launch(db, request, user=user, project=project, task_id=tid, req=req, versions=[dv])
+
+
+@router.post("/projects/{project_id}/datasets/upload", response_model=TaskOut, status_code=202)
+async def import_upload(
+    project_id: int,
+    request: Request,
+    user: CurrentUser,
+    db: DB,
+    settings: Settings,
+    file: Annotated[UploadFile, File(description="a .zip with images/ and annotations/")],
+    group_name: Annotated[str, Form(min_length=1, max_length=120)],
+    unknown_types_strategy: Annotated[str, Form(pattern="^(stop|ignore|add)$")] = "add",
+) -> Task:
+    """Import an uploaded zip (streamed to disk, refused beyond ``YMIR_MAX_UPLOAD_BYTES``)."""
+    project = project_access(db, user, project_id, write=True)
+    uploads = settings.root / "uploads"
+    uploads.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=uploads, suffix=".zip")
+    written = 0
+    try:
+        with os.fdopen(fd, "wb") as out:
+            while chunk := await file.read(1 << 20):
+                written += len(chunk)
+                if written > settings.max_upload_bytes:
+                    raise ApiError(
+                        413,
+                        "upload_too_large",
+                        f"the upload exceeds {settings.max_upload_bytes} bytes; import it from the "
+                        "sharing folder instead",
+                    )
+                out.write(chunk)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    rel = str(Path(tmp).relative_to(settings.root))
+    return _import(
+        db,
+        request,
+        settings,
+        user,
+        project,
+        group_name,
+        ImportSource(kind="zip", path=rel),
+        unknown_types_strategy,
+    )
+
+
+@router.post("/projects/{project_id}/datasets/url", response_model=TaskOut, status_code=202)
+def import_url(
+    project_id: int, body: ImportUrl, request: Request, user: CurrentUser, db: DB, settings: Settings
+) -> Task:
+    """Import a zip from a URL."""
+    project = project_access(db, user, project_id, write=True)
+    if not body.url.lower().startswith(("http://", "https://")):
+        raise ApiError(422, "invalid_request", "url: only http:// and https:// addresses can be imported")
+    return _import(
+        db,
+        request,
+        settings,
+        user,
+        project,
+        body.group_name,
+        ImportSource(kind="url", url=body.url),
+        body.unknown_types_strategy,
+    )
+
+
+@router.post("/projects/{project_id}/datasets/path", response_model=TaskOut, status_code=202)
+def import_path(
+    project_id: int, body: ImportPath, request: Request, user: CurrentUser, db: DB, settings: Settings
+) -> Task:
+    """Import a folder under the sharing folder (``images/`` + ``annotations/``); never outside it."""
+    project = project_access(db, user, project_id, write=True)
+    try:
+        source = ImportSource(kind="path", path=body.path)
+    except ValueError as e:
+        raise ApiError(
+            422,
+            "invalid_request",
+            f"path: {body.path!r} must be relative to the sharing folder, without '..'",
+        ) from e
+    sharing = (settings.root / settings.sharing_dir).resolve()
+    target = (sharing / body.path).resolve()
+    if target != sharing and sharing not in target.parents:
+        raise ApiError(422, "invalid_request", f"path: {body.path!r} is outside the sharing folder")
+    return _import(
+        db,
+        request,
+        settings,
+        user,
+        project,
+        body.group_name,
+        source,
+        body.unknown_types_strategy,
+        body.with_predictions,
+    )
+
+
+@router.post("/projects/{project_id}/datasets/copy", response_model=TaskOut, status_code=202)
+def import_copy(
+    project_id: int, body: ImportCopy, request: Request, user: CurrentUser, db: DB, settings: Settings
+) -> Task:
+    """Copy a dataset you may see, or one marked public, into this project."""
+    project = project_access(db, user, project_id, write=True)
+    src = db.get(DatasetVersion, body.source_dataset_id)
+    visible = False
+    if src is not None and not src.deleted and src.state == "ready":
+        try:
+            project_access(db, user, src.project_id)
+            visible = True
+        except ApiError:
+            visible = src.is_public
+    if src is None or not visible:
+        raise not_found("dataset", body.source_dataset_id)
+    src_project = db.get(Project, src.project_id)
+    assert src_project is not None
+    ensure_repo(settings, project)
+    sync_labels(db, settings, project)
+    tid = task_service.new_task_id()
+    dv = new_version(db, project, body.group_name, tid, [src.id])
+    req = CopyRequest(
+        repo=project.repo,
+        dst_rev=dv.rev,
+        src_repo=src_project.repo,
+        src_revs=src.rev,
+        unknown_types_strategy=body.unknown_types_strategy,
+        user=user.email,
+    )
+    return launch(db, request, user=user, project=project, task_id=tid, req=req, versions=[dv])
+
+
+@router.get("/projects/{project_id}/dataset-groups", response_model=list[DatasetGroupOut])
+def list_groups(project_id: int, user: CurrentUser, db: DB) -> list[DatasetGroup]:
+    """The project's dataset groups."""
+    project_access(db, user, project_id)
+    return list(
+        db.scalars(
+            select(DatasetGroup)
+            .where(DatasetGroup.project_id == project_id, DatasetGroup.deleted.is_(False))
+            .order_by(DatasetGroup.id)
+        )
+    )
+
+
+@router.get("/projects/{project_id}/datasets", response_model=Page[DatasetVersionOut])
+def list_versions(
+    project_id: int,
+    user: CurrentUser,
+    db: DB,
+    group_id: int | None = None,
+    state: str | None = None,
+    offset: int = Query(0, ge=0),
+    limit: int = Query(20, ge=1, le=200),
+) -> Page[DatasetVersionOut]:
+    """The project's dataset versions, newest first."""
+    project_access(db, user, project_id)
+    q = select(DatasetVersion).where(
+        DatasetVersion.project_id == project_id, DatasetVersion.deleted.is_(False)
+    )
+    if group_id is not None:
+        q = q.where(DatasetVersion.group_id == group_id)
+    if state:
+        q = q.where(DatasetVersion.state == state)
+    total = db.scalar(select(func.count()).select_from(q.subquery())) or 0
+    rows = db.scalars(q.order_by(DatasetVersion.id.desc()).offset(offset).limit(limit))
+    return Page(
+        items=[DatasetVersionOut.model_validate(r) for r in rows], total=total, offset=offset, limit=limit
+    )
+
+
+@router.get("/datasets/{dataset_id}", response_model=DatasetVersionOut)
+def get_version(dataset_id: int, user: CurrentUser, db: DB) -> DatasetVersion:
+    """One dataset version with its counts and class statistics."""
+    return version_of(db, user, dataset_id)[0]
+
+
+@router.patch("/datasets/{dataset_id}", response_model=DatasetVersionOut)
+def update_version(
+    dataset_id: int, user: CurrentUser, db: DB, is_public: bool | None = None, description: str | None = None
+) -> DatasetVersion:
+    """Mark a version public (others may copy it) or describe it."""
+    dv, _ = version_of(db, user, dataset_id, write=True)
+    if is_public is not None:
+        dv.is_public = is_public
+    if description is not None:
+        dv.description = description
+    db.commit()
+    return dv
+
+
+@router.delete("/datasets/{dataset_id}", status_code=204)
+def delete_version(dataset_id: int, user: CurrentUser, db: DB) -> None:
+    """Hide a version (soft delete: its mir history stays)."""
+    dv, _ = version_of(db, user, dataset_id, write=True)
+    dv.deleted = True
+    db.commit()
+
+
+def _sources(db: Session, user: User, ids: list[int], project: Project) -> list[DatasetVersion]:
+    out = []
+    for i in ids:
+        dv, p = version_of(db, user, i)
+        if p.id != project.id:
+            raise ApiError(
+                400, "not_in_project", f"dataset {i} is not in project {project.id}; copy it first"
+            )
+        out.append(ready(dv))
+    return out
+
+
+@router.post("/projects/{project_id}/datasets/merge", response_model=TaskOut, status_code=202)
+def merge(project_id: int, body: MergeIn, request: Request, user: CurrentUser, db: DB) -> Task:
+    """Merge versions (first = host; ``types`` set train/val/test per source)."""
+    project = project_access(db, user, project_id, write=True)
+    sources = _sources(db, user, body.dataset_ids, project)
+    excluded = _sources(db, user, body.exclude_dataset_ids, project)
+    if body.types and len(body.types) != len(sources):
+        raise ApiError(422, "invalid_request", "types: give one type per dataset (or none)")
+    types = body.types or [""] * len(sources)
+    src_revs = ";".join(_TYPE_PREFIX[t] + s.rev for t, s in zip(types, sources, strict=True))
+    group = body.group_name or db.get(DatasetGroup, sources[0].group_id).name  # type: ignore[union-attr]
+    tid = task_service.new_task_id()
+    dv = new_version(db, project, group, tid, [s.id for s in sources])
+    req = MergeRequest(
+        repo=project.repo,
+        dst_rev=dv.rev,
+        src_revs=src_revs,
+        ex_src_revs=";".join(e.rev for e in excluded),
+        strategy=body.strategy,
+        user=user.email,
+    )
+    return launch(db, request, user=user, project=project, task_id=tid, req=req, versions=[dv])
+
+
+@router.post("/projects/{project_id}/datasets/filter", response_model=TaskOut, status_code=202)
+def filter_dataset(project_id: int, body: FilterIn, request: Request, user: CurrentUser, db: DB) -> Task:
+    """Keep assets by class, type or tag (a new version in the same group)."""
+    project = project_access(db, user, project_id, write=True)
+    (src,) = _sources(db, user, [body.dataset_id], project)
+    tid = task_service.new_task_id()
+    dv = new_version(db, project, db.get(DatasetGroup, src.group_id).name, tid, [src.id])  # type: ignore[union-attr]
+    req = FilterRequest(
+        repo=project.repo,
+        dst_rev=dv.rev,
+        src_revs=src.rev,
+        include=body.include,
+        exclude=body.exclude,
+        anno_src=body.anno_src,
+        tvt=body.tvt,
+        tags=body.tags,
+        user=user.email,
+    )
+    return launch(db, request, user=user, project=project, task_id=tid, req=req, versions=[dv])
+
+
+@router.post("/projects/{project_id}/datasets/sampling", response_model=TaskOut, status_code=202)
+def sample(project_id: int, body: SamplingIn, request: Request, user: CurrentUser, db: DB) -> Task:
+    """A random subset by count or rate."""
+    if (body.count is None) == (body.rate is None):
+        raise ApiError(422, "invalid_request", "give exactly one of count and rate")
+    project = project_access(db, user, project_id, write=True)
+    (src,) = _sources(db, user, [body.dataset_id], project)
+    tid = task_service.new_task_id()
+    dv = new_version(db, project, db.get(DatasetGroup, src.group_id).name, tid, [src.id])  # type: ignore[union-attr]
+    req = SamplingRequest(
+        repo=project.repo,
+        dst_rev=dv.rev,
+        src_revs=src.rev,
+        count=body.count,
+        rate=body.rate,
+        seed=body.seed,
+        user=user.email,
+    )
+    return launch(db, request, user=user, project=project, task_id=tid, req=req, versions=[dv])
+
+
+@router.post("/datasets/{dataset_id}/export", response_model=TaskOut, status_code=202)
+def export(dataset_id: int, body: ExportIn, request: Request, user: CurrentUser, db: DB) -> Task:
+    """Export as a zip; download it from ``/tasks/{id}/download`` when the task is done."""
+    dv, project = version_of(db, user, dataset_id)
+    ready(dv)
+    tid = task_service.new_task_id()
+    req = ExportRequest(
+        repo=project.repo,
+        src_rev=dv.rev,
+        dst_dir=f"exports/{tid}/dataset-{dv.id}",
+        anno_format=body.anno_format,
+        gt=body.gt,
+        pred=body.pred,
+        user=user.email,
+    )
+    return launch(db, request, user=user, project=project, task_id=tid, req=req, versions=[])
+
+
+@router.post("/datasets/{dataset_id}/evaluate", response_model=TaskOut, status_code=202)
+def evaluate(dataset_id: int, body: EvaluateIn, request: Request, user: CurrentUser, db: DB) -> Task:
+    """Evaluate the version's predictions against its ground truth (a new, marked version)."""
+    dv, project = version_of(db, user, dataset_id, write=True)
+    ready(dv)
+    if not dv.gt_boxes or not dv.pred_boxes:
+        raise ApiError(409, "nothing_to_evaluate", f"dataset {dv.id} needs both ground truth and predictions")
+    tid = task_service.new_task_id()
+    out = new_version(db, project, db.get(DatasetGroup, dv.group_id).name, tid, [dv.id])  # type: ignore[union-attr]
+    req = EvaluateRequest(
+        repo=project.repo,
+        dst_rev=out.rev,
+        src_revs=dv.rev,
+        class_names=body.class_names,
+        conf_thr=body.conf_thr,
+        iou_thr=body.iou_thr,
+        user=user.email,
+    )
+    return launch(db, request, user=user, project=project, task_id=tid, req=req, versions=[out])

@@ -1,0 +1,76 @@
+"""Executor images: admins register them; users see the ones they may use, with their templates."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from sqlalchemy import or_, select
+
+from ymir_backend.api.deps import DB, Admin, CurrentUser
+from ymir_backend.errors import ApiError, not_found
+from ymir_backend.models import ExecutorImage
+from ymir_backend.models.users import Role
+from ymir_backend.schemas import ImageIn, ImageOut
+
+router = APIRouter(prefix="/images", tags=["executor images"])
+
+
+@router.get("", response_model=list[ImageOut])
+def list_images(user: CurrentUser, db: DB) -> list[ExecutorImage]:
+    """Images you may use: public ones and your own (admins see all)."""
+    q = select(ExecutorImage)
+    if user.role == Role.USER:
+        q = q.where(or_(ExecutorImage.is_public.is_(True), ExecutorImage.owner_id == user.id))
+    return list(db.scalars(q.order_by(ExecutorImage.id)))
+
+
+@router.post("", response_model=ImageOut, status_code=201)
+def register_image(body: ImageIn, admin: Admin, db: DB) -> ExecutorImage:
+    """Register an image with its templates (a template's presence is a capability)."""
+    if db.scalar(select(ExecutorImage).where(ExecutorImage.name == body.name)):
+        raise ApiError(409, "image_exists", f"image {body.name!r} is already registered")
+    if not body.templates:
+        raise ApiError(400, "no_templates", "give at least one of the training, mining and infer templates")
+    image = ExecutorImage(
+        name=body.name,
+        description=body.description,
+        templates=body.templates,
+        capabilities=sorted(body.templates),
+        object_type=body.object_type,
+        is_public=body.is_public,
+        owner_id=admin.id,
+    )
+    db.add(image)
+    db.commit()
+    return image
+
+
+@router.delete("/{image_id}", status_code=204)
+def delete_image(image_id: int, _: Admin, db: DB) -> None:
+    """Unregister an image (tasks that used it keep their record)."""
+    image = db.get(ExecutorImage, image_id)
+    if image is None:
+        raise not_found("image", image_id)
+    if image.name == "ymir-executor":
+        raise ApiError(400, "builtin_image", "the built-in executor cannot be removed")
+    db.delete(image)
+    db.commit()
+
+
+def usable(db: DB, user_id: int, role: str, image_id: int | None, capability: str) -> ExecutorImage:
+    """The image a task will run (default: the built-in executor), checked for access and capability."""
+    if image_id is None:
+        image = db.scalar(select(ExecutorImage).where(ExecutorImage.name == "ymir-executor"))
+    else:
+        image = db.get(ExecutorImage, image_id)
+        if image is not None and not image.is_public and image.owner_id != user_id and role == Role.USER:
+            image = None
+    if image is None:
+        raise not_found("image", image_id if image_id is not None else "ymir-executor")
+    if capability not in image.capabilities:
+        raise ApiError(
+            400,
+            "image_cannot",
+            f"image {image.name!r} cannot do {capability} "
+            f"(it can: {', '.join(image.capabilities) or 'nothing'})",
+        )
+    return image

@@ -1,0 +1,289 @@
+"""Models: training, mining and inference (202 + task), import of a package upload, download,
+groups, versions and stages with their metrics."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ymir_backend.api.deps import DB, CurrentUser, Settings, project_access
+from ymir_backend.api.routes.datasets import launch, new_version, ready, version_of
+from ymir_backend.api.routes.images import usable
+from ymir_backend.errors import ApiError, not_found
+from ymir_backend.models import DatasetGroup, ModelGroup, ModelStage, ModelVersion, Project, User
+from ymir_backend.schemas import (
+    InferIn,
+    MiningIn,
+    ModelGroupOut,
+    ModelStageOut,
+    ModelVersionOut,
+    Page,
+    TaskOut,
+    TrainIn,
+)
+from ymir_backend.services import tasks as task_service
+from ymir_controller.protocol import (
+    InferRequest,
+    MiningRequest,
+    ModelExportRequest,
+    ModelImportRequest,
+    TrainRequest,
+)
+
+router = APIRouter(tags=["models"])
+
+
+def model_of(db: Session, user: User, model_id: int, *, write: bool = False) -> tuple[ModelVersion, Project]:
+    """A model version the user may see."""
+    mv = db.get(ModelVersion, model_id)
+    if mv is None or mv.deleted:
+        raise not_found("model", model_id)
+    try:
+        project = project_access(db, user, mv.project_id, write=write)
+    except ApiError as e:
+        if e.status == 404:
+            raise not_found("model", model_id) from e
+        raise
+    return mv, project
+
+
+def ready_model(mv: ModelVersion) -> ModelVersion:
+    """Refuse models still training or that failed."""
+    if mv.state != "ready" or not mv.model_hash:
+        raise ApiError(409, "model_not_ready", f"model {mv.id} is {mv.state}; wait for its task to finish")
+    return mv
+
+
+def new_model(db: Session, project: Project, group_name: str, task_id: str) -> ModelVersion:
+    """The model version a task will fill."""
+    group = db.scalar(
+        select(ModelGroup).where(
+            ModelGroup.project_id == project.id, ModelGroup.name == group_name, ModelGroup.deleted.is_(False)
+        )
+    )
+    if group is None:
+        group = ModelGroup(project_id=project.id, name=group_name)
+        db.add(group)
+        db.flush()
+    num = (
+        db.scalar(select(func.max(ModelVersion.version_num)).where(ModelVersion.group_id == group.id)) or 0
+    ) + 1
+    mv = ModelVersion(group_id=group.id, project_id=project.id, version_num=num, task_id=None)
+    db.add(mv)
+    db.flush()
+    return mv
+
+
+def _executor(image_name: str) -> str:
+    return "" if image_name == "ymir-executor" else image_name
+
+
+@router.post("/projects/{project_id}/models/train", response_model=TaskOut, status_code=202)
+def train(project_id: int, body: TrainIn, request: Request, user: CurrentUser, db: DB) -> object:
+    """Train on a training and a validation version; the model's mAP is measured by the platform."""
+    project = project_access(db, user, project_id, write=True)
+    image = usable(db, user.id, user.role, body.image_id, "training")
+    trn, p1 = version_of(db, user, body.training_dataset_id)
+    val, p2 = version_of(db, user, body.validation_dataset_id)
+    if p1.id != project.id or p2.id != project.id:
+        raise ApiError(400, "not_in_project", "both datasets must belong to this project")
+    ready(trn)
+    ready(val)
+    pretrained = None
+    if body.pretrained_model_id is not None:
+        pm, pp = model_of(db, user, body.pretrained_model_id)
+        if pp.id != project.id:
+            raise ApiError(400, "not_in_project", "the pretrained model must belong to this project")
+        pretrained = f"{ready_model(pm).model_hash}@{pm.best_stage}"
+    classes = body.class_names or list(project.training_classes)
+    tid = task_service.new_task_id()
+    mv = new_model(db, project, body.group_name or f"model-{trn.group_id}", tid)
+    mv.training_dataset_id = trn.id
+    req = TrainRequest(
+        repo=project.repo,
+        dst_rev=f"training-{mv.group_id}@{tid}",
+        src_revs=f"tr:{trn.rev};va:{val.rev}",
+        executor=_executor(image.name),
+        config=body.config,
+        class_names=classes,
+        pretrained=pretrained,
+        gpu_count=body.gpu_count,
+        strategy="host",
+        user=user.email,
+    )
+    return launch(db, request, user=user, project=project, task_id=tid, req=req, versions=[mv])
+
+
+@router.post("/projects/{project_id}/models/mine", response_model=TaskOut, status_code=202)
+def mine(project_id: int, body: MiningIn, request: Request, user: CurrentUser, db: DB) -> object:
+    """Mine the ``topk`` most useful assets of a version with a model (a new dataset version)."""
+    project = project_access(db, user, project_id, write=True)
+    image = usable(db, user.id, user.role, body.image_id, "mining")
+    src, p = version_of(db, user, body.dataset_id)
+    mv, pm = model_of(db, user, body.model_id)
+    if p.id != project.id or pm.id != project.id:
+        raise ApiError(400, "not_in_project", "the dataset and the model must belong to this project")
+    ready(src)
+    ready_model(mv)
+    tid = task_service.new_task_id()
+    out = new_version(db, project, "mined", tid, [src.id])
+    req = MiningRequest(
+        repo=project.repo,
+        dst_rev=out.rev,
+        src_revs=src.rev,
+        model=f"{mv.model_hash}@{mv.best_stage}",
+        topk=body.topk,
+        add_prediction=body.add_prediction,
+        algorithm=body.algorithm,
+        executor=_executor(image.name),
+        config=body.config,
+        gpu_count=body.gpu_count,
+        user=user.email,
+    )
+    return launch(db, request, user=user, project=project, task_id=tid, req=req, versions=[out])
+
+
+@router.post("/projects/{project_id}/models/infer", response_model=TaskOut, status_code=202)
+def infer(project_id: int, body: InferIn, request: Request, user: CurrentUser, db: DB) -> object:
+    """The model's predictions on every asset of a version (a new dataset version with predictions)."""
+    project = project_access(db, user, project_id, write=True)
+    image = usable(db, user.id, user.role, body.image_id, "infer")
+    src, p = version_of(db, user, body.dataset_id)
+    mv, pm = model_of(db, user, body.model_id)
+    if p.id != project.id or pm.id != project.id:
+        raise ApiError(400, "not_in_project", "the dataset and the model must belong to this project")
+    ready(src)
+    ready_model(mv)
+    tid = task_service.new_task_id()
+    group = db.get(DatasetGroup, src.group_id)
+    assert group is not None
+    out = new_version(db, project, group.name, tid, [src.id])
+    req = InferRequest(
+        repo=project.repo,
+        dst_rev=out.rev,
+        src_revs=src.rev,
+        model=f"{mv.model_hash}@{mv.best_stage}",
+        executor=_executor(image.name),
+        config=body.config,
+        gpu_count=body.gpu_count,
+        user=user.email,
+    )
+    return launch(db, request, user=user, project=project, task_id=tid, req=req, versions=[out])
+
+
+@router.post("/projects/{project_id}/models/upload", response_model=TaskOut, status_code=202)
+async def import_model(
+    project_id: int,
+    request: Request,
+    user: CurrentUser,
+    db: DB,
+    settings: Settings,
+    file: Annotated[UploadFile, File(description="a model package (.tar.gz), ours or YMIR's")],
+    group_name: Annotated[str, Form(min_length=1, max_length=120)] = "imported",
+) -> object:
+    """Import a model package upload."""
+    project = project_access(db, user, project_id, write=True)
+    uploads = settings.root / "uploads"
+    uploads.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=uploads, suffix=".tar.gz")
+    written = 0
+    try:
+        with os.fdopen(fd, "wb") as out:
+            while chunk := await file.read(1 << 20):
+                written += len(chunk)
+                if written > settings.max_upload_bytes:
+                    raise ApiError(
+                        413, "upload_too_large", f"the upload exceeds {settings.max_upload_bytes} bytes"
+                    )
+                out.write(chunk)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    tid = task_service.new_task_id()
+    mv = new_model(db, project, group_name, tid)
+    req = ModelImportRequest(package=str(Path(tmp).relative_to(settings.root)), user=user.email)
+    return launch(db, request, user=user, project=project, task_id=tid, req=req, versions=[mv])
+
+
+@router.post("/models/{model_id}/export", response_model=TaskOut, status_code=202)
+def export_model(model_id: int, request: Request, user: CurrentUser, db: DB) -> object:
+    """Prepare the package for download (then GET /tasks/{id}/download)."""
+    mv, project = model_of(db, user, model_id)
+    ready_model(mv)
+    tid = task_service.new_task_id()
+    req = ModelExportRequest(
+        model_hash=mv.model_hash or "", dst=f"exports/{tid}/model-{mv.id}.tar.gz", user=user.email
+    )
+    return launch(db, request, user=user, project=project, task_id=tid, req=req, versions=[])
+
+
+@router.get("/projects/{project_id}/model-groups", response_model=list[ModelGroupOut])
+def list_groups(project_id: int, user: CurrentUser, db: DB) -> list[ModelGroup]:
+    """The project's model groups."""
+    project_access(db, user, project_id)
+    return list(
+        db.scalars(
+            select(ModelGroup)
+            .where(ModelGroup.project_id == project_id, ModelGroup.deleted.is_(False))
+            .order_by(ModelGroup.id)
+        )
+    )
+
+
+@router.get("/projects/{project_id}/models", response_model=Page[ModelVersionOut])
+def list_models(
+    project_id: int,
+    user: CurrentUser,
+    db: DB,
+    state: str | None = None,
+    offset: int = Query(0, ge=0),
+    limit: int = Query(20, ge=1, le=200),
+) -> Page[ModelVersionOut]:
+    """The project's model versions, newest first."""
+    project_access(db, user, project_id)
+    q = select(ModelVersion).where(ModelVersion.project_id == project_id, ModelVersion.deleted.is_(False))
+    if state:
+        q = q.where(ModelVersion.state == state)
+    total = db.scalar(select(func.count()).select_from(q.subquery())) or 0
+    rows = db.scalars(q.order_by(ModelVersion.id.desc()).offset(offset).limit(limit))
+    return Page(
+        items=[ModelVersionOut.model_validate(r) for r in rows], total=total, offset=offset, limit=limit
+    )
+
+
+@router.get("/models/{model_id}", response_model=ModelVersionOut)
+def get_model(model_id: int, user: CurrentUser, db: DB) -> ModelVersion:
+    """One model version."""
+    return model_of(db, user, model_id)[0]
+
+
+@router.get("/models/{model_id}/stages", response_model=list[ModelStageOut])
+def stages(model_id: int, user: CurrentUser, db: DB) -> list[ModelStage]:
+    """A model's stages with the metrics the executor reported."""
+    mv, _ = model_of(db, user, model_id)
+    return list(
+        db.scalars(select(ModelStage).where(ModelStage.model_version_id == mv.id).order_by(ModelStage.id))
+    )
+
+
+@router.get("/models/{model_id}/evaluation")
+def evaluation(model_id: int, user: CurrentUser, db: DB) -> dict[str, object]:
+    """The platform's own evaluation of the model on its validation set (per-class AP, PR curves)."""
+    mv, _ = model_of(db, user, model_id)
+    if not mv.evaluation:
+        raise ApiError(404, "not_evaluated", f"model {mv.id} has no evaluation")
+    return mv.evaluation
+
+
+@router.delete("/models/{model_id}", status_code=204)
+def delete_model(model_id: int, user: CurrentUser, db: DB) -> None:
+    """Hide a model version (soft delete)."""
+    mv, _ = model_of(db, user, model_id, write=True)
+    mv.deleted = True
+    db.commit()

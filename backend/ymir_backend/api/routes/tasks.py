@@ -1,0 +1,90 @@
+"""Tasks: list, detail with progress and error, cancel, retry, and downloads of exports."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import FileResponse
+from sqlalchemy import func, select
+
+from ymir_backend.api.deps import DB, CurrentUser, Settings, project_access
+from ymir_backend.errors import ApiError, not_found
+from ymir_backend.models import Task, User
+from ymir_backend.models.users import Role
+from ymir_backend.schemas import Page, TaskOut
+from ymir_backend.services import tasks as task_service
+
+router = APIRouter(prefix="/tasks", tags=["tasks"])
+
+
+def task_of(db: DB, user: User, task_id: str) -> Task:
+    """A task the user started or whose project they may see."""
+    task = db.get(Task, task_id)
+    if task is None:
+        raise not_found("task", task_id)
+    if task.user_id != user.id and user.role != Role.SUPER_ADMIN:
+        if task.project_id is None:
+            raise not_found("task", task_id)
+        try:
+            project_access(db, user, task.project_id)
+        except ApiError as e:
+            raise not_found("task", task_id) from e
+    return task
+
+
+@router.get("", response_model=Page[TaskOut])
+def list_tasks(
+    user: CurrentUser,
+    db: DB,
+    project_id: int | None = None,
+    state: str | None = None,
+    offset: int = Query(0, ge=0),
+    limit: int = Query(20, ge=1, le=200),
+) -> Page[TaskOut]:
+    """Your tasks (or a project's), newest first."""
+    q = select(Task)
+    if project_id is not None:
+        project_access(db, user, project_id)
+        q = q.where(Task.project_id == project_id)
+    else:
+        q = q.where(Task.user_id == user.id)
+    if state:
+        q = q.where(Task.state == state)
+    total = db.scalar(select(func.count()).select_from(q.subquery())) or 0
+    rows = db.scalars(q.order_by(Task.created_at.desc()).offset(offset).limit(limit))
+    return Page(items=[TaskOut.model_validate(t) for t in rows], total=total, offset=offset, limit=limit)
+
+
+@router.get("/{task_id}", response_model=TaskOut)
+def get_task(task_id: str, request: Request, user: CurrentUser, db: DB) -> Task:
+    """A task with its current progress (read through from the engine)."""
+    task = task_of(db, user, task_id)
+    if not task.result_stored:
+        task_service.apply_status(db, request.app.state.engine, task)
+    return task
+
+
+@router.post("/{task_id}/cancel", response_model=TaskOut, status_code=202)
+def cancel(task_id: str, request: Request, user: CurrentUser, db: DB) -> Task:
+    """Stop a queued or running task; it ends ``cancelled`` and commits nothing."""
+    task = task_of(db, user, task_id)
+    if task.project_id is not None:
+        project_access(db, user, task.project_id, write=True)
+    if task.result_stored:
+        raise ApiError(409, "task_finished", f"task {task_id} already ended {task.state}")
+    request.app.state.engine.cancel(task_id)
+    return task
+
+
+@router.get("/{task_id}/download")
+def download(task_id: str, user: CurrentUser, db: DB, settings: Settings) -> FileResponse:
+    """The file an export or model-export task wrote."""
+    task = task_of(db, user, task_id)
+    output = (task.result or {}).get("output")
+    if task.state != "done" or not output:
+        raise ApiError(
+            409, "nothing_to_download", f"task {task_id} is {task.state} and has no file to download"
+        )
+    path = (settings.root / output).resolve()
+    if settings.root.resolve() not in path.parents or not path.is_file():
+        raise not_found("download", task_id)
+    return FileResponse(path, filename=path.name)

@@ -1,0 +1,65 @@
+"""Backend settings from the environment or ``.env`` (documented in ``.env.example``)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class BackendSettings(BaseSettings):
+    """Database, tokens, the first super admin, and limits."""
+
+    model_config = SettingsConfigDict(env_prefix="YMIR_", env_file=".env", extra="ignore")
+
+    workplace: Path = Path("ymir-workplace")
+    database_url: str = ""  # empty: SQLite in the workplace
+    secret_key: str = ""  # empty: generated once and kept in the workplace
+    access_token_minutes: int = 60
+    refresh_token_days: int = 14
+    admin_email: str = "admin@example.com"
+    admin_password: str = "change-me-now"
+    signup_needs_approval: bool = False
+    login_attempts_per_minute: int = 10
+    max_upload_bytes: int = 20 * 1024**3
+    monitor_interval: float = 1.0
+    run_monitor: bool = True
+    # the task engine: the same variables the workers read
+    broker_url: str = ""
+    result_backend: str = ""
+    redis_key_prefix: str = ""
+    heartbeat_seconds: float = 5.0
+    sharing_dir: str = "sharing"
+
+    @property
+    def root(self) -> Path:
+        """The workplace as an absolute path."""
+        return self.workplace.expanduser().absolute()
+
+    @property
+    def db_url(self) -> str:
+        """The SQLAlchemy URL (SQLite in the workplace by default)."""
+        if self.database_url:
+            return self.database_url
+        self.root.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{self.root / 'ymir.sqlite3'}"
+
+    def key(self) -> str:
+        """The JWT signing key: configured, or generated once and kept in the workplace."""
+        if self.secret_key:
+            return self.secret_key
+        path = self.root / ".backend-secret"
+        if not path.exists():
+            import secrets
+
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        return path.read_text().strip()
+
+
+@lru_cache
+def get_settings() -> BackendSettings:
+    """Settings of this process."""
+    return BackendSettings()

@@ -1,0 +1,117 @@
+"""The FastAPI application: ``uvicorn ymir_backend.main:app`` (``./ymir.sh start`` runs it on :12001)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import RedirectResponse
+from sqlalchemy import select
+
+from ymir_backend import __version__, errors
+from ymir_backend.api.routes import (
+    assets,
+    auth,
+    datasets,
+    images,
+    iterations,
+    labels,
+    mlmodels,
+    projects,
+    tasks,
+    users,
+)
+from ymir_backend.config import BackendSettings, get_settings
+from ymir_backend.db import Database
+from ymir_backend.migrate import upgrade
+from ymir_backend.models import ExecutorImage, User
+from ymir_backend.models.users import Role, UserState
+from ymir_backend.security import RateLimiter, hash_password
+from ymir_backend.services.browse import BrowseCache
+from ymir_backend.services.engine import Engine
+from ymir_backend.services.tasks import Monitor
+
+log = logging.getLogger(__name__)
+
+
+def bootstrap(db: Database, settings: BackendSettings) -> None:
+    """The first super admin (from settings) and the built-in executor image."""
+    with db.sessions() as s:
+        if s.scalar(select(User).where(User.role == Role.SUPER_ADMIN)) is None:
+            s.add(
+                User(
+                    email=settings.admin_email.lower(),
+                    username="admin",
+                    role=Role.SUPER_ADMIN,
+                    state=UserState.ACTIVE,
+                    password_hash=hash_password(settings.admin_password),
+                )
+            )
+        if s.scalar(select(ExecutorImage).where(ExecutorImage.name == "ymir-executor")) is None:
+            from mir.executors.runtime import runtime_for
+
+            templates = runtime_for(None).templates()
+            s.add(
+                ExecutorImage(
+                    name="ymir-executor",
+                    description="YMIR's built-in pure-PyTorch detector",
+                    templates=templates,
+                    capabilities=sorted(templates),
+                    is_public=True,
+                )
+            )
+        s.commit()
+
+
+def create_app(settings: BackendSettings | None = None) -> FastAPI:
+    """A configured app: migrated database, first admin, built-in image, task monitor."""
+    settings = settings or get_settings()
+    db = Database(settings.db_url)
+    upgrade(settings.db_url)
+    bootstrap(db, settings)
+    engine = Engine(settings)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        monitor = Monitor(db.sessions, engine, settings.monitor_interval) if settings.run_monitor else None
+        if monitor is not None:
+            monitor.start()
+        yield
+        if monitor is not None:
+            monitor.close()
+
+    app = FastAPI(
+        title="YMIR",
+        version=__version__,
+        lifespan=lifespan,
+        description="Data-centric computer vision: datasets, models, mining and iterations.",
+    )
+    app.state.settings = settings
+    app.state.db = db
+    app.state.engine = engine
+    app.state.browse = BrowseCache()
+    app.state.login_limiter = RateLimiter(settings.login_attempts_per_minute)
+    errors.install(app)
+    api = APIRouter(prefix="/api/v1")
+    for module in (auth, users, labels, projects, datasets, assets, mlmodels, tasks, images, iterations):
+        api.include_router(module.router)
+    app.include_router(api)
+
+    @app.get("/", include_in_schema=False)
+    def root() -> RedirectResponse:
+        return RedirectResponse("/docs")
+
+    @app.get("/health", include_in_schema=False)
+    def health() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    return app
+
+
+def __getattr__(name: str) -> object:
+    """``ymir_backend.main:app`` for uvicorn, built on first access."""
+    if name == "app":
+        return create_app()
+    raise AttributeError(name)

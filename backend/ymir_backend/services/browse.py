@@ -1,0 +1,197 @@
+"""Paging through a dataset version's assets straight from mir's Parquet tables.
+
+A version is immutable, so everything derived from it is cached by commit id: the loaded tables,
+per-asset box ranges (boxes sorted by asset once), and the row sets of each filter. A page is then a
+slice of an index array plus the boxes of at most ``limit`` assets — no scan per request, which is
+what keeps pages of a million-image version fast (YMIR needed MongoDB and a Go service for this).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from mir.store.repo import Repo
+from mir.store.schema import TVT_NAMES, Mark, Tvt
+
+MARKS = {"tp": Mark.TP, "fp": Mark.FP, "fn": Mark.FN, "mtp": Mark.MTP, "ignored": Mark.IGNORED}
+TVTS = {name: int(t) for t, name in TVT_NAMES.items()}
+
+
+@dataclass
+class _Side:
+    """One side's boxes sorted by asset, with each asset's [start, end) range."""
+
+    boxes: pa.Table
+    starts: np.ndarray
+    ends: np.ndarray
+    class_ids: np.ndarray
+    marks: np.ndarray
+
+
+@dataclass
+class VersionIndex:
+    """Everything needed to page one version."""
+
+    assets: pa.Table
+    ids: list[str] | None
+    gt: _Side
+    pred: _Side
+    filters: dict[tuple[Any, ...], np.ndarray] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def _side(boxes: pa.Table, asset_codes: dict[str, int], n_assets: int) -> _Side:
+    if boxes.num_rows == 0:
+        z = np.zeros(n_assets, np.int64)
+        return _Side(boxes, z, z, np.zeros(0, np.int32), np.zeros(0, np.int8))
+    found = pc.index_in(boxes["asset_id"], value_set=pa.array(list(asset_codes), pa.string()))
+    pos = pc.fill_null(found, n_assets).to_numpy().astype(np.int64)  # boxes of unknown assets sort last
+    order = np.argsort(pos, kind="stable")
+    sorted_boxes = boxes.take(pa.array(order))
+    sorted_pos = pos[order]
+    starts = np.searchsorted(sorted_pos, np.arange(n_assets), side="left")
+    ends = np.searchsorted(sorted_pos, np.arange(n_assets), side="right")
+    return _Side(
+        sorted_boxes, starts, ends, sorted_boxes["class_id"].to_numpy(), sorted_boxes["mark"].to_numpy()
+    )
+
+
+class BrowseCache:
+    """An LRU of :class:`VersionIndex` by (repository, commit)."""
+
+    def __init__(self, capacity: int = 8) -> None:
+        self.capacity = capacity
+        self.items: OrderedDict[tuple[str, str], VersionIndex] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, repo_root: Path, rev: str) -> VersionIndex:
+        """The index of ``rev`` in the repository at ``repo_root`` (built on first use)."""
+        repo = Repo(repo_root)
+        commit = repo.resolve(rev)
+        key = (str(repo_root), commit.id)
+        with self.lock:
+            if key in self.items:
+                self.items.move_to_end(key)
+                return self.items[key]
+        snap = repo.read(commit)
+        ids = snap.assets["asset_id"].to_pylist()
+        codes = {a: i for i, a in enumerate(ids)}
+        index = VersionIndex(
+            assets=snap.assets,
+            ids=ids,
+            gt=_side(snap.gt, codes, len(ids)),
+            pred=_side(snap.pred, codes, len(ids)),
+        )
+        with self.lock:
+            self.items[key] = index
+            while len(self.items) > self.capacity:
+                self.items.popitem(last=False)
+        return index
+
+
+def _asset_rows_with(side: _Side, keep_box: np.ndarray, n_assets: int) -> np.ndarray:
+    """Assets having at least one box where ``keep_box``."""
+    counts = np.zeros(n_assets + 1, np.int64)
+    if keep_box.any():
+        box_idx = np.flatnonzero(keep_box)
+        # boxes are sorted by asset: a box belongs to the first asset whose range ends after it
+        owners = np.searchsorted(side.ends, box_idx, side="right")
+        counts[owners] = 1
+    return np.flatnonzero(counts[:n_assets])
+
+
+def select_rows(
+    index: VersionIndex,
+    *,
+    class_ids: list[int] | None,
+    side: str,
+    mark: str | None,
+    tvt: str | None,
+    tag: str | None,
+) -> np.ndarray:
+    """Asset rows matching the filters (cached per version)."""
+    key = (tuple(class_ids or ()), side, mark, tvt, tag)
+    with index.lock:
+        if key in index.filters:
+            return index.filters[key]
+    n = index.assets.num_rows
+    rows = np.arange(n)
+    if class_ids is not None or mark is not None:
+        sides = {"gt": [index.gt], "pred": [index.pred], "any": [index.gt, index.pred]}[side]
+        hit = np.zeros(n, bool)
+        for s in sides:
+            keep = np.ones(len(s.class_ids), bool)
+            if class_ids is not None:
+                keep &= np.isin(s.class_ids, class_ids)
+            if mark is not None:
+                keep &= s.marks == int(MARKS[mark])
+            hit[_asset_rows_with(s, keep, n)] = True
+        rows = rows[hit]
+    if tvt is not None:
+        tvts = index.assets["tvt"].to_numpy()
+        rows = rows[tvts[rows] == TVTS[tvt]]
+    if tag is not None:
+        key_name, eq, value = tag.partition("=")
+        found = pc.map_lookup(index.assets["tags"], pa.scalar(key_name, pa.string()), "first")
+        ok = pc.fill_null(pc.equal(found, pa.scalar(value, pa.string())) if eq else pc.is_valid(found), False)
+        mask = ok.to_numpy(zero_copy_only=False)
+        rows = rows[mask[rows]]
+    with index.lock:
+        index.filters[key] = rows
+    return rows
+
+
+def _boxes(side: _Side, asset_row: int, names: dict[int, str]) -> list[dict[str, Any]]:
+    s, e = int(side.starts[asset_row]), int(side.ends[asset_row])
+    if s == e:
+        return []
+    part = side.boxes.slice(s, e - s).select(["class_id", "x", "y", "w", "h", "score", "mark"]).to_pylist()
+    return [
+        {
+            "class_name": names.get(b["class_id"], str(b["class_id"])),
+            "x": b["x"],
+            "y": b["y"],
+            "w": b["w"],
+            "h": b["h"],
+            "score": b["score"] if b["score"] >= 0 else None,
+            "mark": {int(v): k for k, v in MARKS.items()}.get(b["mark"]),
+        }
+        for b in part
+    ]
+
+
+def page(
+    index: VersionIndex, rows: np.ndarray, offset: int, limit: int, names: dict[int, str]
+) -> list[dict[str, Any]]:
+    """The assets of one page with their boxes."""
+    chosen = rows[offset : offset + limit]
+    if len(chosen) == 0:
+        return []
+    sub = (
+        index.assets.take(pa.array(chosen))
+        .select(["asset_id", "width", "height", "tvt", "tags", "image_format"])
+        .to_pylist()
+    )
+    out = []
+    for r, a in zip(chosen.tolist(), sub, strict=True):
+        out.append(
+            {
+                "asset_id": a["asset_id"],
+                "width": a["width"],
+                "height": a["height"],
+                "tvt": TVT_NAMES[Tvt(a["tvt"])],
+                "tags": dict(a["tags"] or []),
+                "image_format": a["image_format"],
+                "gt": _boxes(index.gt, r, names),
+                "pred": _boxes(index.pred, r, names),
+            }
+        )
+    return out

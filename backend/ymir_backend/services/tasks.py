@@ -1,0 +1,186 @@
+"""Tasks: creating them (a row, the versions they will fill, a message to the engine) and turning
+finished ones into dataset and model versions exactly once.
+
+The monitor polls the engine's result backend for every unfinished task (results persist there, so
+a restarted backend simply reads them again). Storing a result first flips ``result_stored`` with a
+conditional UPDATE; only the process whose UPDATE changed the row stores, so each result becomes
+versions exactly once even with several API processes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import uuid
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from ymir_backend.models import DatasetVersion, Iteration, IterationStep, ModelStage, ModelVersion, Task
+from ymir_backend.services.engine import Engine
+from ymir_controller.protocol import TaskResult
+
+log = logging.getLogger(__name__)
+
+
+def new_task_id() -> str:
+    """A task id: also the Celery id and the mir task id in ``branch@tid``."""
+    return uuid.uuid4().hex
+
+
+def submit(
+    db: Session, engine: Engine, *, task_id: str, user_id: int, project_id: int | None, request: BaseModel
+) -> Task:
+    """Persist the task row, then queue it (the row exists before any worker can answer)."""
+    task = Task(
+        id=task_id,
+        user_id=user_id,
+        project_id=project_id,
+        kind=str(request.kind),  # type: ignore[attr-defined]
+        request=request.model_dump(mode="json"),
+    )
+    db.add(task)
+    db.commit()
+    engine.send(request, task_id)
+    return task
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _stats(side: dict[str, Any]) -> dict[str, Any]:
+    return {name: {"images": c["images"], "boxes": c["boxes"]} for name, c in side.items()}
+
+
+def store_result(db: Session, task: Task, result: TaskResult) -> None:
+    """Fill the versions a finished task was creating (called once per task)."""
+    ok = result.state == "done"
+    for dv in db.scalars(select(DatasetVersion).where(DatasetVersion.task_id == task.id)):
+        if ok and result.version is not None:
+            v = result.version
+            dv.state = "ready"
+            dv.asset_count = v.assets
+            dv.tvt = dict(v.tvt)
+            dv.gt_stats = _stats({k: c.model_dump() for k, c in v.gt.items()})
+            dv.pred_stats = _stats({k: c.model_dump() for k, c in v.pred.items()})
+            dv.gt_boxes = v.gt_boxes
+            dv.pred_boxes = v.pred_boxes
+            dv.evaluation = result.evaluation
+        else:
+            dv.state = "failed"
+    for mv in db.scalars(select(ModelVersion).where(ModelVersion.task_id == task.id)):
+        if ok and result.model is not None:
+            m = result.model
+            mv.state = "ready"
+            mv.model_hash = m.model_hash
+            mv.best_stage = m.best_stage
+            mv.map = m.map
+            mv.map50 = m.map50
+            mv.class_names = list(m.class_names)
+            mv.evaluation = m.evaluation
+            for name, stage in m.stages.items():
+                metrics = {k: v for k, v in stage.items() if k not in ("files", "stage_name", "timestamp")}
+                db.add(
+                    ModelStage(
+                        model_version_id=mv.id,
+                        name=name,
+                        metrics=metrics,
+                        timestamp=int(stage.get("timestamp") or 0),
+                    )
+                )
+        else:
+            mv.state = "failed"
+    for step in db.scalars(select(IterationStep).where(IterationStep.task_id == task.id)):
+        step.state = "done" if ok else "failed"
+        if ok and step.name == "training":
+            iteration = db.get(Iteration, step.iteration_id)
+            if iteration is not None:
+                iteration.state = "done"
+
+
+def apply_status(db: Session, engine: Engine, task: Task) -> None:
+    """Refresh one task from the engine; store its result the first time it is final."""
+    state, progress, result = engine.read(task.id)
+    if progress is not None:
+        task.percent, task.stage, task.message = progress.percent, progress.stage, progress.message
+    if result is None:
+        if state == "failed":  # the task raised inside Celery itself: no TaskResult
+            task.state = "failed"
+            task.error = {
+                "code": 169999,
+                "message": "the worker crashed while running this task",
+                "fix": "retry it",
+            }
+            task.result_stored = True
+            task.finished_at = _now()
+            _fail_versions(db, task)
+        elif state != task.state:
+            task.state = state
+        db.commit()
+        return
+    claimed = db.execute(  # type: ignore[attr-defined]
+        update(Task).where(Task.id == task.id, Task.result_stored.is_(False)).values(result_stored=True)
+    ).rowcount
+    if not claimed:
+        db.rollback()
+        return
+    task.state = result.state
+    task.result = result.model_dump(mode="json")
+    task.error = result.error.model_dump() if result.error else None
+    task.percent = 1.0 if result.state == "done" else task.percent
+    task.finished_at = _now()
+    store_result(db, task, result)
+    if task.state == "failed" or task.state == "cancelled":
+        _fail_versions(db, task)
+    db.commit()
+
+
+def _fail_versions(db: Session, task: Task) -> None:
+    for dv in db.scalars(select(DatasetVersion).where(DatasetVersion.task_id == task.id)):
+        dv.state = "failed"
+    for mv in db.scalars(select(ModelVersion).where(ModelVersion.task_id == task.id)):
+        mv.state = "failed"
+
+
+def poll_once(db: Session, engine: Engine) -> int:
+    """Refresh every unfinished task; returns how many were looked at."""
+    tasks = list(db.scalars(select(Task).where(Task.result_stored.is_(False))))
+    for task in tasks:
+        try:
+            apply_status(db, engine, task)
+        except Exception:  # noqa: BLE001 - one bad record must not stop the monitor
+            db.rollback()
+            log.exception("could not refresh task %s", task.id)
+    return len(tasks)
+
+
+class Monitor:
+    """A background thread polling the engine for the API process."""
+
+    def __init__(self, sessions: Any, engine: Engine, interval: float) -> None:
+        self.sessions = sessions
+        self.engine = engine
+        self.interval = interval
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True, name="ymir-task-monitor")
+
+    def _run(self) -> None:
+        while not self.stop.wait(self.interval):
+            try:
+                with self.sessions() as db:
+                    poll_once(db, self.engine)
+            except Exception:  # noqa: BLE001
+                log.exception("task monitor round failed")
+
+    def start(self) -> None:
+        """Start polling."""
+        self.thread.start()
+
+    def close(self) -> None:
+        """Stop polling."""
+        self.stop.set()
+        self.thread.join(timeout=10)

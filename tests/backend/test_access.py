@@ -1,0 +1,169 @@
+"""Permissions and broken input: no user reaches another's data or admin endpoints, by id guessing or
+otherwise; every malformed request gets a 4xx with a clear message in ``{detail, code}``."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import jwt
+
+from tests.backend.conftest import Api
+
+
+def _project(api: Api, h: dict[str, str], name: str = "p") -> int:
+    r = api.client.post("/api/v1/projects", json={"name": name, "training_classes": ["cat"]}, headers=h)
+    assert r.status_code == 201, r.text
+    return int(r.json()["id"])
+
+
+def test_users_cannot_reach_each_others_things(light: Api) -> None:
+    c = light.client
+    alice = light.signup("alice@example.com")
+    bob = light.signup("bob@example.com")
+    pid = _project(light, alice)
+    r = c.post(
+        f"/api/v1/projects/{pid}/datasets/url",
+        headers=alice,
+        json={"group_name": "g", "url": "http://127.0.0.1:9/data.zip"},
+    )
+    assert r.status_code == 202, r.text
+    task_id = r.json()["id"]
+    did = c.get(f"/api/v1/projects/{pid}/datasets", headers=alice).json()["items"][0]["id"]
+    for method, url in [
+        ("get", f"/api/v1/projects/{pid}"),
+        ("patch", f"/api/v1/projects/{pid}"),
+        ("delete", f"/api/v1/projects/{pid}"),
+        ("get", f"/api/v1/datasets/{did}"),
+        ("delete", f"/api/v1/datasets/{did}"),
+        ("get", f"/api/v1/datasets/{did}/assets"),
+        ("get", f"/api/v1/tasks/{task_id}"),
+        ("post", f"/api/v1/tasks/{task_id}/cancel"),
+        ("get", f"/api/v1/projects/{pid}/datasets"),
+        ("get", "/api/v1/models/1"),
+        ("get", f"/api/v1/projects/{pid}/iterations"),
+    ]:
+        r = getattr(c, method)(url, headers=bob, **({"json": {}} if method == "patch" else {}))
+        assert r.status_code == 404, (method, url, r.status_code, r.text)
+        assert r.json()["code"].endswith("not_found")
+    assert c.get("/api/v1/projects", headers=bob).json()["total"] == 0
+    for method, url, body in [
+        ("get", "/api/v1/users", None),
+        ("patch", "/api/v1/users/1", {"role": "admin"}),
+        ("post", "/api/v1/images", {"name": "x", "templates": {"infer": {}}}),
+    ]:
+        r = getattr(c, method)(url, headers=bob, **({"json": body} if body else {}))
+        assert r.status_code == 403 and r.json()["code"] == "forbidden", r.text
+    # sharing as viewer: can read, cannot change
+    assert (
+        c.put(
+            f"/api/v1/projects/{pid}/members",
+            headers=alice,
+            json={"email": "bob@example.com", "role": "viewer"},
+        ).status_code
+        == 204
+    )
+    assert c.get(f"/api/v1/projects/{pid}", headers=bob).status_code == 200
+    r = c.patch(f"/api/v1/projects/{pid}", headers=bob, json={"name": "mine"})
+    assert r.status_code == 403 and "viewer" not in r.json()["detail"] or r.status_code == 403
+
+
+def test_tokens(light: Api) -> None:
+    c = light.client
+    h = light.signup("carol@example.com")
+    assert c.get("/api/v1/users/me").status_code == 401
+    forged = jwt.encode(
+        {"sub": "1", "ver": 0, "typ": "access", "exp": dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)},
+        "not-the-key",
+        algorithm="HS256",
+    )
+    r = c.get("/api/v1/users/me", headers={"Authorization": f"Bearer {forged}"})
+    assert r.status_code == 401 and r.json()["code"] == "not_authenticated"
+    expired = jwt.encode(
+        {"sub": "1", "ver": 0, "typ": "access", "exp": dt.datetime.now(dt.UTC) - dt.timedelta(seconds=5)},
+        light.settings.key(),
+        algorithm="HS256",
+    )
+    assert c.get("/api/v1/users/me", headers={"Authorization": f"Bearer {expired}"}).status_code == 401
+    r = c.post("/api/v1/users/me/tokens", json={"name": "script"}, headers=h)
+    token = r.json()["token"]
+    assert (
+        c.get("/api/v1/users/me", headers={"Authorization": f"Bearer {token}"}).json()["email"]
+        == "carol@example.com"
+    )
+    assert c.delete(f"/api/v1/users/me/tokens/{r.json()['id']}", headers=h).status_code == 204
+    assert c.get("/api/v1/users/me", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    assert c.post("/api/v1/auth/logout", headers=h).status_code == 204
+    assert c.get("/api/v1/users/me", headers=h).status_code == 401  # logged out everywhere
+
+
+def test_broken_input(light: Api) -> None:
+    c = light.client
+    h = light.signup("dave@example.com")
+    r = c.post("/api/v1/projects", content=b"{not json", headers={**h, "Content-Type": "application/json"})
+    assert r.status_code == 422 and r.json()["code"] == "invalid_request"
+    r = c.post("/api/v1/projects", json={"name": "x", "target_map": "high"}, headers=h)
+    assert r.status_code == 422 and "target_map" in r.json()["detail"]
+    r = c.post("/api/v1/labels", json={"name": "cat;dog"}, headers=h)
+    assert r.status_code == 422 and "may not contain" in r.json()["detail"]
+    pid = _project(light, h)
+    r = c.post(
+        f"/api/v1/projects/{pid}/datasets/path", json={"group_name": "g", "path": "../../etc"}, headers=h
+    )
+    assert r.status_code == 422 and "sharing folder" in r.json()["detail"]
+    r = c.post(
+        f"/api/v1/projects/{pid}/datasets/url",
+        json={"group_name": "g", "url": "file:///etc/passwd"},
+        headers=h,
+    )
+    assert r.status_code == 422 and "http" in r.json()["detail"]
+    light.settings.max_upload_bytes = 1000
+    r = c.post(
+        f"/api/v1/projects/{pid}/datasets/upload",
+        headers=h,
+        data={"group_name": "big"},
+        files={"file": ("big.zip", b"PK" + b"\0" * 5000, "application/zip")},
+    )
+    assert r.status_code == 413 and r.json()["code"] == "upload_too_large"
+    assert not list((light.settings.root / "uploads").glob("*"))  # nothing half-written left
+    r = c.post(
+        "/api/v1/auth/signup", json={"email": "dave@example.com", "username": "d", "password": "another-pass"}
+    )
+    assert r.status_code == 409 and r.json()["code"] == "email_taken"
+    r = c.post("/api/v1/auth/login", json={"email": "dave@example.com", "password": "wrong-password"})
+    assert r.status_code == 401 and r.json()["code"] == "bad_credentials"
+    r = c.post(f"/api/v1/projects/{pid}/datasets/merge", json={"dataset_ids": [999999]}, headers=h)
+    assert r.status_code == 404
+
+
+def test_login_rate_limit_and_admin(light: Api) -> None:
+    c = light.client
+    light.client.app.state.login_limiter.limit = 3  # type: ignore[attr-defined]
+    codes = [
+        c.post("/api/v1/auth/login", json={"email": "x@example.com", "password": "nope-nope"}).status_code
+        for _ in range(5)
+    ]
+    assert codes[:3] == [401, 401, 401] and codes[3] == 429
+    light.client.app.state.login_limiter.limit = 1000  # type: ignore[attr-defined]
+    root = light.login("root@example.com", "root-pass-123")
+    images = c.get("/api/v1/images", headers=root).json()
+    assert any(i["name"] == "ymir-executor" and "training" in i["capabilities"] for i in images)
+    r = c.post(
+        "/api/v1/images", headers=root, json={"name": "example/det:1", "templates": {"infer": {"x": 1}}}
+    )
+    assert r.status_code == 201 and r.json()["capabilities"] == ["infer"]
+    eve = light.signup("eve@example.com")
+    me = c.get("/api/v1/users/me", headers=eve).json()
+    reset = c.post(f"/api/v1/users/{me['id']}/reset", headers=root).json()["reset_token"]
+    assert (
+        c.post(
+            "/api/v1/auth/password-reset", json={"reset_token": reset, "new_password": "brand-new-pass"}
+        ).status_code
+        == 204
+    )
+    light.login("eve@example.com", "brand-new-pass")
+    assert (
+        c.post(
+            "/api/v1/auth/password-reset", json={"reset_token": reset, "new_password": "again-new-pass"}
+        ).status_code
+        == 400
+    )  # one use only

@@ -1,0 +1,208 @@
+"""A user's whole journey through HTTP only, on PostgreSQL and on SQLite, with a real worker:
+sign up, labels, project, zip import, browsing, training, mining, inference, evaluation, model
+download, and two iteration rounds."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from bench.synthetic import generate_voc
+from tests.backend.conftest import Api
+
+TINY = {
+    "model_size": "tiny",
+    "img_size": 64,
+    "epochs": 3,
+    "batch_size_per_gpu": 8,
+    "workers_per_gpu": 0,
+    "eval_interval": 1,
+    "export_onnx": False,
+}
+
+
+def _zip(folder: Path) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for p in sorted(folder.rglob("*")):
+            if p.is_file() and p.suffix in (".jpg", ".xml"):
+                zf.write(p, str(p.relative_to(folder)))
+    return buf.getvalue()
+
+
+def _done(api: Api, h: dict[str, str], r: Any) -> dict[str, Any]:
+    assert r.status_code == 202, r.text
+    task = api.wait(h, r.json())
+    assert task["state"] == "done", task["error"]
+    return task
+
+
+def test_user_journey(api: Api, tmp_path: Path) -> None:
+    c = api.client
+    h = api.signup("alice@example.com")
+    for name, aliases in (("circle", ["ring"]), ("square", []), ("triangle", [])):
+        assert c.post("/api/v1/labels", json={"name": name, "aliases": aliases}, headers=h).status_code == 201
+    r = c.post(
+        "/api/v1/projects",
+        json={
+            "name": "shapes",
+            "training_classes": ["circle", "square", "triangle"],
+            "target_map": 0.9,
+            "target_iterations": 2,
+        },
+        headers=h,
+    )
+    assert r.status_code == 201, r.text
+    pid = r.json()["id"]
+
+    ids = {}
+    for name, n, seed in (("train", 24, 1), ("val", 12, 2), ("pool", 24, 3)):
+        folder = generate_voc(tmp_path / name, n_images=n, seed=seed, image_size=(64, 64), name_prefix=name)
+        r = c.post(
+            f"/api/v1/projects/{pid}/datasets/upload",
+            headers=h,
+            data={"group_name": name},
+            files={"file": (f"{name}.zip", _zip(folder), "application/zip")},
+        )
+        task = _done(api, h, r)
+        versions = c.get(f"/api/v1/projects/{pid}/datasets", headers=h).json()["items"]
+        ids[name] = next(v["id"] for v in versions if v["task_id"] == task["id"])
+    train = c.get(f"/api/v1/datasets/{ids['train']}", headers=h).json()
+    assert (
+        train["state"] == "ready"
+        and train["asset_count"] == 24
+        and set(train["gt_stats"]) == {"circle", "square", "triangle"}
+    )
+
+    page = c.get(
+        f"/api/v1/datasets/{ids['train']}/assets", params={"class_name": "ring", "limit": 5}, headers=h
+    )
+    assert page.status_code == 200, page.text
+    body = page.json()
+    assert 0 < body["total"] <= 24 and len(body["items"]) <= 5
+    first = body["items"][0]
+    assert any(b["class_name"] == "circle" for b in first["gt"])
+    img = c.get(f"/api/v1/datasets/{ids['train']}/assets/{first['asset_id']}/image", headers=h)
+    assert img.status_code == 200 and img.content[:2] == b"\xff\xd8"
+    thumb = c.get(f"/api/v1/datasets/{ids['train']}/assets/{first['asset_id']}/thumbnail?size=32", headers=h)
+    assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/jpeg"
+
+    r = c.patch(
+        f"/api/v1/projects/{pid}",
+        headers=h,
+        json={
+            "training_dataset_id": ids["train"],
+            "validation_dataset_id": ids["val"],
+            "mining_dataset_id": ids["pool"],
+        },
+    )
+    assert r.status_code == 200, r.text
+    task = _done(
+        api,
+        h,
+        c.post(
+            f"/api/v1/projects/{pid}/models/train",
+            headers=h,
+            json={"training_dataset_id": ids["train"], "validation_dataset_id": ids["val"], "config": TINY},
+        ),
+    )
+    models = c.get(f"/api/v1/projects/{pid}/models", headers=h).json()["items"]
+    model = next(m for m in models if m["task_id"] == task["id"])
+    assert model["state"] == "ready" and model["model_hash"] and 0 <= model["map"] <= 1
+    assert c.get(f"/api/v1/models/{model['id']}/stages", headers=h).json()
+    assert "per_class" in c.get(f"/api/v1/models/{model['id']}/evaluation", headers=h).json()
+
+    exp = _done(api, h, c.post(f"/api/v1/models/{model['id']}/export", headers=h))
+    pkg = c.get(f"/api/v1/tasks/{exp['id']}/download", headers=h)
+    assert pkg.status_code == 200 and pkg.content[:2] == b"\x1f\x8b"  # a gzip'd tar
+
+    mined = _done(
+        api,
+        h,
+        c.post(
+            f"/api/v1/projects/{pid}/models/mine",
+            headers=h,
+            json={"dataset_id": ids["pool"], "model_id": model["id"], "topk": 6, "add_prediction": True},
+        ),
+    )
+    assert mined["result"]["version"]["assets"] == 6
+    inferred = _done(
+        api,
+        h,
+        c.post(
+            f"/api/v1/projects/{pid}/models/infer",
+            headers=h,
+            json={"dataset_id": ids["val"], "model_id": model["id"], "config": {"conf_threshold": 0.01}},
+        ),
+    )
+    inf_id = next(
+        v["id"]
+        for v in c.get(f"/api/v1/projects/{pid}/datasets", headers=h).json()["items"]
+        if v["task_id"] == inferred["id"]
+    )
+    ev = _done(api, h, c.post(f"/api/v1/datasets/{inf_id}/evaluate", headers=h, json={}))
+    ev_id = next(
+        v["id"]
+        for v in c.get(f"/api/v1/projects/{pid}/datasets", headers=h).json()["items"]
+        if v["task_id"] == ev["id"]
+    )
+    evaluation = c.get(f"/api/v1/datasets/{ev_id}/evaluation", headers=h).json()
+    assert 0 <= evaluation["map"] <= 1 and evaluation["pr_curves"]
+    fps = c.get(f"/api/v1/datasets/{ev_id}/assets", params={"mark": "fp", "side": "pred"}, headers=h).json()
+    assert all(any(b["mark"] == "fp" for b in a["pred"]) for a in fps["items"])
+
+    r = c.patch(f"/api/v1/projects/{pid}", headers=h, json={"initial_model_id": model["id"]})
+    assert r.status_code == 200
+    maps = []
+    for _round in (1, 2):
+        it = c.post(
+            f"/api/v1/projects/{pid}/iterations",
+            headers=h,
+            json={"presets": {"mining": {"topk": 6}, "training": {"config": TINY}}},
+        )
+        assert it.status_code == 201, it.text
+        iid = it.json()["id"]
+        skipped = c.post(f"/api/v1/iterations/{iid}/steps/prepare_mining", headers=h, json={"skip": True})
+        assert skipped.status_code == 202 and skipped.json()["steps"][0]["state"] == "skipped"
+        _done(api, h, c.post(f"/api/v1/iterations/{iid}/steps/mining", headers=h, json={}))
+        mined_id = c.get(f"/api/v1/iterations/{iid}", headers=h).json()["steps"][1]["output_dataset_id"]
+        # the pool's own ground truth stands in for the annotators' labels
+        assert (
+            c.post(
+                f"/api/v1/iterations/{iid}/steps/label", headers=h, json={"labeled_dataset_id": mined_id}
+            ).status_code
+            == 202
+        )
+        _done(api, h, c.post(f"/api/v1/iterations/{iid}/steps/merge", headers=h, json={}))
+        _done(api, h, c.post(f"/api/v1/iterations/{iid}/steps/training", headers=h, json={}))
+        summary = c.get(f"/api/v1/iterations/{iid}", headers=h).json()
+        assert summary["state"] == "done", summary
+        maps.append(summary["summary"]["map"])
+        assert summary["summary"]["training_set_size"] >= 24
+    rounds = c.get(f"/api/v1/projects/{pid}/iterations", headers=h).json()
+    assert [r["round"] for r in rounds] == [1, 2]
+    assert (
+        rounds[1]["summary"]["training_set_change"] is not None
+        and rounds[1]["summary"]["map_change"] is not None
+    )
+
+    # a zip with '../' entries fails the task with a clear message
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("../../evil.jpg", b"x")
+    r = c.post(
+        f"/api/v1/projects/{pid}/datasets/upload",
+        headers=h,
+        data={"group_name": "evil"},
+        files={"file": ("evil.zip", buf.getvalue(), "application/zip")},
+    )
+    task = api.wait(h, r.json())
+    assert task["state"] == "failed" and "zip-slip" in task["error"]["message"]
+    evil = [
+        v
+        for v in c.get(f"/api/v1/projects/{pid}/datasets", headers=h).json()["items"]
+        if v["task_id"] == task["id"]
+    ]
+    assert evil and evil[0]["state"] == "failed"
