@@ -3,10 +3,7 @@ filter, sampling, export, evaluate, delete. Long work answers ``202`` with the t
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
@@ -32,6 +29,7 @@ from ymir_backend.schemas import (
 )
 from ymir_backend.services import tasks as task_service
 from ymir_backend.services.repos import ensure_repo, sync_labels
+from ymir_backend.services.uploads import save_upload
 from ymir_controller.protocol import (
     CopyRequest,
     EvaluateRequest,
@@ -173,26 +171,8 @@ async def import_upload(
 ) -> Task:
     """Import an uploaded zip (streamed to disk, refused beyond ``YMIR_MAX_UPLOAD_BYTES``)."""
     project = project_access(db, user, project_id, write=True)
-    uploads = settings.root / "uploads"
-    uploads.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=uploads, suffix=".zip")
-    written = 0
-    try:
-        with os.fdopen(fd, "wb") as out:
-            while chunk := await file.read(1 << 20):
-                written += len(chunk)
-                if written > settings.max_upload_bytes:
-                    raise ApiError(
-                        413,
-                        "upload_too_large",
-                        f"the upload exceeds {settings.max_upload_bytes} bytes; import it from the "
-                        "sharing folder instead",
-                    )
-                out.write(chunk)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    rel = str(Path(tmp).relative_to(settings.root))
+    tmp = await save_upload(file, settings, ".zip")
+    rel = str(tmp.relative_to(settings.root))
     return _import(
         db,
         request,

@@ -3,9 +3,6 @@ groups, versions and stages with their metrics."""
 
 from __future__ import annotations
 
-import os
-import tempfile
-from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
@@ -28,6 +25,7 @@ from ymir_backend.schemas import (
     TrainIn,
 )
 from ymir_backend.services import tasks as task_service
+from ymir_backend.services.uploads import save_upload
 from ymir_controller.protocol import (
     InferRequest,
     MiningRequest,
@@ -189,25 +187,10 @@ async def import_model(
 ) -> object:
     """Import a model package upload."""
     project = project_access(db, user, project_id, write=True)
-    uploads = settings.root / "uploads"
-    uploads.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=uploads, suffix=".tar.gz")
-    written = 0
-    try:
-        with os.fdopen(fd, "wb") as out:
-            while chunk := await file.read(1 << 20):
-                written += len(chunk)
-                if written > settings.max_upload_bytes:
-                    raise ApiError(
-                        413, "upload_too_large", f"the upload exceeds {settings.max_upload_bytes} bytes"
-                    )
-                out.write(chunk)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    tmp = await save_upload(file, settings, ".tar.gz")
     tid = task_service.new_task_id()
     mv = new_model(db, project, group_name, tid)
-    req = ModelImportRequest(package=str(Path(tmp).relative_to(settings.root)), user=user.email)
+    req = ModelImportRequest(package=str(tmp.relative_to(settings.root)), user=user.email)
     return launch(db, request, user=user, project=project, task_id=tid, req=req, versions=[mv])
 
 
