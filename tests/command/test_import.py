@@ -241,3 +241,14 @@ def test_same_stem_different_images_with_annotations(
     with pytest.raises(InputFileError, match="same file stem") as e:
         _import(repo, media, index, gt_dir=tmp_path / "voc", unknown_types_strategy="add")
     assert e.value.line == 2
+
+
+def test_media_store_repairs_a_killed_writers_partial_file(tmp_path: Path) -> None:
+    data = b"\xff\xd8" + b"x" * 1000
+    media_store.store_bytes(tmp_path, "ab" * 20, data)
+    path = media_store.asset_path(tmp_path, "ab" * 20)
+    path.write_bytes(data[:100])  # what a writer killed mid-write leaves
+    assert media_store.store_bytes(tmp_path, "ab" * 20, data) is True
+    assert path.read_bytes() == data
+    assert media_store.store_bytes(tmp_path, "ab" * 20, data) is False
+    assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temporary files left

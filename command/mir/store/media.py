@@ -27,24 +27,51 @@ _made_dirs: set[str] = set()
 
 
 def store_bytes(location: Path, asset_id: str, data: bytes) -> bool:
-    """Store ``data`` under ``asset_id`` unless present; True when this call created the file.
+    """Store ``data`` under ``asset_id`` unless present; True when this call wrote the file.
 
-    Plain ``os`` calls on strings: this runs once per image of an import, a million times.
+    This runs once per imported image, a million times per large import, and creating files is
+    what import costs on most disks; so the common case is one exclusive create written in place
+    (no temporary name, no rename). Safety comes from the size: a file whose size differs from the
+    image's is the leftover of a killed writer (or another writer still busy) and is replaced
+    atomically through a temporary name; a committed version only ever names complete files,
+    because a version is committed after all its images were written.
     """
     folder = os.path.join(location, asset_id[-2:])
     target = os.path.join(folder, asset_id)
-    if os.path.exists(target):
-        return False
+    try:
+        if os.stat(target).st_size == len(data):
+            return False
+        _replace(folder, target, asset_id, data)
+        return True
+    except FileNotFoundError:
+        pass
     if folder not in _made_dirs:
         os.makedirs(folder, exist_ok=True)
         _made_dirs.add(folder)
+    try:
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:  # another import is writing this very image right now
+        _replace(folder, target, asset_id, data)
+        return True
+    except FileNotFoundError:  # the folder went away since we cached it
+        _made_dirs.discard(folder)
+        return store_bytes(location, asset_id, data)
+    try:
+        _write_all(fd, data)
+    except BaseException:
+        os.close(fd)
+        os.unlink(target)
+        raise
+    os.close(fd)
+    return True
+
+
+def _replace(folder: str, target: str, asset_id: str, data: bytes) -> None:
+    """Write ``data`` to ``target`` atomically (temporary name, then rename)."""
+    os.makedirs(folder, exist_ok=True)
     tmp = os.path.join(folder, f".tmp-{asset_id}-{os.getpid()}")
     try:
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        except FileNotFoundError:  # the folder went away since we cached it
-            os.makedirs(folder, exist_ok=True)
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
             _write_all(fd, data)
         finally:
@@ -54,7 +81,6 @@ def store_bytes(location: Path, asset_id: str, data: bytes) -> bool:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
-    return True
 
 
 def _write_all(fd: int, data: bytes) -> None:
