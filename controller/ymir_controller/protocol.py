@@ -349,6 +349,7 @@ def celery_client_config(
             "processed_folder": str(folder / "processed"),
             "store_processed": False,
             "control_folder": str(folder / "control"),
+            "polling_interval": 0.05,  # kombu's default 1 s would add a second to every task
         }
     if result_backend:
         backend = result_backend
@@ -356,7 +357,8 @@ def celery_client_config(
             extra["result_backend_transport_options"] = {"global_keyprefix": key_prefix}
     else:
         (internal / "results").mkdir(parents=True, exist_ok=True)
-        backend = f"file://{internal / 'results'}"
+        # Celery's file results, written atomically (ymir_controller.fsresults)
+        backend = f"ymir_controller.fsresults:AtomicFilesystemBackend+file://{internal / 'results'}"
     return {
         **extra,
         "broker_url": broker,

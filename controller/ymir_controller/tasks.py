@@ -32,6 +32,7 @@ class _Reporter:
             percent=0.0, stage="starting", heartbeat=time.time(), worker=socket.gethostname()
         )
         self.sent_at = 0.0
+        self.dirty = False
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._beat, daemon=True)
 
@@ -52,10 +53,14 @@ class _Reporter:
         )
         if changed_stage or time.monotonic() - self.sent_at >= 0.1 or percent >= 1.0:
             self.publish()
+        else:
+            self.dirty = True  # the beat thread publishes it within 0.1 s
 
     def _beat(self) -> None:
-        while not self.stop.wait(self.settings.heartbeat_seconds):
-            self.publish()
+        while not self.stop.wait(0.1):
+            if self.dirty or time.monotonic() - self.sent_at >= self.settings.heartbeat_seconds:
+                self.dirty = False
+                self.publish()
 
     def __enter__(self) -> _Reporter:
         self.publish()

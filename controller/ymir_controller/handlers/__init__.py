@@ -134,7 +134,9 @@ def _run_locked(req: Any, ctx: Context, started: float, gpu_count: int) -> TaskR
             )
     try:
         if kind == Kind.PING:
-            return _ping(req, ctx)
+            result = _ping(req, ctx)
+            result.seconds = time.monotonic() - started
+            return result
         handler = HANDLERS[kind]
         need = getattr(req, "gpu_count", 0) if kind in GPU_KINDS else 0
         with gpu_slots(
