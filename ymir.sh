@@ -53,6 +53,17 @@ load_env() {
 
 running() { [ -f "$STATE/$1.pid" ] && kill -0 "$(cat "$STATE/$1.pid")" 2>/dev/null; }
 
+# spawn NAME DIR COMMAND...: run COMMAND in DIR as the leader of a new session (so stop can end it and
+# everything it started), logging to $STATE/NAME.log; the pid file holds the leader's own pid.
+spawn() {
+    local name="$1" dir="$2"
+    shift 2
+    rm -f "$STATE/$name.pid"
+    (cd "$dir" && setsid bash -c 'echo $$ >"$0"; exec "$@"' "$STATE/$name.pid" "$@" \
+        </dev/null >>"$STATE/$name.log" 2>&1 &)
+    for _ in $(seq 1 50); do [ -s "$STATE/$name.pid" ] && break; sleep 0.1; done
+}
+
 cmd_start() {
     ensure_venv
     load_env
@@ -61,9 +72,8 @@ cmd_start() {
         log "the worker is already running (pid $(cat "$STATE/worker.pid")); ./ymir.sh stop first"
     else
         log "starting a task worker (broker: ${YMIR_BROKER_URL:-embedded}, workplace: $YMIR_WORKPLACE)"
-        (cd "$YMIR_WORKPLACE" && setsid "$VENV/bin/python" -m celery -A ymir_controller.worker worker \
-            -Q cpu,gpu -c "${YMIR_WORKER_CONCURRENCY:-4}" --loglevel INFO </dev/null >>"$STATE/worker.log" 2>&1 &
-         echo $! >"$STATE/worker.pid")
+        spawn worker "$YMIR_WORKPLACE" "$VENV/bin/python" -m celery -A ymir_controller.worker worker \
+            -Q cpu,gpu -c "${YMIR_WORKER_CONCURRENCY:-4}" --loglevel INFO
         "$VENV/bin/python" - <<'PY' || { log "the worker did not answer; see $STATE/worker.log"; exit 1; }
 from ymir_controller.client import Client
 from ymir_controller.protocol import PingRequest
@@ -80,9 +90,8 @@ PY
         log "migrating the database (${YMIR_DATABASE_URL:-SQLite in the workplace})"
         "$VENV/bin/python" -m ymir_backend.migrate
         log "starting the API on port $port"
-        (cd "$ROOT" && setsid "$VENV/bin/python" -m uvicorn ymir_backend.main:app --host "${YMIR_HOST:-0.0.0.0}" \
-            --port "$port" </dev/null >>"$STATE/api.log" 2>&1 &
-         echo $! >"$STATE/api.pid")
+        spawn api "$ROOT" "$VENV/bin/python" -m uvicorn ymir_backend.main:app --host "${YMIR_HOST:-0.0.0.0}" \
+            --port "$port"
         for _ in $(seq 1 120); do
             curl -fs "http://127.0.0.1:$port/health" >/dev/null 2>&1 && break
             running api || { log "the API did not start; see $STATE/api.log"; tail -20 "$STATE/api.log" >&2; exit 1; }
