@@ -4,12 +4,16 @@ type and tag; the image and a thumbnail; class statistics and the evaluation."""
 from __future__ import annotations
 
 import io
+import os
+import threading
+from pathlib import Path
 from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import FileResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, Response
 from PIL import Image
 
+from mir.labels import Labels
 from mir.store import media
 from mir.store.repo import Repo
 from ymir_backend.api.deps import DB, CurrentUser, Settings
@@ -20,8 +24,34 @@ from ymir_backend.services.repos import repo_path
 
 router = APIRouter(prefix="/datasets", tags=["browsing"])
 
+_labels_cache: dict[Path, tuple[tuple[Any, ...], Labels]] = {}
+_labels_lock = threading.Lock()
 
-@router.get("/{dataset_id}/assets")
+
+def _stamp(path: Path) -> tuple[int, int, int] | None:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+
+def _labels(root: Path) -> Labels:
+    """The repository's labels, parsed again only when labels.yaml or labels.csv changed (parsing the
+    YAML took longer than the rest of a page). Callers must not change the object returned."""
+    repo = Repo(root)
+    stamp = (_stamp(repo.labels_path), _stamp(repo.root / "labels.csv"))
+    with _labels_lock:
+        hit = _labels_cache.get(repo.root)
+    if hit is not None and hit[0] == stamp:
+        return hit[1]
+    labels = repo.labels()
+    with _labels_lock:
+        _labels_cache[repo.root] = (stamp, labels)
+    return labels
+
+
+@router.get("/{dataset_id}/assets", response_model=dict[str, Any])
 def list_assets(
     dataset_id: int,
     request: Request,
@@ -35,12 +65,12 @@ def list_assets(
     mark: Literal["tp", "fp", "fn", "mtp", "ignored"] | None = None,
     tvt: Literal["train", "val", "test", "unknown"] | None = None,
     tag: str | None = Query(None, description="key or key=value"),
-) -> dict[str, Any]:
+) -> Response:
     """A page of assets with their gt and pred boxes (pixels, xywh)."""
     dv, project = version_of(db, user, dataset_id)
     ready(dv)
     root = repo_path(settings, project)
-    labels = Repo(root).labels()
+    labels = _labels(root)
     class_ids = None
     if class_name is not None:
         cid = labels.id_of(class_name)
@@ -51,7 +81,8 @@ def list_assets(
     rows = browse.select_rows(index, class_ids=class_ids, side=side, mark=mark, tvt=tvt, tag=tag)
     names = dict(enumerate(labels.names()))
     items = browse.page(index, rows, offset, limit, names)
-    return {"items": items, "total": int(len(rows)), "offset": offset, "limit": limit}
+    # plain JSON types already: skip FastAPI's jsonable_encoder walk over every box
+    return JSONResponse({"items": items, "total": int(len(rows)), "offset": offset, "limit": limit})
 
 
 def _asset_file(settings: Settings, asset_id: str) -> Any:
@@ -65,7 +96,7 @@ def _asset_file(settings: Settings, asset_id: str) -> Any:
 
 def _in_version(request: Request, settings: Settings, project: Any, rev: str, asset_id: str) -> None:
     index = request.app.state.browse.get(repo_path(settings, project), rev)
-    if index.ids is None or asset_id not in set(index.ids[: index.assets.num_rows]):
+    if asset_id not in index.ids:
         raise not_found("asset", asset_id)
 
 
