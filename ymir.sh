@@ -38,6 +38,7 @@ cmd_test() {
     done
     log "pytest"
     # a per-checkout temp folder: concurrent runs (two clones on one machine) never delete each other's files
+    mkdir -p "$ROOT/.ymir"
     "$VENV/bin/python" -m pytest --basetemp "$ROOT/.ymir/pytest" "$@"
 }
 
