@@ -133,3 +133,24 @@ def test_merge_records_task(repo: Path) -> None:
         "m@t9",
     )
     assert c.parents == [history.log(root=repo, rev="a@t1")[0].id]
+
+
+@pytest.mark.parametrize(
+    "content,problem,line",
+    [
+        ("0,,cat\nnot a class line\n", "expected 'id,,name", 2),
+        ("0,,cat\n5,,dog\n", "skips ids", 2),
+        ("0,,dog\n", "is 'dog' here but 'cat'", 1),
+    ],
+)
+def test_broken_labels_csv_names_the_line(repo: Path, content: str, problem: str, line: int) -> None:
+    from mir.errors import InputFileError
+    from mir.store.repo import Repo
+
+    history.add_label(root=repo, name="cat")
+    before = tree_bytes(repo / ".mir")
+    (repo / "labels.csv").write_text(content)
+    with pytest.raises(InputFileError, match=problem) as e:
+        Repo(repo).labels()
+    assert e.value.line == line and "labels.csv" in str(e.value)
+    assert tree_bytes(repo / ".mir") == before

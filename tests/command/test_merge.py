@@ -167,3 +167,11 @@ def test_fuse_merges_filters_samples_in_one_commit(two: Path) -> None:
     filter_dataset(root=two, src_revs="m@1", dst="m@2", include="person;cat")
     sampling(root=two, src_revs="m@2", dst="m@3", rate=0.5, seed=1)
     assert content(two, "m@3") == c
+
+
+def test_filter_tag_without_key(repo: Path) -> None:
+    commit_snapshot(repo, "t@1", {"p": TR}, tags={"p": {"weather": "rain"}})
+    before = tree_bytes(repo)
+    with pytest.raises(InvalidArgsError, match="empty tag key"):
+        filter_dataset(root=repo, src_revs="t@1", dst="f@1", tags="=rain")
+    assert tree_bytes(repo) == before

@@ -345,3 +345,30 @@ def test_ymir_model_package_imports(tmp_path: Path) -> None:
     (tmp_path / "junk.tar.gz").write_bytes(b"not a tar")
     with pytest.raises(ModelError, match="not a readable model package"):
         models.import_package(tmp_path / "junk.tar.gz", tmp_path / "m2")
+
+
+@pytest.mark.parametrize(
+    "content,problem",
+    [
+        ("epochs: [1,\n", "not valid YAML"),
+        ("- just\n- a list\n", "expected a mapping"),
+    ],
+)
+def test_broken_task_config_file(world: dict[str, Path], tmp_path: Path, content: str, problem: str) -> None:
+    from mir.errors import InputFileError
+
+    config = tmp_path / "train.yaml"
+    config.write_text(content)
+    before = tree_bytes(world["root"])
+    with pytest.raises(InputFileError, match=problem) as e:
+        train(root=world["root"], src_revs="tv@m", dst="m0@t1", options=_opts(world), task_config_file=config)
+    assert "train.yaml" in str(e.value)
+    with pytest.raises(InputFileError, match="does not exist"):
+        train(
+            root=world["root"],
+            src_revs="tv@m",
+            dst="m0@t1",
+            options=_opts(world),
+            task_config_file=tmp_path / "missing.yaml",
+        )
+    assert tree_bytes(world["root"]) == before
