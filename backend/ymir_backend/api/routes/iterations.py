@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from ymir_backend.api.deps import DB, CurrentUser, project_access
 from ymir_backend.api.routes.datasets import launch, new_version, ready, version_of
 from ymir_backend.api.routes.images import usable
-from ymir_backend.api.routes.mlmodels import model_of, new_model, ready_model
+from ymir_backend.api.routes.mlmodels import executor_of, model_of, model_ref, new_model
 from ymir_backend.errors import ApiError, not_found
 from ymir_backend.models import DatasetVersion, Iteration, IterationStep, ModelVersion, Project, User
 from ymir_backend.models.iterations import STEPS
@@ -217,12 +217,12 @@ def run_step(iteration_id: int, name: str, body: StepRun, request: Request, user
             repo=project.repo,
             dst_rev=out.rev,
             src_revs=ready(src).rev,
-            model=f"{ready_model(mv).model_hash}@{mv.best_stage}",
+            model=model_ref(mv),
             topk=int(presets.get("topk", 100)),
             add_prediction=bool(presets.get("add_prediction", False)),
             algorithm=presets.get("algorithm"),
             config=presets.get("config", {}),
-            executor="" if image.name == "ymir-executor" else image.name,
+            executor=executor_of(image),
             user=user.email,
         )
         versions = [out]
@@ -251,7 +251,7 @@ def run_step(iteration_id: int, name: str, body: StepRun, request: Request, user
         pretrained = None
         if it.model_id is not None:
             pm, _ = model_of(db, user, it.model_id)
-            pretrained = f"{ready_model(pm).model_hash}@{pm.best_stage}"
+            pretrained = model_ref(pm)
         mv = new_model(db, project, "iterations", tid)
         mv.training_dataset_id = trn.id
         req = TrainRequest(
@@ -262,7 +262,7 @@ def run_step(iteration_id: int, name: str, body: StepRun, request: Request, user
             class_names=list(project.training_classes),
             pretrained=pretrained,
             strategy="host",
-            executor="" if image.name == "ymir-executor" else image.name,
+            executor=executor_of(image),
             user=user.email,
         )
         versions = [mv]

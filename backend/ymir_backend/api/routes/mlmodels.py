@@ -13,7 +13,16 @@ from ymir_backend.api.deps import DB, CurrentUser, Settings, project_access
 from ymir_backend.api.routes.datasets import launch, new_version, ready, version_of
 from ymir_backend.api.routes.images import usable
 from ymir_backend.errors import ApiError, not_found
-from ymir_backend.models import DatasetGroup, ModelGroup, ModelStage, ModelVersion, Project, User
+from ymir_backend.models import (
+    DatasetGroup,
+    DatasetVersion,
+    ExecutorImage,
+    ModelGroup,
+    ModelStage,
+    ModelVersion,
+    Project,
+    User,
+)
 from ymir_backend.schemas import (
     InferIn,
     MiningIn,
@@ -78,8 +87,27 @@ def new_model(db: Session, project: Project, group_name: str, task_id: str) -> M
     return mv
 
 
-def _executor(image_name: str) -> str:
-    return "" if image_name == "ymir-executor" else image_name
+def executor_of(image: ExecutorImage) -> str:
+    """The ``executor`` a request names: empty for our built-in executor, else the image."""
+    return "" if image.name == "ymir-executor" else image.name
+
+
+def model_ref(mv: ModelVersion) -> str:
+    """``hash@stage`` of a ready model (the form mir and the engine take)."""
+    return f"{ready_model(mv).model_hash}@{mv.best_stage}"
+
+
+def _dataset_and_model(
+    db: Session, user: User, project: Project, dataset_id: int, model_id: int
+) -> tuple[DatasetVersion, ModelVersion]:
+    """A ready dataset and a ready model, both of ``project`` (mining and inference take these)."""
+    src, p = version_of(db, user, dataset_id)
+    mv, pm = model_of(db, user, model_id)
+    if p.id != project.id or pm.id != project.id:
+        raise ApiError(400, "not_in_project", "the dataset and the model must belong to this project")
+    ready(src)
+    ready_model(mv)
+    return src, mv
 
 
 @router.post("/projects/{project_id}/models/train", response_model=TaskOut, status_code=202)
@@ -98,7 +126,7 @@ def train(project_id: int, body: TrainIn, request: Request, user: CurrentUser, d
         pm, pp = model_of(db, user, body.pretrained_model_id)
         if pp.id != project.id:
             raise ApiError(400, "not_in_project", "the pretrained model must belong to this project")
-        pretrained = f"{ready_model(pm).model_hash}@{pm.best_stage}"
+        pretrained = model_ref(pm)
     classes = body.class_names or list(project.training_classes)
     tid = task_service.new_task_id()
     mv = new_model(db, project, body.group_name or f"model-{trn.group_id}", tid)
@@ -107,7 +135,7 @@ def train(project_id: int, body: TrainIn, request: Request, user: CurrentUser, d
         repo=project.repo,
         dst_rev=f"training-{mv.group_id}@{tid}",
         src_revs=f"tr:{trn.rev};va:{val.rev}",
-        executor=_executor(image.name),
+        executor=executor_of(image),
         config=body.config,
         class_names=classes,
         pretrained=pretrained,
@@ -123,23 +151,18 @@ def mine(project_id: int, body: MiningIn, request: Request, user: CurrentUser, d
     """Mine the ``topk`` most useful assets of a version with a model (a new dataset version)."""
     project = project_access(db, user, project_id, write=True)
     image = usable(db, user.id, user.role, body.image_id, "mining")
-    src, p = version_of(db, user, body.dataset_id)
-    mv, pm = model_of(db, user, body.model_id)
-    if p.id != project.id or pm.id != project.id:
-        raise ApiError(400, "not_in_project", "the dataset and the model must belong to this project")
-    ready(src)
-    ready_model(mv)
+    src, mv = _dataset_and_model(db, user, project, body.dataset_id, body.model_id)
     tid = task_service.new_task_id()
     out = new_version(db, project, "mined", tid, [src.id])
     req = MiningRequest(
         repo=project.repo,
         dst_rev=out.rev,
         src_revs=src.rev,
-        model=f"{mv.model_hash}@{mv.best_stage}",
+        model=model_ref(mv),
         topk=body.topk,
         add_prediction=body.add_prediction,
         algorithm=body.algorithm,
-        executor=_executor(image.name),
+        executor=executor_of(image),
         config=body.config,
         gpu_count=body.gpu_count,
         user=user.email,
@@ -152,12 +175,7 @@ def infer(project_id: int, body: InferIn, request: Request, user: CurrentUser, d
     """The model's predictions on every asset of a version (a new dataset version with predictions)."""
     project = project_access(db, user, project_id, write=True)
     image = usable(db, user.id, user.role, body.image_id, "infer")
-    src, p = version_of(db, user, body.dataset_id)
-    mv, pm = model_of(db, user, body.model_id)
-    if p.id != project.id or pm.id != project.id:
-        raise ApiError(400, "not_in_project", "the dataset and the model must belong to this project")
-    ready(src)
-    ready_model(mv)
+    src, mv = _dataset_and_model(db, user, project, body.dataset_id, body.model_id)
     tid = task_service.new_task_id()
     group = db.get(DatasetGroup, src.group_id)
     assert group is not None
@@ -166,8 +184,8 @@ def infer(project_id: int, body: InferIn, request: Request, user: CurrentUser, d
         repo=project.repo,
         dst_rev=out.rev,
         src_revs=src.rev,
-        model=f"{mv.model_hash}@{mv.best_stage}",
-        executor=_executor(image.name),
+        model=model_ref(mv),
+        executor=executor_of(image),
         config=body.config,
         gpu_count=body.gpu_count,
         user=user.email,
