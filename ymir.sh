@@ -94,7 +94,8 @@ PY
         spawn api "$ROOT" "$VENV/bin/python" -m uvicorn ymir_backend.main:app --host "${YMIR_HOST:-0.0.0.0}" \
             --port "$port"
         for _ in $(seq 1 120); do
-            curl -fs "http://127.0.0.1:$port/health" >/dev/null 2>&1 && break
+            "$VENV/bin/python" -c "import urllib.request as u; u.urlopen('http://127.0.0.1:$port/health', timeout=2)" \
+                >/dev/null 2>&1 && break
             running api || { log "the API did not start; see $STATE/api.log"; tail -20 "$STATE/api.log" >&2; exit 1; }
             sleep 0.5
         done
