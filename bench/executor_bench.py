@@ -27,7 +27,7 @@ from torch.utils.data import DataLoader
 
 from bench.synthetic import generate_voc
 from tests.executor.workdir import voc_pairs, write_workdir
-from ymir_executor import checkpoint, mining
+from ymir_executor import checkpoint, gpu_decode, mining
 from ymir_executor.app import run
 from ymir_executor.dataset import LetterboxSet, collate
 from ymir_executor.env import Roots
@@ -163,6 +163,21 @@ def bench_mining(work: Path, model_path: Path, size: int, n_pool: int) -> dict[s
     for batch in loader:
         n += len(batch.indices)
     decode_rate = n / (time.perf_counter() - t0)
+    gpu_loader = DataLoader(
+        gpu_decode.EncodedSet(paths, size=size),
+        batch_size=bs,
+        num_workers=workers,
+        collate_fn=gpu_decode.collate_encoded,
+        prefetch_factor=4,
+    )
+    gpu_decode_rate = 0.0
+    if gpu_decode.available(torch.device("cuda")):
+        t0 = time.perf_counter()
+        n = 0
+        for encoded in gpu_loader:
+            n += len(gpu_decode.decode_batch(encoded, size=size, device=torch.device("cuda")).indices)
+        torch.cuda.synchronize()
+        gpu_decode_rate = n / (time.perf_counter() - t0)
     model = checkpoint.load(model_path).build().cuda().eval().to(memory_format=torch.channels_last)
     x = torch.rand(bs, 3, size, size, device="cuda").contiguous(memory_format=torch.channels_last)
     with torch.inference_mode(), torch.autocast("cuda", dtype=torch.bfloat16):
@@ -177,10 +192,11 @@ def bench_mining(work: Path, model_path: Path, size: int, n_pool: int) -> dict[s
     rows: dict[str, Any] = {
         "img_size": size,
         "pool": len(paths),
-        "decode_only_img_per_s": round(decode_rate),
+        "decode_only_cpu_img_per_s": round(decode_rate),
+        "decode_only_gpu_img_per_s": round(gpu_decode_rate),
         "model_only_img_per_s": round(model_rate),
     }
-    for algo in ("entropy", "hybrid"):
+    for algo, on_gpu in (("entropy", True), ("hybrid", True), ("entropy", False)):
         cfg = {
             "class_names": CLASSES,
             "model_params_path": [str(model_path)],
@@ -191,12 +207,14 @@ def bench_mining(work: Path, model_path: Path, size: int, n_pool: int) -> dict[s
             "gpu_count": 1,
             "gpu_id": "0",
             "topk": 1000,
+            "gpu_decode": on_gpu,
         }
-        din, dout = write_workdir(work / f"mine_{algo}_{size}", task="mining", config=cfg, candidates=paths)
+        name = f"{algo}_{'gpu' if on_gpu else 'cpu'}_decode"
+        din, dout = write_workdir(work / f"mine_{name}_{size}", task="mining", config=cfg, candidates=paths)
         t0 = time.perf_counter()
         rc = run(Roots(din, dout, Path("/nonexistent")))
-        rows[f"end_to_end_{algo}_img_per_s"] = round(len(paths) / (time.perf_counter() - t0))
-        rows[f"rc_{algo}"] = rc
+        rows[f"end_to_end_{name}_img_per_s"] = round(len(paths) / (time.perf_counter() - t0))
+        rows[f"rc_{name}"] = rc
     return rows
 
 

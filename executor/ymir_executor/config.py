@@ -100,6 +100,7 @@ class PredictConfig(_Reserved):
     amp: bool = True
     channels_last: bool = True
     backend: Literal["torch", "onnx"] = "torch"
+    gpu_decode: bool = True
     # mining
     mining_algorithm: MiningAlgorithm = "hybrid"
     topk: int = Field(default=0, ge=0)

@@ -44,4 +44,10 @@ def load_letterboxed(path: Path | str, size: int) -> Letterboxed:
     return Letterboxed(canvas, scale, width, height)
 
 
+def decode_rgb(path: Path | str) -> np.ndarray:
+    """The whole image as (H, W, 3) uint8 RGB, for files the GPU decoder refuses."""
+    with Image.open(path) as img:
+        return np.array(img.convert("RGB"))
+
+
 DECODE_ERRORS = (OSError, ValueError, UnidentifiedImageError, Image.DecompressionBombError)

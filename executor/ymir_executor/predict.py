@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from ymir_executor import checkpoint, mining
+from ymir_executor import checkpoint, gpu_decode, mining
 from ymir_executor.config import PredictConfig
 from ymir_executor.dataset import Batch, LetterboxSet, collate, read_candidate_index
 from ymir_executor.device import DevicePlan, autocast, is_oom, plan_devices
@@ -103,7 +103,14 @@ def load_predictor(env: Env, cfg: PredictConfig, plan: DevicePlan) -> Predictor:
 def batches(
     paths: np.ndarray, *, env: Env, cfg: PredictConfig, size: int, device: torch.device
 ) -> Iterator[tuple[Batch, torch.Tensor]]:
-    """Decoded candidate batches and their float images (B, 3, S, S) in 0..1 on ``device``."""
+    """Decoded candidate batches and their float images (B, 3, S, S) in 0..1 on ``device``.
+
+    On a GPU with torchvision's nvJPEG (``gpu_decode``), workers only read bytes and JPEGs are decoded on the
+    GPU (see ``gpu_decode``); otherwise workers decode and letterbox with Pillow.
+    """
+    if cfg.gpu_decode and gpu_decode.available(device):
+        yield from _gpu_batches(paths, env=env, cfg=cfg, size=size, device=device)
+        return
     loader = DataLoader(
         LetterboxSet(paths, size=size, roots=env.roots),
         batch_size=cfg.batch_size_per_gpu,
@@ -115,6 +122,22 @@ def batches(
     for batch in loader:
         batch.raise_errors()
         yield batch, batch.pixels.to(device, non_blocking=True).float().div_(255.0)
+
+
+def _gpu_batches(
+    paths: np.ndarray, *, env: Env, cfg: PredictConfig, size: int, device: torch.device
+) -> Iterator[tuple[Batch, torch.Tensor]]:
+    loader = DataLoader(
+        gpu_decode.EncodedSet(paths, size=size, roots=env.roots),
+        batch_size=cfg.batch_size_per_gpu,
+        num_workers=cfg.workers_per_gpu,
+        collate_fn=gpu_decode.collate_encoded,
+        prefetch_factor=4 if cfg.workers_per_gpu else None,
+    )
+    for encoded in loader:
+        dec = gpu_decode.decode_batch(encoded, size=size, device=device)
+        batch = Batch(pixels=dec.images, scales=dec.scales, sizes=dec.sizes, indices=dec.indices, errors=[])
+        yield batch, dec.images
 
 
 def mine(
