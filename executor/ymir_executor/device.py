@@ -13,14 +13,24 @@ from ymir_executor.errors import GpuMismatchError, NoGpuError
 
 @dataclass(frozen=True)
 class DevicePlan:
-    """Where the task runs: ``n_gpus`` 0 means CPU."""
+    """Where the task runs: ``n_gpus`` 0 means CPU.
+
+    ``cpu_processes`` > 1 trains on the CPU with DistributedDataParallel over gloo, one process per share:
+    the same code path as several GPUs, which is how the tests exercise it on machines without GPUs.
+    """
 
     n_gpus: int
+    cpu_processes: int = 1
 
     @property
     def is_cuda(self) -> bool:
         """True when running on GPUs."""
         return self.n_gpus > 0
+
+    @property
+    def world(self) -> int:
+        """Number of training processes."""
+        return self.n_gpus if self.is_cuda else max(1, self.cpu_processes)
 
     def device(self, rank: int = 0) -> torch.device:
         """The device of process ``rank``."""

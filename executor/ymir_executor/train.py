@@ -109,7 +109,7 @@ class Trainer:
 
     def __init__(self, env: Env, cfg: TrainConfig, monitor: Monitor, plan: DevicePlan, rank: int = 0) -> None:
         self.env, self.cfg, self.monitor, self.plan, self.rank = env, cfg, monitor, plan, rank
-        self.world = max(1, plan.n_gpus)
+        self.world = plan.world
         self.device = plan.device(rank)
         self.is_main = rank == 0
 
@@ -382,7 +382,9 @@ def _ddp_worker(rank: int, env: Env, cfg: TrainConfig, monitor: Monitor, plan: D
     backend = "nccl" if plan.is_cuda else "gloo"
     if plan.is_cuda:
         torch.cuda.set_device(rank)
-    dist.init_process_group(backend, rank=rank, world_size=plan.n_gpus)
+    else:  # the processes share the cores instead of each using all of them
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // plan.world))
+    dist.init_process_group(backend, rank=rank, world_size=plan.world)
     try:
         _wrap_errors(
             lambda: Trainer(env, cfg, monitor, plan, rank).train(), batch_size=cfg.batch_size_per_gpu
@@ -405,17 +407,17 @@ class _RankError(ExecutorError):
 def run_training(env: Env, cfg: TrainConfig, monitor: Monitor, *, plan: DevicePlan | None = None) -> None:
     """Trains per config; spawns one process per GPU when more than one is asked for."""
     plan = plan or plan_devices(gpu_count=cfg.gpu_count, gpu_id=cfg.gpu_id)
-    if plan.n_gpus <= 1:
+    if plan.world <= 1:
         _wrap_errors(lambda: Trainer(env, cfg, monitor, plan).train(), batch_size=cfg.batch_size_per_gpu)
         return
     port = 29500 + (os.getpid() % 1000)
     env.out_dir.mkdir(parents=True, exist_ok=True)
     try:
         mp.spawn(  # type: ignore[attr-defined,no-untyped-call]
-            _ddp_worker, args=(env, cfg, monitor, plan, port), nprocs=plan.n_gpus, join=True
+            _ddp_worker, args=(env, cfg, monitor, plan, port), nprocs=plan.world, join=True
         )
     except Exception as exc:
-        for rank in range(plan.n_gpus):
+        for rank in range(plan.world):
             path = env.out_dir / RANK_ERROR_FILE.format(rank=rank)
             if path.is_file():
                 err = json.loads(path.read_text())
