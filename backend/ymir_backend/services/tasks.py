@@ -10,18 +10,33 @@ versions exactly once even with several API processes.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import threading
 import uuid
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from ymir_backend.models import DatasetVersion, Iteration, IterationStep, ModelStage, ModelVersion, Task
+from ymir_backend.config import BackendSettings
+from ymir_backend.errors import ApiError
+from ymir_backend.models import (
+    DatasetVersion,
+    Iteration,
+    IterationStep,
+    ModelStage,
+    ModelVersion,
+    Project,
+    Task,
+    User,
+)
 from ymir_backend.services.engine import Engine
-from ymir_controller.protocol import TaskResult
+from ymir_backend.services.repos import sync_labels
+from ymir_controller.protocol import TaskRequest, TaskResult
+
+RETRYABLE = ("failed", "cancelled", "lost")
 
 log = logging.getLogger(__name__)
 
@@ -184,3 +199,56 @@ class Monitor:
         """Stop polling."""
         self.stop.set()
         self.thread.join(timeout=10)
+
+
+def retry(db: Session, engine: Engine, settings: BackendSettings, task: Task, user: User) -> Task:
+    """Runs a failed, cancelled or lost task again, with the same parameters, as a new task.
+
+    The dataset and model versions and the iteration step the old task was filling are handed to the new
+    one and wait again, so a retried import fills the same version the user already sees. The request is
+    the old one with the old task id replaced (it names the new revision ``branch@task_id``), and the
+    project's labels are synced again first: a typical fix for a failed import is adding a label.
+
+    Raises:
+        ApiError: 409 when the task is queued, running or done.
+    """
+    if task.state not in RETRYABLE:
+        raise ApiError(
+            409,
+            "task_not_retryable",
+            f"task {task.id} is {task.state}; only failed, cancelled or lost tasks can be retried",
+        )
+    if not task.result_stored:  # lost: claim it, so the monitor stops waiting for a result
+        claimed = db.execute(  # type: ignore[attr-defined]
+            update(Task).where(Task.id == task.id, Task.result_stored.is_(False)).values(result_stored=True)
+        ).rowcount
+        if not claimed:
+            db.rollback()
+            raise ApiError(409, "task_not_retryable", f"task {task.id} has just ended; look at it again")
+        task.finished_at = _now()
+    new_id = new_task_id()
+    raw = json.loads(json.dumps(task.request).replace(task.id, new_id))
+    request: BaseModel = TypeAdapter(TaskRequest).validate_python(raw)
+    if task.project_id is not None:
+        project = db.get(Project, task.project_id)
+        if project is not None:
+            sync_labels(db, settings, project)
+    new = Task(
+        id=new_id,
+        user_id=user.id,
+        project_id=task.project_id,
+        kind=task.kind,
+        request=request.model_dump(mode="json"),
+        retry_of=task.id,
+    )
+    db.add(new)
+    db.flush()
+    for dv in db.scalars(select(DatasetVersion).where(DatasetVersion.task_id == task.id)):
+        dv.task_id, dv.rev, dv.state = new_id, dv.rev.replace(task.id, new_id), "pending"
+    for mv in db.scalars(select(ModelVersion).where(ModelVersion.task_id == task.id)):
+        mv.task_id, mv.state = new_id, "pending"
+    for step in db.scalars(select(IterationStep).where(IterationStep.task_id == task.id)):
+        step.task_id, step.state = new_id, "running"
+    db.commit()
+    engine.send(request, new_id)
+    return new

@@ -75,6 +75,18 @@ def cancel(task_id: str, request: Request, user: CurrentUser, db: DB) -> Task:
     return task
 
 
+@router.post("/{task_id}/retry", response_model=TaskOut, status_code=202)
+def retry(task_id: str, request: Request, user: CurrentUser, db: DB, settings: Settings) -> Task:
+    """Run a failed, cancelled or lost task again as a new task (``retry_of`` names the old one).
+
+    The versions and iteration step the old task was filling wait for the new one.
+    """
+    task = task_of(db, user, task_id)
+    if task.project_id is not None:
+        project_access(db, user, task.project_id, write=True)
+    return task_service.retry(db, request.app.state.engine, settings, task, user)
+
+
 @router.get("/{task_id}/download")
 def download(task_id: str, user: CurrentUser, db: DB, settings: Settings) -> FileResponse:
     """The file an export or model-export task wrote."""
