@@ -242,6 +242,22 @@ class SamplingIn(BaseModel):
     seed: int = 0
 
 
+class FuseIn(BaseModel):
+    """Merge, filter and sample in one step (YMIR's "fuse", used to prepare mining data)."""
+
+    model_config = ConfigDict(extra="forbid")
+    group_name: str | None = None
+    dataset_ids: list[int] = Field(min_length=1)
+    exclude_dataset_ids: list[int] = []
+    strategy: Literal["stop", "host", "guest"] = "stop"
+    include: list[str] = []
+    exclude: list[str] = []
+    anno_src: Literal["gt", "pred", "any"] = "any"
+    count: int | None = Field(None, gt=0)
+    rate: float | None = Field(None, gt=0, le=1)
+    seed: int = 0
+
+
 class ExportIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     anno_format: Literal["voc", "coco", "yolo", "ark", "labelstudio"] = "voc"

@@ -19,6 +19,7 @@ from ymir_backend.schemas import (
     EvaluateIn,
     ExportIn,
     FilterIn,
+    FuseIn,
     ImportCopy,
     ImportPath,
     ImportUrl,
@@ -35,6 +36,7 @@ from ymir_controller.protocol import (
     EvaluateRequest,
     ExportRequest,
     FilterRequest,
+    FuseRequest,
     ImportRequest,
     ImportSource,
     MergeRequest,
@@ -406,6 +408,34 @@ def sample(project_id: int, body: SamplingIn, request: Request, user: CurrentUse
         repo=project.repo,
         dst_rev=dv.rev,
         src_revs=src.rev,
+        count=body.count,
+        rate=body.rate,
+        seed=body.seed,
+        user=user.email,
+    )
+    return launch(db, request, user=user, project=project, task_id=tid, req=req, versions=[dv])
+
+
+@router.post("/projects/{project_id}/datasets/fuse", response_model=TaskOut, status_code=202)
+def fuse(project_id: int, body: FuseIn, request: Request, user: CurrentUser, db: DB) -> Task:
+    """Merge versions, keep assets by class, then sample, in one task and one new version."""
+    if body.count is not None and body.rate is not None:
+        raise ApiError(422, "invalid_request", "give at most one of count and rate")
+    project = project_access(db, user, project_id, write=True)
+    sources = _sources(db, user, body.dataset_ids, project)
+    excluded = _sources(db, user, body.exclude_dataset_ids, project)
+    group = body.group_name or db.get(DatasetGroup, sources[0].group_id).name  # type: ignore[union-attr]
+    tid = task_service.new_task_id()
+    dv = new_version(db, project, group, tid, [s.id for s in sources])
+    req = FuseRequest(
+        repo=project.repo,
+        dst_rev=dv.rev,
+        src_revs=";".join(s.rev for s in sources),
+        ex_src_revs=";".join(e.rev for e in excluded),
+        strategy=body.strategy,
+        include=body.include,
+        exclude=body.exclude,
+        anno_src=body.anno_src,
         count=body.count,
         rate=body.rate,
         seed=body.seed,
