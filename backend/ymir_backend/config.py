@@ -23,6 +23,8 @@ class BackendSettings(BaseSettings):
     signup_needs_approval: bool = False
     login_attempts_per_minute: int = 10
     max_upload_bytes: int = 20 * 1024**3
+    verify_max_image_bytes: int = 20 * 1024**2  # model verification: largest image upload
+    verify_max_pixels: int = 50_000_000  # model verification: width * height refused above this
     monitor_interval: float = 1.0
     run_monitor: bool = True
     # the task engine: the same variables the workers read
@@ -36,6 +38,16 @@ class BackendSettings(BaseSettings):
     def root(self) -> Path:
         """The workplace as an absolute path."""
         return self.workplace.expanduser().absolute()
+
+    @property
+    def models(self) -> Path:
+        """The shared model location (the workers store packages there)."""
+        return self.root / "models"
+
+    @property
+    def verify_cache(self) -> Path:
+        """Where model verification extracts each stage's ONNX file once."""
+        return self.root / "cache" / "onnx"
 
     @property
     def db_url(self) -> str:

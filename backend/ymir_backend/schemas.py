@@ -383,6 +383,29 @@ class ImageOut(Orm):
     is_public: bool
 
 
+# -- model verification ----------------------------------------------------------------------------
+class VerifiedBox(BaseModel):
+    """A box in the uploaded image's pixels: top-left corner ``x``, ``y`` and size ``w``, ``h``."""
+
+    x: float
+    y: float
+    w: float
+    h: float
+    class_name: str
+    score: float
+
+
+class VerificationOut(BaseModel):
+    """The model's boxes on one image, best first, and how long the platform took."""
+
+    model_id: int
+    stage: str
+    width: int
+    height: int
+    boxes: list[VerifiedBox]
+    elapsed_ms: float
+
+
 # -- iterations -------------------------------------------------------------------------------------
 class IterationIn(BaseModel):
     model_config = ConfigDict(extra="forbid")

@@ -139,6 +139,29 @@ class ModelError(MirError):
     exit_code = 8
 
 
+class StageNotFoundError(ModelError):
+    """``hash@stage`` names a stage the model package does not hold."""
+
+    def __init__(self, model_hash: str, stage: str, stages: list[str]) -> None:
+        self.model_hash = model_hash
+        self.stage = stage
+        self.stages = stages
+        super().__init__(
+            f"model {model_hash[:12]} has no stage {stage!r} (stages: {', '.join(stages)})",
+            fix="pick one of those after '@', or leave the stage out for the best one",
+        )
+
+
+class NotVerifiableError(ModelError):
+    """A model stage mir cannot run itself: no ONNX export with decoded detections, or no metadata."""
+
+    def __init__(self, model_hash: str, stage: str, problem: str, *, fix: str) -> None:
+        self.model_hash = model_hash
+        self.stage = stage
+        self.problem = problem
+        super().__init__(f"model {model_hash[:12]}@{stage} {problem}", fix=fix)
+
+
 class ExecutorError(MirError):
     """An executor run failed: keeps the executor's code, message and the tail of its log."""
 

@@ -15,6 +15,7 @@ import shutil
 import tarfile
 import tempfile
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -159,8 +160,10 @@ def read_info(package: Path) -> dict[str, Any]:
     return info
 
 
-def extract_stage(package: Path, stage: str, dest: Path) -> list[Path]:
-    """Unpack one stage's files into ``dest/<stage>/``; returns their paths."""
+def extract_stage(
+    package: Path, stage: str, dest: Path, *, only: Collection[str] | None = None
+) -> list[Path]:
+    """Unpack one stage's files (those named in ``only``, if given) into ``dest/<stage>/``; returns them."""
     info = read_info(package)
     if stage == "best" and stage not in info["stages"]:
         stage = info["best_stage_name"]
@@ -172,6 +175,8 @@ def extract_stage(package: Path, stage: str, dest: Path) -> list[Path]:
     out = []
     with tarfile.open(package, "r:*") as tar:
         for f in info["stages"][stage]["files"]:
+            if only is not None and f not in only:
+                continue
             member = tar.getmember(f"{stage}/{f}")
             target = dest / stage / f
             target.parent.mkdir(parents=True, exist_ok=True)

@@ -273,6 +273,7 @@ class Trainer:
                 self.env.models_out_dir / self.book.best / onnx_export.ONNX_FILE,
                 img_size=self.cfg.img_size,
                 opset=self.cfg.onnx_opset,
+                class_names=best.class_names,
             )
             self.book.add_file(self.book.best, onnx_export.ONNX_FILE)
         self.scalars.close()

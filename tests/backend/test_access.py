@@ -4,10 +4,20 @@ otherwise; every malformed request gets a 4xx with a clear message in ``{detail,
 from __future__ import annotations
 
 import datetime as dt
+import io
+from pathlib import Path
+from typing import Any
 
 import jwt
+import numpy as np
+import torch
+from PIL import Image
 
+from mir import models
 from tests.backend.conftest import Api
+from ymir_backend.models import ModelGroup, ModelVersion
+from ymir_executor import onnx_export
+from ymir_executor.model import Detector, DetectorConfig
 
 
 def _project(api: Api, h: dict[str, str], name: str = "p") -> int:
@@ -167,3 +177,103 @@ def test_login_rate_limit_and_admin(light: Api) -> None:
         ).status_code
         == 400
     )  # one use only
+
+
+def _model_version(api: Api, pid: int, work: Path, *, with_onnx: bool = True, state: str = "ready") -> int:
+    """A model version of project ``pid`` backed by a stored package: an untrained tiny detector exported
+    like the executor's best stage (or, ``with_onnx=False``, a package of another executor)."""
+    torch.manual_seed(0)
+    stage = work / "epoch_1"
+    if with_onnx:
+        model = Detector(DetectorConfig(num_classes=1, size="tiny"))
+        onnx_export.export(model, stage / "model.onnx", img_size=64, opset=17, class_names=["cat"])
+        files = ["model.onnx"]
+    else:
+        stage.mkdir(parents=True)
+        (stage / "weights.bin").write_bytes(b"\0" * 16)
+        files = ["weights.bin"]
+    digest, _ = models.pack(
+        models_dir=work,
+        stages={"epoch_1": {"stage_name": "epoch_1", "files": files, "mAP": 0.5}},
+        best_stage="epoch_1",
+        model_location=api.settings.models,
+        executor_config={"class_names": ["cat"]},
+        task_context={"producer": "test"},
+    )
+    with api.client.app.state.db.sessions() as s:  # type: ignore[attr-defined]
+        group = ModelGroup(project_id=pid, name=work.name)
+        s.add(group)
+        s.flush()
+        mv = ModelVersion(
+            group_id=group.id,
+            project_id=pid,
+            version_num=1,
+            state=state,
+            model_hash=digest,
+            best_stage="epoch_1",
+            class_names=["cat"],
+        )
+        s.add(mv)
+        s.commit()
+        return int(mv.id)
+
+
+def _jpeg(width: int, height: int) -> bytes:
+    pixels = np.random.default_rng(0).integers(0, 255, (height, width, 3), dtype=np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, format="JPEG")
+    return buf.getvalue()
+
+
+def test_model_verification_access_and_broken_input(light: Api, tmp_path: Path) -> None:
+    c = light.client
+    alice = light.signup("alice@example.com")
+    bob = light.signup("bob@example.com")
+    pid = _project(light, alice)
+    mid = _model_version(light, pid, tmp_path / "ok")
+    image = _jpeg(80, 60)
+
+    def verify(
+        headers: dict[str, str], model_id: int = mid, content: bytes = image, name: str = "x.jpg", **form: str
+    ) -> Any:
+        files = {"file": (name, content, "image/jpeg")}
+        return c.post(f"/api/v1/models/{model_id}/verify", headers=headers, files=files, data=form)
+
+    r = verify(alice, conf_threshold="0.001")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert (body["model_id"], body["stage"], body["width"], body["height"]) == (mid, "epoch_1", 80, 60)
+    assert body["boxes"] and all(b["class_name"] == "cat" for b in body["boxes"]) and body["elapsed_ms"] > 0
+
+    r = verify(bob)  # not bob's project: the model does not exist for him
+    assert r.status_code == 404 and r.json()["code"] == "model_not_found", r.text
+    member = {"email": "bob@example.com", "role": "viewer"}
+    assert c.put(f"/api/v1/projects/{pid}/members", headers=alice, json=member).status_code == 204
+    assert verify(bob).status_code == 200  # verifying changes nothing: viewers may
+
+    r = verify(alice, content=b"name,score\ncat,0.5\n", name="notes.txt")
+    assert r.status_code == 422 and r.json()["code"] == "invalid_image", r.text
+    assert "notes.txt" in r.json()["detail"] and "JPEG, PNG" in r.json()["detail"]
+    r = verify(alice, content=image[: len(image) // 2])
+    assert r.status_code == 422 and "truncated JPEG" in r.json()["detail"], r.text
+    r = verify(alice, stage="epoch_99")
+    assert r.status_code == 422 and r.json()["code"] == "stage_not_found", r.text
+    assert "epoch_1" in r.json()["detail"]
+    r = verify(alice, conf_threshold="high")
+    assert r.status_code == 422 and "conf_threshold" in r.json()["detail"], r.text
+    light.settings.verify_max_pixels = 1000
+    r = verify(alice)
+    assert r.status_code == 422 and "megapixels" in r.json()["detail"], r.text
+    light.settings.verify_max_image_bytes = 1000
+    r = verify(alice)
+    assert r.status_code == 413 and r.json()["code"] == "upload_too_large", r.text
+    assert "YMIR_VERIFY_MAX_IMAGE_BYTES" in r.json()["detail"]
+
+    bare = _model_version(light, pid, tmp_path / "bare", with_onnx=False)
+    light.settings.verify_max_image_bytes = 1 << 20
+    r = verify(alice, model_id=bare)
+    assert r.status_code == 409 and r.json()["code"] == "model_not_verifiable", r.text
+    assert "no ONNX export" in r.json()["detail"] and "retrain" in r.json()["detail"]
+    pending = _model_version(light, pid, tmp_path / "pending", state="pending")
+    r = verify(alice, model_id=pending)
+    assert r.status_code == 409 and r.json()["code"] == "model_not_ready", r.text

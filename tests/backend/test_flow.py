@@ -1,6 +1,6 @@
 """A user's whole journey through HTTP only, on PostgreSQL and on SQLite, with a real worker:
 sign up, labels, project, zip import, browsing, training, mining, inference, evaluation, model
-download, and two iteration rounds."""
+download, verification on an uploaded image, and two iteration rounds."""
 
 from __future__ import annotations
 
@@ -105,7 +105,11 @@ def test_user_journey(api: Api, tmp_path: Path) -> None:
         c.post(
             f"/api/v1/projects/{pid}/models/train",
             headers=h,
-            json={"training_dataset_id": ids["train"], "validation_dataset_id": ids["val"], "config": TINY},
+            json={
+                "training_dataset_id": ids["train"],
+                "validation_dataset_id": ids["val"],
+                "config": {**TINY, "export_onnx": True},  # the best stage's ONNX export, for verification
+            },
         ),
     )
     models = c.get(f"/api/v1/projects/{pid}/models", headers=h).json()["items"]
@@ -117,6 +121,21 @@ def test_user_journey(api: Api, tmp_path: Path) -> None:
     exp = _done(api, h, c.post(f"/api/v1/models/{model['id']}/export", headers=h))
     pkg = c.get(f"/api/v1/tasks/{exp['id']}/download", headers=h)
     assert pkg.status_code == 200 and pkg.content[:2] == b"\x1f\x8b"  # a gzip'd tar
+
+    image = sorted((tmp_path / "val" / "images").iterdir())[0]
+    r = c.post(
+        f"/api/v1/models/{model['id']}/verify",
+        headers=h,
+        files={"file": (image.name, image.read_bytes(), "image/jpeg")},
+        data={"conf_threshold": "0.001", "max_boxes": "20"},
+    )
+    assert r.status_code == 200, r.text
+    verified = r.json()
+    assert verified["model_id"] == model["id"] and verified["stage"] == model["best_stage"]
+    assert (verified["width"], verified["height"]) == (64, 64) and verified["elapsed_ms"] > 0
+    assert 0 < len(verified["boxes"]) <= 20
+    assert all(b["class_name"] in ("circle", "square", "triangle") for b in verified["boxes"])
+    assert all(0 <= b["x"] and b["x"] + b["w"] <= 64 and b["score"] >= 0.001 for b in verified["boxes"])
 
     mined = _done(
         api,

@@ -35,3 +35,20 @@ async def save_upload(file: UploadFile, settings: BackendSettings, suffix: str) 
         Path(tmp).unlink(missing_ok=True)
         raise
     return Path(tmp)
+
+
+async def read_small_upload(file: UploadFile, *, limit: int, what: str, setting: str) -> bytes:
+    """The bytes of a small upload (an image to verify), read in chunks and refused with 413 as soon as
+    they pass ``limit``, so a huge file never sits in memory; ``setting`` names the variable to raise."""
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await file.read(1 << 20):
+        size += len(chunk)
+        if size > limit:
+            raise ApiError(
+                413,
+                "upload_too_large",
+                f"the {what} exceeds {limit} bytes; send a smaller one (or raise {setting})",
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -1,9 +1,11 @@
-"""Model commands: train, mining, infer, models (import, list, show, export)."""
+"""Model commands: train, mining, infer, models (import, list, show, export, verify)."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -194,6 +196,8 @@ def _models(args: argparse.Namespace) -> int:
             best = info["best_stage_name"]
             metric = info["stages"][best].get("mAP", "")
             print(f"{digest}  best {best:<12} mAP {metric}  stages {', '.join(info['stages'])}")
+    elif args.action == "verify":
+        return _verify(args, location)
     elif args.action == "show":
         if not args.package:
             raise InvalidArgsError("`mir models show` needs a model hash", fix="see `mir models list`")
@@ -211,18 +215,74 @@ def _models(args: argparse.Namespace) -> int:
     return 0
 
 
+def _default_cache_dir() -> Path:
+    """Where ``models verify`` extracts ONNX files: the user's cache folder, not the model location."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mir" / "verification"
+
+
+def _verify(args: argparse.Namespace, location: Path) -> int:
+    from mir import verification
+    from mir.errors import InputFileError
+
+    if not args.package or not args.image:
+        raise InvalidArgsError(
+            "`mir models verify` needs a model and --image",
+            fix="mir models verify <hash>@best --image photo.jpg --model-location ~/ymir-models",
+        )
+    image = Path(args.image).expanduser()
+    try:
+        data = image.read_bytes()
+    except OSError as e:
+        raise InputFileError(image, f"cannot be read ({e.strerror})", fix="give the path of an image") from e
+    result = verification.verify(
+        model_location=location,
+        model=args.package,
+        image=data,
+        image_name=str(image),
+        cache_dir=Path(args.cache_dir).expanduser() if args.cache_dir else _default_cache_dir(),
+        conf_threshold=args.conf_thr,
+        max_boxes=args.max_boxes,
+        iou_threshold=args.iou_thr,
+    )
+    if args.json:
+        print(json.dumps(dataclasses.asdict(result), indent=1))
+        return 0
+    print(
+        f"model {result.model_hash[:12]}@{result.stage} on {image} ({result.width}x{result.height}): "
+        f"{len(result.boxes)} box(es) scoring >= {args.conf_thr} in {result.elapsed_ms:.0f} ms"
+    )
+    for b in result.boxes:
+        print(f"  {b.class_name:<16} {b.score:.3f}  x {b.x:.1f}  y {b.y:.1f}  w {b.w:.1f}  h {b.h:.1f}")
+    return 0
+
+
 def add_models(sub: Sub, parent: argparse.ArgumentParser) -> None:
     p = _add(
         sub,
         parent,
         "models",
-        "import, list, show or export model packages",
-        "mir models import ~/Downloads/model.tar.gz --model-location ~/ymir-models",
+        "import, list, show, export or verify model packages",
+        "mir models import ~/Downloads/model.tar.gz --model-location ~/ymir-models\n"
+        "  mir models verify <hash>@best --image photo.jpg --model-location ~/ymir-models",
     )
-    p.add_argument("action", choices=["import", "list", "show", "export"])
-    p.add_argument("package", nargs="?", help="package file (import) or model hash (show, export)")
+    p.add_argument("action", choices=["import", "list", "show", "export", "verify"])
+    p.add_argument(
+        "package",
+        nargs="?",
+        help="package file (import), model hash (show, export) or <hash>@<stage> (verify; default best)",
+    )
     p.add_argument("--model-location", required=True, help="where model packages are stored")
     p.add_argument("-o", "--output", help="export: file to write")
+    p.add_argument("--image", help="verify: the image (JPEG, PNG, BMP or WebP) to run the model on")
+    p.add_argument(
+        "--conf-thr", type=float, default=0.25, help="verify: keep boxes scoring at least this (default 0.25)"
+    )
+    p.add_argument("--iou-thr", type=float, default=0.6, help="verify: class-wise NMS IoU (default 0.6)")
+    p.add_argument("--max-boxes", type=int, default=100, help="verify: at most this many boxes (default 100)")
+    p.add_argument(
+        "--cache-dir", help="verify: where ONNX files are extracted (default ~/.cache/mir/verification)"
+    )
+    p.add_argument("--json", action="store_true", help="verify: print the result as JSON")
     p.set_defaults(func=_models)
 
 

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from ymir_executor.model.backbone import Backbone
+from ymir_executor.model.decode import peaks
 from ymir_executor.model.head import Head
 from ymir_executor.model.losses import detection_loss, ltrb_to_boxes
 from ymir_executor.model.neck import Neck
@@ -87,12 +88,21 @@ class Detector(nn.Module):
 
 
 class ExportWrapper(nn.Module):
-    """What ONNX exports: images -> (heat, boxes, feature) tensors."""
+    """What ONNX exports: the dense maps plus decoded top-``k`` detections, so a consumer needs no decoder.
 
-    def __init__(self, model: Detector) -> None:
+    The detections are ``decode.peaks`` (3x3 max-pool peaks, top-``k`` over classes and cells) and the box of
+    each peak's cell, in model-input pixels. There is no score threshold and no NMS in the graph: the
+    consumer picks both, as ``decode.decode`` does after the same ``peaks``.
+    """
+
+    def __init__(self, model: Detector, *, topk: int) -> None:
         super().__init__()
         self.model = model
+        self.topk = topk
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         out = self.model.predict(x)
-        return out.heat, out.boxes, out.feature
+        scores, classes, cells = peaks(out.heat, self.topk)  # (B, K) each
+        flat = out.boxes.flatten(2)  # (B, 4, H/4 * W/4)
+        picked = flat.gather(2, cells[:, None, :].expand(-1, 4, -1)).permute(0, 2, 1)  # (B, K, 4) XYXY
+        return out.heat, out.boxes, out.feature, picked, scores, classes

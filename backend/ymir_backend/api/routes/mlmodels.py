@@ -1,11 +1,12 @@
 """Models: training, mining and inference (202 + task), import of a package upload, download,
-groups, versions and stages with their metrics."""
+groups, versions and stages with their metrics, and verification on one uploaded image."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -32,9 +33,11 @@ from ymir_backend.schemas import (
     Page,
     TaskOut,
     TrainIn,
+    VerificationOut,
 )
 from ymir_backend.services import tasks as task_service
-from ymir_backend.services.uploads import save_upload
+from ymir_backend.services import verification
+from ymir_backend.services.uploads import read_small_upload, save_upload
 from ymir_controller.protocol import (
     InferRequest,
     MiningRequest,
@@ -222,6 +225,42 @@ def export_model(model_id: int, request: Request, user: CurrentUser, db: DB) -> 
         model_hash=mv.model_hash or "", dst=f"exports/{tid}/model-{mv.id}.tar.gz", user=user.email
     )
     return launch(db, request, user=user, project=project, task_id=tid, req=req, versions=[])
+
+
+@router.post(
+    "/models/{model_id}/verify",
+    response_model=VerificationOut,
+    responses={404: {"description": "no such model (or not yours)"}, 409: {}, 413: {}, 422: {}},
+)
+async def verify_model(
+    model_id: int,
+    user: CurrentUser,
+    db: DB,
+    settings: Settings,
+    file: Annotated[UploadFile, File(description="one image: JPEG, PNG, BMP or WebP")],
+    stage: Annotated[str | None, Form(max_length=80, description="default: the best stage")] = None,
+    conf_threshold: Annotated[float, Form(ge=0.0, le=1.0)] = 0.25,
+    max_boxes: Annotated[int, Form(ge=1, le=1000)] = 100,
+    iou_threshold: Annotated[float, Form(gt=0.0, le=1.0)] = 0.6,
+) -> VerificationOut:
+    """The model's boxes on one uploaded image, answered at once (CPU; changes nothing, so viewers may)."""
+    mv, _ = model_of(db, user, model_id)
+    model_hash = ready_model(mv).model_hash or ""
+    image = await read_small_upload(
+        file, limit=settings.verify_max_image_bytes, what="image", setting="YMIR_VERIFY_MAX_IMAGE_BYTES"
+    )
+    return await run_in_threadpool(
+        verification.verify,
+        settings,
+        model_id=mv.id,
+        model_hash=model_hash,
+        stage=stage or mv.best_stage,
+        image=image,
+        image_name=file.filename or "the image",
+        conf_threshold=conf_threshold,
+        max_boxes=max_boxes,
+        iou_threshold=iou_threshold,
+    )
 
 
 @router.get("/projects/{project_id}/model-groups", response_model=list[ModelGroupOut])
