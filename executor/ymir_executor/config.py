@@ -108,7 +108,7 @@ class PredictConfig(_Reserved):
     class_distribution_scores: list[float] | str = ""
     hybrid_pool_factor: float = Field(default=3.0, ge=1.0)
     hybrid_balance: float = Field(default=0.5, ge=0.0)
-    cald_beta: float = Field(default=1.3, ge=0.0)
+    cald_beta: float = Field(default=1.3, gt=0.0)
     seed: int = 0
     # inference
     conf_threshold: float = Field(default=0.25, ge=0.0, le=1.0)

@@ -12,12 +12,16 @@ import math
 import torch
 import torch.nn.functional as F
 
-from ymir_executor.boxes import pairwise_iou
+from ymir_executor.boxes import area
+from ymir_executor.images import PAD_VALUE
 from ymir_executor.model.decode import peaks
 from ymir_executor.model.detector import Dense
 
 EPS = 1e-6
-ALDD_CELL = 8  # max-pool cell of ALDD, in stride-4 cells (32 input pixels, as YMIR's YOLO ports use)
+ALDD_CELL = 3  # ALDD's neighbourhood and region side, in stride-4 cells (12 input pixels)
+CALD_REF_SHARE = 0.5  # CALD's reference detections score at least this share of the image's strongest peak
+CALD_SCALE = 0.8  # CALD's rescaled view
+GREY = PAD_VALUE / 255  # letterbox padding, also the fill of CALD's rescale margin and cutout
 
 
 def binary_entropy(p: torch.Tensor) -> torch.Tensor:
@@ -26,14 +30,25 @@ def binary_entropy(p: torch.Tensor) -> torch.Tensor:
     return -(p * torch.log2(p) + (1 - p) * torch.log2(1 - p))
 
 
-def location_peaks(heat: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Top-``k`` 3x3 maxima of the class-max heatmap -> scores (B, k), class probabilities (B, k, C)."""
-    b, c, h, w = heat.shape
+def _peak_cells(heat: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Top-``k`` 3x3 maxima of the class-max heatmap (B, C, H, W) -> scores, flat cells, each (B, k)."""
+    b, _, h, w = heat.shape
     top = heat.max(1).values  # (B, H, W) objectness
     keep = F.max_pool2d(top[:, None], 3, stride=1, padding=1)[:, 0] == top
-    scores, cells = (top * keep).reshape(b, h * w).topk(min(k, h * w), dim=1)  # (B, k)
-    probs = heat.reshape(b, c, h * w).gather(2, cells[:, None].expand(b, c, cells.shape[1]))  # (B, C, k)
-    return scores, probs.permute(0, 2, 1)
+    scores, cells = (top * keep).reshape(b, h * w).topk(min(k, h * w), dim=1)
+    return scores, cells
+
+
+def _at(maps: torch.Tensor, cells: torch.Tensor) -> torch.Tensor:
+    """Values of maps (B, D, H, W) at flat cells (B, k) -> (B, k, D)."""
+    b, d = maps.shape[:2]
+    return maps.reshape(b, d, -1).gather(2, cells[:, None].expand(b, d, cells.shape[1])).permute(0, 2, 1)
+
+
+def location_peaks(heat: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Top-``k`` 3x3 maxima of the class-max heatmap -> scores (B, k), class probabilities (B, k, C)."""
+    scores, cells = _peak_cells(heat, k)
+    return scores, _at(heat, cells)
 
 
 def entropy_scores(out: Dense, *, conf_threshold: float, k: int = 100) -> torch.Tensor:
@@ -56,22 +71,31 @@ def entropy_scores(out: Dense, *, conf_threshold: float, k: int = 100) -> torch.
     return (ent * w).sum(1) / w.sum(1).clamp(min=EPS)
 
 
-def aldd_scores(out: Dense, class_weights: torch.Tensor) -> torch.Tensor:
-    """ALDD (Aghdam et al. 2019): entropy of the 3x3-mean minus mean of the 3x3 entropies, max per cell, mean.
+def aldd_scores(out: Dense, mirrored: Dense, class_weights: torch.Tensor) -> torch.Tensor:
+    """ALDD (Aghdam et al. 2019): how much the heatmaps of an image and of its mirror image disagree -> (B,).
+
+    The two predictions are the ensemble. A pixel scores the entropy of their mean minus their mean entropy
+    (BALD's mutual information: high only where the views disagree, not where both are merely unsure), per
+    class, weighted by ``class_weights`` and summed. Each map is first max-pooled over the 3x3 neighbourhood
+    the paper compares a pixel with: a CenterNet peak is a sharp Gaussian, so its fall-off between
+    neighbouring cells, or a one-cell shift between the views, is not disagreement (comparing raw
+    neighbours ranks the most confident objects first). The image scores its worst region, the highest
+    3x3 mean, so a cluttered image does not win by holding many slightly unstable spots.
 
     Args:
+        mirrored: Predictions on the horizontally flipped images.
         class_weights: (C,) weight of each class's map in the sum.
-
-    Returns:
-        (B,) scores.
     """
-    p = out.heat.float()  # (B, C, H, W)
-    mean_p = F.avg_pool2d(p, 3, stride=1, padding=1, count_include_pad=False)
-    mean_h = F.avg_pool2d(binary_entropy(p), 3, stride=1, padding=1, count_include_pad=False)
-    s = (binary_entropy(mean_p) - mean_h).clamp(min=0)  # (B, C, H, W) disagreement per pixel
-    s = (s * class_weights.view(1, -1, 1, 1)).sum(1, keepdim=True)  # (B, 1, H, W)
-    cell = min(ALDD_CELL, s.shape[-1], s.shape[-2])
-    return F.max_pool2d(s, cell, stride=cell, ceil_mode=True).mean(dim=(1, 2, 3))
+    cell = min(ALDD_CELL, out.heat.shape[-1], out.heat.shape[-2])
+
+    def region_max(p: torch.Tensor) -> torch.Tensor:
+        return F.max_pool2d(p.float(), cell, stride=1, padding=cell // 2)
+
+    views = torch.stack((region_max(out.heat), region_max(mirrored.heat.flip(-1))))  # (2, B, C, H, W)
+    mi = (binary_entropy(views.mean(0)) - binary_entropy(views).mean(0)).clamp(min=0)  # (B, C, H, W)
+    s = (mi * class_weights.view(1, -1, 1, 1)).sum(1, keepdim=True)  # (B, 1, H, W)
+    s = F.avg_pool2d(s, cell, stride=1, padding=cell // 2, count_include_pad=False)
+    return s.flatten(1).amax(1)
 
 
 def class_vectors(out: Dense, k: int = 100) -> torch.Tensor:
@@ -82,22 +106,20 @@ def class_vectors(out: Dense, k: int = 100) -> torch.Tensor:
     return vec.scatter_reduce(1, classes, scores, reduce="amax", include_self=True)
 
 
-def _detections(
-    out: Dense, k: int, conf: float
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Location peaks as (boxes (B,k,4), scores (B,k), class distributions (B,k,C), valid (B,k))."""
-    b, c, h, w = out.heat.shape
-    top = out.heat.max(1).values  # (B, H, W)
-    keep = F.max_pool2d(top[:, None], 3, stride=1, padding=1)[:, 0] == top
-    scores, cells = (top * keep).reshape(b, h * w).topk(min(k, h * w), dim=1)  # (B, k)
-    boxes = (
-        out.boxes.reshape(b, 4, h * w).gather(2, cells[:, None].expand(b, 4, cells.shape[1])).permute(0, 2, 1)
-    )
-    probs = (
-        out.heat.reshape(b, c, h * w).gather(2, cells[:, None].expand(b, c, cells.shape[1])).permute(0, 2, 1)
-    )
-    dist = probs / probs.sum(-1, keepdim=True).clamp(min=EPS)  # (B, k, C) which class, given an object
-    return boxes, scores, dist, scores >= conf
+def _detections(out: Dense, k: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Top-``k`` location peaks as (boxes (B,k,4), scores (B,k), class distributions (B,k,C)), best first."""
+    scores, cells = _peak_cells(out.heat, k)
+    probs = _at(out.heat, cells)
+    dist = probs / probs.sum(-1, keepdim=True).clamp(min=EPS)  # which class, given an object
+    return _at(out.boxes, cells), scores, dist
+
+
+def _iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """IoU of every XYXY box of ``a`` (B, N, 4) with every one of ``b`` (B, M, 4) -> (B, N, M)."""
+    lt = torch.maximum(a[:, :, None, :2], b[:, None, :, :2])
+    rb = torch.minimum(a[:, :, None, 2:], b[:, None, :, 2:])
+    inter = (rb - lt).clamp(min=0).prod(-1)
+    return inter / (area(a)[:, :, None] + area(b)[:, None, :] - inter).clamp(min=EPS)
 
 
 def _js(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
@@ -110,55 +132,71 @@ def _js(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
     return (kl(p, m) + kl(q, m)) / 2
 
 
-def cald_views(img: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, list[str]]:
-    """The augmented views CALD compares with the original: flip, 0.8x scale, cutout -> (3B, 3, S, S)."""
+def cald_views(img: torch.Tensor, ref: Dense, gen: torch.Generator) -> torch.Tensor:
+    """The views CALD compares with the images (B, 3, S, S): flip, 0.8x rescale, cutout -> (3B, 3, S, S).
+
+    The rescaled image sits top-left on grey. CALD's cutout hides part of a detected object (10-40% of its
+    box), since a patch on the background tests nothing: here a grey patch of half the width and height of
+    the strongest peak's box ``ref`` predicts, at a random place inside that box.
+    """
     b, _, s, _ = img.shape
-    flipped = img.flip(-1)
-    small = torch.full_like(img, 114 / 255)
-    t = int(round(s * 0.8))
+    small = torch.full_like(img, GREY)
+    t = int(round(s * CALD_SCALE))
     small[..., :t, :t] = F.interpolate(img, size=(t, t), mode="bilinear", align_corners=False)
-    cut = img.clone()
-    patch = max(4, s // 6)
-    pos = torch.randint(0, s - patch, (b, 2, 2), generator=gen, device=gen.device).tolist()
-    for i in range(b):
-        for y, x in pos[i]:
-            cut[i, :, y : y + patch, x : x + patch] = 114 / 255
-    return torch.cat((flipped, small, cut)), ["flip", "scale", "cutout"]
+    box = _detections(ref, 1)[0][:, 0].clamp(0, s)  # (B, 4)
+    size = ((box[:, 2:] - box[:, :2]) / 2).clamp(min=2.0)  # (B, 2) patch width, height
+    u = torch.rand(b, 2, generator=gen, device=gen.device).to(img.device)  # patch place in the box
+    lo = box[:, :2] + u * (box[:, 2:] - box[:, :2] - size).clamp(min=0)  # (B, 2) patch x0, y0
+    grid = torch.arange(s, device=img.device, dtype=box.dtype)
+    inside_x = (grid >= lo[:, :1]) & (grid < lo[:, :1] + size[:, :1])  # (B, S)
+    inside_y = (grid >= lo[:, 1:]) & (grid < lo[:, 1:] + size[:, 1:])
+    cut = torch.where((inside_y[:, :, None] & inside_x[:, None, :])[:, None], GREY, img)
+    return torch.cat((img.flip(-1), small, cut))
+
+
+def _consistency(
+    expected: torch.Tensor, scores: torch.Tensor, dist: torch.Tensor, view: Dense
+) -> torch.Tensor:
+    """CALD's ``m = IoU + (s + s')/2 * (1 - JS(p || p'))`` (B, k), 0..2, of each reference detection.
+
+    Args:
+        expected: (B, k, 4) the reference boxes moved into the view's frame.
+        scores, dist: (B, k) scores and (B, k, C) class distributions of the references.
+        view: Predictions on the view; each reference is matched with its peak of highest IoU.
+    """
+    v_boxes, v_scores, v_dist = _detections(view, expected.shape[1])
+    iou, j = _iou(expected, v_boxes).max(-1)  # (B, k)
+    v_scores = torch.where(iou > 0, v_scores.gather(1, j), torch.zeros_like(iou))  # no overlap: no match
+    v_dist = v_dist.gather(1, j[..., None].expand_as(dist))
+    return iou + (scores + v_scores) / 2 * (1 - _js(dist, v_dist) / math.log(2))
 
 
 def cald_scores(
     ref: Dense, views: Dense, *, img_size: int, conf_threshold: float, beta: float
 ) -> torch.Tensor:
-    """CALD (Yu et al. 2022): 1 - mean over views of the least consistent detection's consistency -> (B,).
+    """CALD (Yu et al. 2022): 1 - the consistency of the image's least consistent detection -> (B,), 0..1.
 
-    Consistency of a reference detection with its best-IoU match in a view is
-    ``|IoU + (m + m')/2 * (1 - JS(p || p')) - beta|``. An image without reference detections scores 1 (first).
+    References are the peaks scoring at least ``conf_threshold`` and half the image's best, and always the
+    best one: an image without a confident detection is judged by its strongest weak peak, whose low score
+    alone keeps its consistency low, so it ranks high, as CALD ranks images without detections first. Each
+    is matched in every view of ``cald_views`` (``_consistency``). CALD takes ``|m - beta|`` to skip the
+    weak background boxes of a two-stage detector; those are no references here, and a detection that is
+    the image's best and still inconsistent is what should be labelled, so ``m`` is only capped: from
+    ``beta`` on a detection counts as learnt (consistency ``min(m, beta) / beta``). An image's consistency
+    is the mean over views of its least consistent reference's.
     """
     b = ref.heat.shape[0]
-    k = 50
-    r_boxes, r_scores, r_dist, r_ok = _detections(ref, k, conf_threshold)
+    r_boxes, r_scores, r_dist = _detections(ref, 50)
+    r_ok = (r_scores >= max(conf_threshold, EPS)) & (r_scores >= CALD_REF_SHARE * r_scores[:, :1])
+    r_ok[:, 0] = True
+    flipped = r_boxes.clone()
+    flipped[..., 0], flipped[..., 2] = img_size - r_boxes[..., 2], img_size - r_boxes[..., 0]
     per_view = []
-    for v in range(3):
-        sl = slice(v * b, (v + 1) * b)
-        view = Dense(views.heat[sl], views.boxes[sl], views.feature[sl])
-        a_boxes, a_scores, a_dist, a_ok = _detections(view, k, 0.01)
-        expected = r_boxes.clone()  # reference boxes moved into the view's frame
-        if v == 0:
-            expected[..., 0], expected[..., 2] = img_size - r_boxes[..., 2], img_size - r_boxes[..., 0]
-        elif v == 1:
-            expected = r_boxes * 0.8
-        iou = torch.stack([pairwise_iou(expected[i], a_boxes[i]) for i in range(b)])  # (B, k, k)
-        iou = iou.masked_fill(~a_ok[:, None, :], -1.0)
-        best_iou, j = iou.max(-1)  # (B, k)
-        m2 = a_scores.gather(1, j)
-        d2 = a_dist.gather(1, j[..., None].expand_as(a_dist))
-        c = (best_iou.clamp(min=0) + (r_scores + m2) / 2 * (1 - _js(r_dist, d2) / math.log(2)) - beta).abs()
-        c = c.masked_fill(~r_ok, math.inf).min(1).values.clamp(max=1.0)  # (B,) least consistent, init 1
-        c = torch.where(a_ok.any(1), c, torch.zeros_like(c))
-        per_view.append(c)
-    consistency = torch.stack(per_view, 1).mean(1)  # (B,)
-    consistency = torch.where(r_ok.any(1), consistency, torch.zeros_like(consistency))
-    return 1.0 - consistency
+    for v, expected in enumerate((flipped, r_boxes * CALD_SCALE, r_boxes)):  # the views' frames
+        view = Dense(*(t[v * b : (v + 1) * b] for t in views))
+        c = _consistency(expected, r_scores, r_dist, view).clamp(max=beta) / max(beta, EPS)
+        per_view.append(c.masked_fill(~r_ok, math.inf).min(1).values)  # (B,) least consistent reference
+    return 1.0 - torch.stack(per_view, 1).mean(1)
 
 
 def kcenter_order(

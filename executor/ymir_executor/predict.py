@@ -173,12 +173,11 @@ def mine(
         if algo in ("entropy", "hybrid"):
             scores_t[idx] = mining.entropy_scores(out, conf_threshold=cfg.mining_conf_threshold)
         elif algo == "aldd":
-            scores_t[idx] = mining.aldd_scores(out, weights)
+            scores_t[idx] = mining.aldd_scores(out, pred(img.flip(-1)), weights)
         elif algo == "cald":
-            views, _ = mining.cald_views(img, gen)
             scores_t[idx] = mining.cald_scores(
                 out,
-                pred(views),
+                pred(mining.cald_views(img, out, gen)),
                 img_size=pred.img_size,
                 conf_threshold=max(cfg.mining_conf_threshold, 0.1),
                 beta=cfg.cald_beta,

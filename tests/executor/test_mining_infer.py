@@ -12,9 +12,10 @@ import torch
 from tests.executor.conftest import CLASSES, SIZE, Trained, monitor_fields, run_task
 from tests.executor.workdir import write_workdir
 from ymir_executor import checkpoint
-from ymir_executor.images import load_letterboxed
+from ymir_executor.images import PAD_VALUE, load_letterboxed
+from ymir_executor.model.decode import peaks
 from ymir_executor.monitor import Monitor
-from ymir_executor.onnx_export import OnnxRunner
+from ymir_executor.onnx_export import DETECTIONS_TOPK, OUTPUTS_VERSION, OnnxRunner
 
 ALGORITHMS = ["random", "entropy", "aldd", "cald", "kcenter", "hybrid"]
 
@@ -70,9 +71,11 @@ def test_uncertainty_mining_prefers_unlike_objects(
     shares = {a: _unlike_share(mined[a], data) for a in ALGORITHMS}
     random_share = shares["random"]
     assert 0.3 <= random_share <= 0.7, shares
-    # entropy clearly beats random here; hybrid trades some of that for diversity. ALDD and CALD do not beat
-    # random on this pool with this briefly trained model (see docs/executor.md), so they are not held to it.
-    assert shares["entropy"] >= random_share + 0.15, shares
+    # Uncertainty (entropy), consistency (CALD) and disagreement (ALDD) clearly beat random; hybrid trades
+    # some of that for diversity. ALDD needs a model trained well past the first epochs: with 8 epochs its
+    # image-vs-mirror disagreement is as low on unlike objects as on known ones (see docs/executor.md).
+    for algo in ("entropy", "aldd", "cald"):
+        assert shares[algo] >= random_share + 0.15, shares
     assert shares["hybrid"] > random_share, shares
 
 
@@ -134,6 +137,25 @@ def test_onnx_matches_torch(trained: Trained, data: dict[str, Path]) -> None:
     got = runner(x)
     for a, b in zip(ref, got, strict=True):
         assert torch.allclose(a, b, atol=1e-4, rtol=0), float((a - b).abs().max())
+
+    # the decoded outputs: decode.peaks, then the box of each peak's cell, as the executor decodes
+    scores, classes, _ = peaks(ref.heat, DETECTIONS_TOPK)  # (B, K)
+    det_boxes, det_scores, det_classes = runner.detections(x)
+    assert det_boxes.shape == (8, DETECTIONS_TOPK, 4) and det_classes.dtype == torch.int64
+    assert torch.allclose(scores, det_scores, atol=1e-4, rtol=0)
+    assert torch.equal(classes[:, :10], det_classes[:, :10])  # the best peaks are clear-cut
+    # Lower down, float noise in the 3x3 peak test and equal scores make torch and ONNX pick different cells
+    # among equals, and past the last peak both pad with arbitrary cells of score 0: each scoring detection
+    # must be a cell of torch's maps with its class, score and box.
+    heat = ref.heat.flatten(2)  # (B, C, HW)
+    cell_scores = heat.gather(1, det_classes[:, :, None].expand(-1, -1, heat.shape[2]))  # (B, K, HW)
+    same = ((cell_scores - det_scores[:, :, None]).abs() <= 1e-4) & (
+        (ref.boxes.flatten(2)[:, None] - det_boxes[:, :, :, None]).abs() <= 1e-3
+    ).all(2)  # (B, K, HW)
+    assert same.any(-1)[det_scores > 0].all()
+    meta = runner.session.get_modelmeta().custom_metadata_map
+    assert meta["ymir.outputs"] == OUTPUTS_VERSION and int(meta["ymir.img_size"]) == SIZE
+    assert json.loads(meta["ymir.class_names"]) == CLASSES and int(meta["ymir.pad_value"]) == PAD_VALUE
 
 
 def test_onnx_backend_infers_like_torch(trained: Trained, data: dict[str, Path], tmp_path: Path) -> None:

@@ -52,8 +52,8 @@ def test_result_yaml_validates_against_contract(trained: Trained) -> None:
         for f in stage.files:
             assert (trained.dout / "models" / name / f).is_file()
     assert "model.onnx" in result.model_stages[result.best_stage_name].files
-    # epochs 8, eval every 4 epochs and keep_stages 2: both stages kept
-    assert set(result.model_stages) == {"epoch_4", "epoch_8"}
+    # epochs 24, eval every 12 epochs and keep_stages 2: both stages kept
+    assert set(result.model_stages) == {"epoch_12", "epoch_24"}
 
 
 def test_training_writes_monitor_done_and_tensorboard(trained: Trained) -> None:
@@ -65,7 +65,7 @@ def test_training_writes_monitor_done_and_tensorboard(trained: Trained) -> None:
 def test_stage_holds_class_names_and_config(trained: Trained) -> None:
     ckpt = checkpoint.load(trained.stage_dir() / "model.pt")
     assert ckpt.class_names == CLASSES and ckpt.img_size == 96
-    assert ckpt.config["epochs"] == 8 and sum(ckpt.class_counts) > 800
+    assert ckpt.config["epochs"] == 24 and sum(ckpt.class_counts) > 800
     used = yaml.safe_load((trained.stage_dir() / "config.yaml").read_text())
     assert used["class_names"] == CLASSES
 
@@ -75,10 +75,10 @@ def _small_set(data: dict[str, Path], n: int = 64) -> list[tuple[Path, Path]]:
 
 
 def test_resume_continues_from_stage(trained: Trained, data: dict[str, Path], tmp_path: Path) -> None:
-    stage = trained.stage_dir("epoch_8")
+    stage = trained.stage_dir("epoch_24")
     config = {
         **TRAIN_CONFIG,
-        "epochs": 9,
+        "epochs": 25,
         "eval_interval": 1,
         "resume": True,
         "pretrained_model_params": [str(stage / "model.pt"), str(stage / "config.yaml")],
@@ -88,8 +88,8 @@ def test_resume_continues_from_stage(trained: Trained, data: dict[str, Path], tm
     )
     assert run_task(din, dout) == 0, (dout / "monitor.txt").read_text()
     result = yaml.safe_load((dout / "models" / "result.yaml").read_text())
-    assert set(result["model_stages"]) == {"epoch_9"}  # only the one remaining epoch ran
-    assert checkpoint.load(dout / "models" / "epoch_9" / "model.pt").epoch == 9
+    assert set(result["model_stages"]) == {"epoch_25"}  # only the one remaining epoch ran
+    assert checkpoint.load(dout / "models" / "epoch_25" / "model.pt").epoch == 25
     assert result["mAP"] >= 0.5  # it kept the trained weights
 
 
