@@ -92,7 +92,7 @@ PY
         "$VENV/bin/python" -m ymir_backend.migrate
         log "starting the API on port $port"
         spawn api "$ROOT" "$VENV/bin/python" -m uvicorn ymir_backend.main:app --host "${YMIR_HOST:-0.0.0.0}" \
-            --port "$port"
+            --port "$port" --http httptools --loop asyncio
         for _ in $(seq 1 120); do
             "$VENV/bin/python" -c "import urllib.request as u; u.urlopen('http://127.0.0.1:$port/health', timeout=2)" \
                 >/dev/null 2>&1 && break

@@ -9,17 +9,20 @@ What it does:
 2. migrates the database in-process (``create_app``), then adds a user, project 1, dataset group 1 and
    the ``ready`` dataset version 1 that points at that revision, plus ``--extra-projects`` projects so
    the project list returns a full page;
-3. for each ``--workers`` value starts a real server,
-   ``python -m uvicorn ymir_backend.main:app --port P --workers N`` (access log on, as ``ymir.sh`` runs
-   it), times the first (cold) asset page, warms every worker, and runs ``wrk`` (``apt-get install wrk``)
-   for ``--duration`` s per scenario:
+3. measures the CPU per request of the app called in-process (``--inprocess`` sequential asset pages
+   and project lists through the ASGI app: no HTTP server, no load generator, the least noisy figure);
+4. for each ``--workers`` value starts a real server,
+   ``python -m uvicorn ymir_backend.main:app --port P <ymir.sh's flags> --workers N`` (the HTTP parser and
+   event loop flags are read from ``ymir.sh``; access log on, as there), times the first (cold) asset
+   page, warms every worker, and runs ``wrk`` (``apt-get install wrk``) for ``--duration`` s per scenario,
+   recording the CPU seconds the server, PostgreSQL's backends and wrk used per request:
 
    * ``GET /api/v1/datasets/1/assets?offset=<random>&limit=20`` with ``--connections`` clients;
    * the same with ``class_name=<one class>`` (offset random within that filter's total);
    * ``GET /api/v1/projects`` with ``--connections`` clients;
    * ``POST /api/v1/auth/login`` with ``--login-connections`` clients (argon2id, 64 MiB per hash).
 
-4. prints a Markdown table and writes ``bench/out/api-bench.json``; the server is stopped, the
+5. prints a Markdown table and writes ``bench/out/api-bench.json``; the server is stopped, the
    database dropped and the workplace removed at the end, also on failure.
 
 Run: ``.venv/bin/python -m bench.api_bench`` (about 5 min; add ``--assets 10000`` for a smoke test).
@@ -28,10 +31,13 @@ Run: ``.venv/bin/python -m bench.api_bench`` (about 5 min; add ``--assets 10000`
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import platform
 import re
+import resource
+import shlex
 import shutil
 import signal
 import socket
@@ -227,6 +233,16 @@ def seed_database(workplace: Path, url: str, n_assets: int, extra_projects: int)
 
 
 # -- the server ---------------------------------------------------------------------------------------
+def ymir_sh_server_flags() -> list[str]:
+    """The uvicorn flags ``ymir.sh start`` adds after ``--port`` (HTTP parser, event loop), so the bench
+    runs the server exactly as deployed."""
+    text = (ROOT / "ymir.sh").read_text().replace("\\\n", " ")
+    m = re.search(r'-m uvicorn ymir_backend\.main:app .*?--port "\$port"([^\n]*)', text)
+    if m is None:
+        raise RuntimeError("ymir.sh: no uvicorn command line found")
+    return shlex.split(m.group(1))
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -249,7 +265,8 @@ class Server:
         )
         cmd = [
             sys.executable, "-m", "uvicorn", "ymir_backend.main:app",
-            "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(workers),
+            "--host", "127.0.0.1", "--port", str(self.port), *ymir_sh_server_flags(),
+            "--workers", str(workers),
         ]  # fmt: skip
         if not access_log:
             cmd.append("--no-access-log")
@@ -316,18 +333,82 @@ def warm_all(base: str, paths: list[str], token: str, workers: int) -> list[floa
     return slowest
 
 
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of one process (0 when it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _TICK  # utime, stime
+
+
+def _tree(pid: int) -> list[int]:
+    """``pid`` and its descendants."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        try:
+            todo += [int(c) for c in Path(f"/proc/{p}/task/{p}/children").read_text().split()]
+        except OSError:
+            pass
+    return out
+
+
+def _pg_backends(dbname: str) -> list[int]:
+    """PostgreSQL backend processes serving ``dbname`` (their title names the database)."""
+    pids = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                if dbname.encode() in (d / "cmdline").read_bytes():
+                    pids.append(int(d.name))
+            except OSError:
+                pass
+    return pids
+
+
+class CpuMeter:
+    """CPU seconds used by the server's processes and by PostgreSQL's backends for the bench database
+    between :meth:`start` and :meth:`stop`: cost per request, less noisy than latency on shared cores."""
+
+    def __init__(self, server_pid: int, dbname: str) -> None:
+        self.server_pid, self.dbname = server_pid, dbname
+
+    def _sample(self) -> dict[str, dict[int, float]]:
+        return {
+            "server": {p: _cpu_s(p) for p in _tree(self.server_pid)},
+            "postgres": {p: _cpu_s(p) for p in _pg_backends(self.dbname)},
+        }
+
+    def start(self) -> None:
+        self.before = self._sample()
+
+    def stop(self) -> dict[str, float]:
+        after = self._sample()
+        return {k: round(sum(v - self.before[k].get(p, 0.0) for p, v in after[k].items()), 2) for k in after}
+
+
 def run_wrk(
-    base: str, path: str, args: list[str], connections: int, duration: int, lua: Path
+    base: str, path: str, args: list[str], connections: int, duration: int, lua: Path, meter: CpuMeter
 ) -> dict[str, Any]:
-    """``wrk`` with the bench script; its done() line parsed."""
+    """``wrk`` with the bench script; its done() line parsed, plus the CPU each side used per request."""
     cmd = [
         "wrk", "-t", "2", "-c", str(connections), "-d", f"{duration}s", "--timeout", "30s",
         "-s", str(lua), base + path, "--", *args,
     ]  # fmt: skip
+    meter.start()
+    wrk_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     time.sleep(min(3, duration / 2))
     split = connections_per_process(int(base.rsplit(":", 1)[1]))
     out, err = proc.communicate()
+    cpu = meter.stop()
+    wrk_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu["wrk"] = round(wrk_after.ru_utime + wrk_after.ru_stime - wrk_before.ru_utime - wrk_before.ru_stime, 2)
     if proc.returncode:
         raise RuntimeError(f"wrk failed ({proc.returncode}): {err}")
     line = next(x for x in out.splitlines() if x.startswith("WRKJSON "))
@@ -348,6 +429,8 @@ def run_wrk(
         "errors": raw["err_connect"] + raw["err_read"] + raw["err_write"] + raw["err_timeout"],
         "kb_per_request": round(raw["bytes"] / max(raw["requests"], 1) / 1024, 2),
         "connections_per_worker": split,
+        "cpu_s": cpu,
+        "cpu_ms_per_request": {k: round(1000 * v / max(raw["requests"], 1), 3) for k, v in cpu.items()},
     }
 
 
@@ -384,6 +467,7 @@ def _rss_mb(pid: int) -> float:
 def bench_server(
     workplace: Path, url: str, workers: int, args: argparse.Namespace, lua: Path, class_name: str
 ) -> dict[str, Any]:
+    dbname = url.rsplit("/", 1)[1]
     server = Server(workplace, url, workers, args.out / f"api-bench-uvicorn-w{workers}.log", args.access_log)
     try:
         t0 = time.perf_counter()
@@ -404,19 +488,98 @@ def bench_server(
         res["warmup_bursts_max_s"] = warm_all(server.base, [page, cls_page], token, workers)
         res["rss_after_warmup_mb"] = _rss_mb(server.proc.pid)
         d, c = args.duration, args.connections
-        res["assets"] = run_wrk(server.base, page, ["assets", token, str(total - 20), ""], c, d, lua)
+        m = CpuMeter(server.proc.pid, dbname)
+        res["assets"] = run_wrk(server.base, page, ["assets", token, str(total - 20), ""], c, d, lua, m)
         res["assets_class"] = run_wrk(
-            server.base, cls_page, ["assets", token, str(cls_total - 20), class_name], c, d, lua
+            server.base, cls_page, ["assets", token, str(cls_total - 20), class_name], c, d, lua, m
         )
         res["assets_class"]["total"] = cls_total
-        res["projects"] = run_wrk(server.base, "/api/v1/projects", ["projects", token, "0", ""], c, d, lua)
+        res["projects"] = run_wrk(server.base, "/api/v1/projects", ["projects", token, "0", ""], c, d, lua, m)
         res["login"] = run_wrk(
-            server.base, "/api/v1/auth/login", ["login", token, "0", ""], args.login_connections, d, lua
+            server.base, "/api/v1/auth/login", ["login", token, "0", ""], args.login_connections, d, lua, m
         )
         res["rss_end_mb"] = _rss_mb(server.proc.pid)
         return res
     finally:
         server.stop()
+
+
+# -- in process ---------------------------------------------------------------------------------------
+async def _asgi(
+    app: Any, method: str, path: str, query: str = "", headers: Any = (), body: bytes = b""
+) -> bytes:
+    """One request straight through the ASGI app (no HTTP server); the body, asserting a 200."""
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method,
+        "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": query.encode(),
+        "root_path": "", "headers": [(k.encode(), v.encode()) for k, v in headers],
+        "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80), "state": {},
+    }  # fmt: skip
+    events = [{"type": "http.request", "body": body, "more_body": False}]
+    out: list[Any] = []
+
+    async def receive() -> dict[str, Any]:
+        if events:
+            return events.pop()
+        await asyncio.Event().wait()  # a disconnect never comes
+        return {}
+
+    async def send(message: dict[str, Any]) -> None:
+        out.append(message)
+
+    await app(scope, receive, send)
+    assert out[0]["status"] == 200, (path, out)
+    return b"".join(m.get("body", b"") for m in out[1:])
+
+
+def inprocess_cpu(workplace: Path, url: str, n: int, max_offset: int) -> dict[str, Any]:
+    """CPU per request of the app itself, ``n`` sequential requests called in this process: no HTTP
+    parsing, no access log, no load generator, no other clients; much less noisy than wrk on shared
+    cores. ``ms_per_request``: this process (all its threads); ``postgres_ms_per_request``: the
+    database backends it used."""
+    from ymir_backend.config import BackendSettings
+    from ymir_backend.main import create_app
+
+    settings = BackendSettings(
+        workplace=workplace, database_url=url, secret_key=SECRET, run_monitor=False,
+        login_attempts_per_minute=100_000_000,
+    )  # fmt: skip
+    app = create_app(settings)
+    rng = np.random.default_rng(1)
+
+    async def run() -> dict[str, Any]:
+        login = json.dumps({"email": EMAIL, "password": PASSWORD}).encode()
+        body = await _asgi(
+            app, "POST", "/api/v1/auth/login", headers=[("content-type", "application/json")], body=login
+        )
+        auth = [("authorization", f"Bearer {json.loads(body)['access_token']}")]
+        pages = "/api/v1/datasets/1/assets"
+        requests = {
+            "assets": lambda: _asgi(app, "GET", pages, f"limit=20&offset={rng.integers(max_offset)}", auth),
+            "projects": lambda: _asgi(app, "GET", "/api/v1/projects", headers=auth),
+        }
+        res: dict[str, Any] = {"requests": n}
+        meter = CpuMeter(os.getpid(), url.rsplit("/", 1)[1])
+        for name, request in requests.items():
+            for _ in range(max(50, n // 20)):  # the version's index, pools, statement caches
+                await request()
+            meter.start()
+            c0, t0 = time.process_time(), time.perf_counter()
+            for _ in range(n):
+                await request()
+            c1, t1 = time.process_time(), time.perf_counter()
+            pg = meter.stop()["postgres"]
+            res[name] = {
+                "ms_per_request": round(1000 * (c1 - c0) / n, 3),
+                "wall_ms_per_request": round(1000 * (t1 - t0) / n, 3),
+                "postgres_ms_per_request": round(1000 * pg / n, 3),
+            }
+        return res
+
+    try:
+        return asyncio.run(run())
+    finally:
+        app.state.db.engine.dispose()
 
 
 # -- report -------------------------------------------------------------------------------------------
@@ -431,17 +594,19 @@ SCENARIOS = (
 def table(results: list[dict[str, Any]]) -> str:
     lines = [
         "| workers | request | clients (per worker) | req/s | p50 ms | p95 ms | p99 ms | max ms | "
-        "non-2xx / errors |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "non-2xx / errors | CPU ms/request: server / PostgreSQL / wrk |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         for key, label in SCENARIOS:
             s = r[key]
+            cpu = s["cpu_ms_per_request"]
             lines.append(
                 f"| {r['workers']} | {label} | {s['connections']} "
                 f"({'+'.join(map(str, s['connections_per_worker']))}) | {s['rps']:.1f} | {s['p50_ms']:.1f} | "
                 f"{s['p95_ms']:.1f} | {s['p99_ms']:.1f} | {s['max_ms']:.1f} | "
-                f"{s['non_2xx']} / {s['errors']} |"
+                f"{s['non_2xx']} / {s['errors']} | "
+                f"{cpu['server']:.2f} / {cpu['postgres']:.2f} / {cpu['wrk']:.2f} |"
             )
     return "\n".join(lines)
 
@@ -457,6 +622,9 @@ def main() -> None:
     p.add_argument("--login-connections", type=int, default=16)
     p.add_argument("--extra-projects", type=int, default=30)
     p.add_argument("--no-access-log", dest="access_log", action="store_false")
+    p.add_argument(
+        "--inprocess", type=int, default=2000, help="requests per in-process CPU measurement (0: skip)"
+    )
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--keep", action="store_true", help="keep the workplace and database")
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "out")
@@ -478,6 +646,9 @@ def main() -> None:
         )
         print(f"version built: {data}", flush=True)
         seed_database(workplace, url, args.assets, args.extra_projects)
+        inprocess = inprocess_cpu(workplace, url, args.inprocess, args.assets - 20) if args.inprocess else {}
+        if inprocess:
+            print(f"in process: {inprocess}", flush=True)
         class_name = CLASSES[0]
         results = []
         for w in (int(x) for x in args.workers.split(",")):
@@ -497,6 +668,8 @@ def main() -> None:
             },
             "args": {k: str(v) for k, v in vars(args).items()},
             "data": data,
+            "server_flags": ymir_sh_server_flags(),
+            "inprocess_cpu": inprocess,
             "class_filter": class_name,
             "results": results,
         }

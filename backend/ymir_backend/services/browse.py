@@ -11,6 +11,7 @@ cost ~7 ms per page of a million-image version (Parquet reads come in 256k-row c
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from mir.store.repo import Repo
-from mir.store.schema import TVT_NAMES, Mark, Tvt
+from mir.store.schema import TVT_NAMES, Mark
 
 MARKS = {"tp": Mark.TP, "fp": Mark.FP, "fn": Mark.FN, "mtp": Mark.MTP, "ignored": Mark.IGNORED}
 TVTS = {name: int(t) for t, name in TVT_NAMES.items()}
@@ -30,13 +31,15 @@ TVTS = {name: int(t) for t, name in TVT_NAMES.items()}
 
 @dataclass
 class _Side:
-    """One side's boxes sorted by asset, with each asset's [start, end) range."""
+    """One side's boxes sorted by asset, with each asset's [start, end) range. The columns are also
+    NumPy views of the same memory: indexing those is cheaper than an Arrow ``take`` for one page."""
 
     boxes: pa.Table
     starts: np.ndarray
     ends: np.ndarray
     class_ids: np.ndarray
     marks: np.ndarray
+    xywhs: tuple[np.ndarray, ...]  # x, y, w, h, score
 
 
 @dataclass
@@ -49,6 +52,12 @@ class VersionIndex:
     filters: dict[tuple[Any, ...], np.ndarray] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     _id_set: frozenset[str] | None = None
+
+    def __post_init__(self) -> None:
+        # what a page shows: the numbers as NumPy arrays, the rest taken from Arrow
+        self.page_columns = self.assets.select(["asset_id", "tags", "image_format"])
+        self.sizes = (self.assets["width"].to_numpy(), self.assets["height"].to_numpy())
+        self.tvts = self.assets["tvt"].to_numpy()
 
     @property
     def ids(self) -> frozenset[str]:
@@ -64,7 +73,8 @@ _BOX_COLUMNS = ["class_id", "x", "y", "w", "h", "score", "mark"]
 def _side(boxes: pa.Table, asset_ids: pa.Array, n_assets: int) -> _Side:
     if boxes.num_rows == 0:
         z = np.zeros(n_assets, np.int64)
-        return _Side(boxes.select(_BOX_COLUMNS), z, z, np.zeros(0, np.int32), np.zeros(0, np.int8))
+        floats = tuple(np.zeros(0, np.float32) for _ in range(5))
+        return _Side(boxes.select(_BOX_COLUMNS), z, z, np.zeros(0, np.int32), np.zeros(0, np.int8), floats)
     found = pc.index_in(boxes["asset_id"], value_set=asset_ids)
     pos = pc.fill_null(found, n_assets).to_numpy().astype(np.int64)  # boxes of unknown assets sort last
     order = np.argsort(pos, kind="stable")
@@ -72,9 +82,19 @@ def _side(boxes: pa.Table, asset_ids: pa.Array, n_assets: int) -> _Side:
     sorted_pos = pos[order]
     starts = np.searchsorted(sorted_pos, np.arange(n_assets), side="left")
     ends = np.searchsorted(sorted_pos, np.arange(n_assets), side="right")
-    return _Side(
-        sorted_boxes, starts, ends, sorted_boxes["class_id"].to_numpy(), sorted_boxes["mark"].to_numpy()
-    )
+    # one chunk after combine_chunks and, the columns not being nullable, views of the same memory
+    cols = {c: sorted_boxes[c].chunk(0).to_numpy(zero_copy_only=False) for c in _BOX_COLUMNS}
+    xywhs = (cols["x"], cols["y"], cols["w"], cols["h"], cols["score"])
+    return _Side(sorted_boxes, starts, ends, cols["class_id"], cols["mark"], xywhs)
+
+
+def file_stamp(path: Path) -> tuple[int, int, int] | None:
+    """Inode, mtime and size of a file (None if missing): a change of any means the file changed."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return (st.st_ino, st.st_mtime_ns, st.st_size)
 
 
 class BrowseCache:
@@ -85,13 +105,34 @@ class BrowseCache:
         self.items: OrderedDict[tuple[str, str], VersionIndex] = OrderedDict()
         self.lock = threading.Lock()
         self.building: dict[tuple[str, str], threading.Lock] = {}
+        # (repository, rev) -> (stamp of refs.json, commit id): resolving a rev reads refs.json and
+        # commit.json; refs.json is replaced atomically on every change, so its stamp tells when to again
+        self.resolved: dict[tuple[str, str], tuple[tuple[int, int, int] | None, str]] = {}
+
+    def cached(self, repo_root: Path, rev: str) -> VersionIndex | None:
+        """The index of ``rev`` if it is built and ``rev`` still names the same commit (one ``stat``;
+        no file is read), else None: then :meth:`get` builds or finds it."""
+        hit = self.resolved.get((str(repo_root), rev))
+        if hit is None or hit[0] != file_stamp(repo_root / ".mir" / "refs.json"):
+            return None
+        key = (str(repo_root), hit[1])
+        with self.lock:
+            index = self.items.get(key)
+            if index is not None:
+                self.items.move_to_end(key)
+        return index
 
     def get(self, repo_root: Path, rev: str) -> VersionIndex:
         """The index of ``rev`` in the repository at ``repo_root`` (built on first use, once: concurrent
         first requests wait for the one building it rather than each loading the version)."""
         repo = Repo(repo_root)
+        stamp = file_stamp(repo.mir / "refs.json")
         commit = repo.resolve(rev)
         key = (str(repo_root), commit.id)
+        with self.lock:
+            if len(self.resolved) > 1024:
+                self.resolved.clear()
+            self.resolved[(str(repo_root), rev)] = (stamp, commit.id)
         with self.lock:
             if key in self.items:
                 self.items.move_to_end(key)
@@ -128,6 +169,21 @@ def _asset_rows_with(side: _Side, keep_box: np.ndarray, n_assets: int) -> np.nda
         owners = np.searchsorted(side.ends, box_idx, side="right")
         counts[owners] = 1
     return np.flatnonzero(counts[:n_assets])
+
+
+def cached_rows(
+    index: VersionIndex,
+    *,
+    class_ids: list[int] | None,
+    side: str,
+    mark: str | None,
+    tvt: str | None,
+    tag: str | None,
+) -> np.ndarray | None:
+    """The rows :func:`select_rows` gives, if that filter was already computed, else None."""
+    key = (tuple(class_ids or ()), side, mark, tvt, tag)
+    with index.lock:
+        return index.filters.get(key)
 
 
 def select_rows(
@@ -175,7 +231,7 @@ _MARK_NAMES = {int(v): k for k, v in MARKS.items()}
 
 
 def _page_boxes(side: _Side, chosen: np.ndarray, names: dict[int, str]) -> list[list[dict[str, Any]]]:
-    """The boxes of each chosen asset, read with one ``take``."""
+    """The boxes of each chosen asset (one fancy index per column)."""
     starts, ends = side.starts[chosen], side.ends[chosen]
     counts = ends - starts
     total = int(counts.sum())
@@ -184,9 +240,8 @@ def _page_boxes(side: _Side, chosen: np.ndarray, names: dict[int, str]) -> list[
     # box rows start..end of every chosen asset, concatenated
     offsets = np.repeat(starts - np.cumsum(counts) + counts, counts)
     rows = offsets + np.arange(total)
-    cols = side.boxes.take(pa.array(rows)).to_pydict()
-    class_ids, marks, scores = cols["class_id"], cols["mark"], cols["score"]
-    xs, ys, ws, hs = cols["x"], cols["y"], cols["w"], cols["h"]
+    class_ids, marks = side.class_ids[rows].tolist(), side.marks[rows].tolist()
+    xs, ys, ws, hs, scores = (c[rows].tolist() for c in side.xywhs)  # float32 -> float, as Arrow does
     out = []
     pos = 0
     for c in counts.tolist():
@@ -208,6 +263,9 @@ def _page_boxes(side: _Side, chosen: np.ndarray, names: dict[int, str]) -> list[
     return out
 
 
+_TVT_NAMES = {int(t): name for t, name in TVT_NAMES.items()}
+
+
 def page(
     index: VersionIndex, rows: np.ndarray, offset: int, limit: int, names: dict[int, str]
 ) -> list[dict[str, Any]]:
@@ -215,23 +273,23 @@ def page(
     chosen = rows[offset : offset + limit]
     if len(chosen) == 0:
         return []
-    sub = (
-        index.assets.select(["asset_id", "width", "height", "tvt", "tags", "image_format"])
-        .take(pa.array(chosen))
-        .to_pylist()
-    )
+    cols = index.page_columns.take(pa.array(chosen)).to_pydict()
+    widths, heights = (a[chosen].tolist() for a in index.sizes)
+    tvts = index.tvts[chosen].tolist()
     gt = _page_boxes(index.gt, chosen, names)
     pred = _page_boxes(index.pred, chosen, names)
     return [
         {
-            "asset_id": a["asset_id"],
-            "width": a["width"],
-            "height": a["height"],
-            "tvt": TVT_NAMES[Tvt(a["tvt"])],
-            "tags": dict(a["tags"] or []),
-            "image_format": a["image_format"],
+            "asset_id": asset_id,
+            "width": width,
+            "height": height,
+            "tvt": _TVT_NAMES[tvt],
+            "tags": dict(tags or []),
+            "image_format": image_format,
             "gt": g,
             "pred": p,
         }
-        for a, g, p in zip(sub, gt, pred, strict=True)
+        for asset_id, width, height, tvt, tags, image_format, g, p in zip(
+            cols["asset_id"], widths, heights, tvts, cols["tags"], cols["image_format"], gt, pred, strict=True
+        )
     ]
