@@ -61,17 +61,23 @@ class BackendSettings(BaseSettings):
         """The JWT signing key: configured, or generated once and kept in the workplace."""
         if self.secret_key:
             return self.secret_key
-        path = self.root / ".backend-secret"
-        if not path.exists():
-            import secrets
-
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(secrets.token_urlsafe(48))
-            path.chmod(0o600)
-        return path.read_text().strip()
+        return _workplace_secret(self.root / ".backend-secret")
 
 
 @lru_cache
 def get_settings() -> BackendSettings:
     """Settings of this process."""
     return BackendSettings()
+
+
+@lru_cache(maxsize=8)
+def _workplace_secret(path: Path) -> str:
+    """The key kept in the workplace, created on first use; read once per process (every authenticated
+    request needs it)."""
+    if not path.exists():
+        import secrets
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()

@@ -116,7 +116,11 @@ def test_user_journey(api: Api, tmp_path: Path) -> None:
     model = next(m for m in models if m["task_id"] == task["id"])
     assert model["state"] == "ready" and model["model_hash"] and 0 <= model["map"] <= 1
     assert c.get(f"/api/v1/models/{model['id']}/stages", headers=h).json()
-    assert "per_class" in c.get(f"/api/v1/models/{model['id']}/evaluation", headers=h).json()
+    assert set(c.get(f"/api/v1/models/{model['id']}/evaluation", headers=h).json()["per_class"]) == {
+        "circle",
+        "square",
+        "triangle",
+    }
 
     exp = _done(api, h, c.post(f"/api/v1/models/{model['id']}/export", headers=h))
     pkg = c.get(f"/api/v1/tasks/{exp['id']}/download", headers=h)
@@ -169,6 +173,9 @@ def test_user_journey(api: Api, tmp_path: Path) -> None:
     )
     evaluation = c.get(f"/api/v1/datasets/{ev_id}/evaluation", headers=h).json()
     assert 0 <= evaluation["map"] <= 1 and evaluation["pr_curves"]
+    shapes = {"circle", "square", "triangle"}  # classes by name, not by mir's ids
+    assert set(evaluation["per_class"]) <= shapes and set(evaluation["pr_curves"]) <= shapes
+    assert set(evaluation["confusion"]["classes"]) <= shapes
     fps = c.get(f"/api/v1/datasets/{ev_id}/assets", params={"mark": "fp", "side": "pred"}, headers=h).json()
     assert all(any(b["mark"] == "fp" for b in a["pred"]) for a in fps["items"])
 

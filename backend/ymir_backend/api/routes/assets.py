@@ -33,7 +33,7 @@ from ymir_backend.api.routes.datasets import version_of
 from ymir_backend.config import BackendSettings
 from ymir_backend.db import Database
 from ymir_backend.errors import ApiError, not_found
-from ymir_backend.services import browse
+from ymir_backend.services import browse, evaluations
 from ymir_backend.services.repos import repo_path
 
 router = APIRouter(prefix="/datasets", tags=["browsing"])
@@ -220,4 +220,4 @@ def evaluation(dataset_id: int, user: CurrentUser, db: DB) -> dict[str, Any]:
         raise ApiError(
             404, "not_evaluated", f"dataset {dv.id} has no evaluation; POST /datasets/{dv.id}/evaluate"
         )
-    return dv.evaluation
+    return evaluations.by_class_name(dv.evaluation)

@@ -35,8 +35,8 @@ from ymir_backend.schemas import (
     TrainIn,
     VerificationOut,
 )
+from ymir_backend.services import evaluations, verification
 from ymir_backend.services import tasks as task_service
-from ymir_backend.services import verification
 from ymir_backend.services.uploads import read_small_upload, save_upload
 from ymir_controller.protocol import (
     InferRequest,
@@ -318,7 +318,7 @@ def evaluation(model_id: int, user: CurrentUser, db: DB) -> dict[str, object]:
     mv, _ = model_of(db, user, model_id)
     if not mv.evaluation:
         raise ApiError(404, "not_evaluated", f"model {mv.id} has no evaluation")
-    return mv.evaluation
+    return evaluations.by_class_name(mv.evaluation)
 
 
 @router.delete("/models/{model_id}", status_code=204)
