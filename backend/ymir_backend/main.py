@@ -25,6 +25,7 @@ from ymir_backend.api.routes import (
 )
 from ymir_backend.config import BackendSettings, get_settings
 from ymir_backend.db import Database
+from ymir_backend.limits import BodyLimit
 from ymir_backend.migrate import upgrade
 from ymir_backend.models import ExecutorImage, User
 from ymir_backend.models.users import Role, UserState
@@ -94,6 +95,7 @@ def create_app(settings: BackendSettings | None = None) -> FastAPI:
     app.state.browse = BrowseCache()
     app.state.login_limiter = RateLimiter(settings.login_attempts_per_minute)
     errors.install(app)
+    app.add_middleware(BodyLimit, settings=settings)
     api = APIRouter(prefix="/api/v1")
     for module in (auth, users, labels, projects, datasets, assets, mlmodels, tasks, images, iterations):
         api.include_router(module.router)

@@ -141,6 +141,16 @@ def test_broken_input(light: Api) -> None:
     )
     assert r.status_code == 413 and r.json()["code"] == "upload_too_large"
     assert not list((light.settings.root / "uploads").glob("*"))  # nothing half-written left
+    # far too large: refused from its Content-Length before the body is read at all
+    r = c.post(
+        f"/api/v1/projects/{pid}/datasets/upload",
+        headers=h,
+        data={"group_name": "huge"},
+        files={"file": ("huge.zip", b"PK" + b"\0" * (3 << 20), "application/zip")},
+    )
+    assert r.status_code == 413 and r.json()["code"] == "upload_too_large", r.text
+    assert "request body" in r.json()["detail"] and "YMIR_MAX_UPLOAD_BYTES" in r.json()["detail"]
+    assert not list((light.settings.root / "uploads").glob("*"))
     r = c.post(
         "/api/v1/auth/signup", json={"email": "dave@example.com", "username": "d", "password": "another-pass"}
     )
