@@ -6,6 +6,7 @@ followed by optional free-text lines (a traceback on error).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from dataclasses import dataclass
@@ -33,9 +34,7 @@ class Monitor:
     def span(self, lo: float, hi: float) -> Monitor:
         """A monitor for a part of this run: 0..1 there maps to ``[lo, hi]`` of this monitor's range."""
         width = self.hi - self.lo
-        return Monitor(
-            self.path, self.task_id, self.lo + lo * width, self.lo + hi * width, self.min_interval_s
-        )
+        return dataclasses.replace(self, lo=self.lo + lo * width, hi=self.lo + hi * width, _last_write=0.0)
 
     def progress(self, fraction: float, *, force: bool = False) -> None:
         """Reports ``fraction`` (0..1) of this monitor's range as done, in state running."""
@@ -60,6 +59,14 @@ class Monitor:
 
     def _write(self, text: str) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(self.path.name + ".tmp")
+        tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")  # one per process: never shared
         tmp.write_text(text)
         os.replace(tmp, self.path)
+
+
+@dataclass
+class SilentMonitor(Monitor):
+    """The monitor of every rank but the first in distributed training: rank 0 alone reports progress."""
+
+    def _write(self, text: str) -> None:
+        return None

@@ -34,7 +34,7 @@ from ymir_executor.env import Env
 from ymir_executor.errors import ExecutorError, ModelError, NanLossError, OutOfMemoryError
 from ymir_executor.evaluate import coco_metrics
 from ymir_executor.model import Detections, Detector, DetectorConfig, decode
-from ymir_executor.monitor import Monitor
+from ymir_executor.monitor import Monitor, SilentMonitor
 from ymir_executor.stages import Stage, StageBook, now
 from ymir_executor.tboard import Scalars
 
@@ -386,6 +386,8 @@ def _ddp_worker(rank: int, env: Env, cfg: TrainConfig, monitor: Monitor, plan: D
     else:  # the processes share the cores instead of each using all of them
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // plan.world))
     dist.init_process_group(backend, rank=rank, world_size=plan.world)
+    if rank:
+        monitor = SilentMonitor(monitor.path, monitor.task_id, monitor.lo, monitor.hi, monitor.min_interval_s)
     try:
         _wrap_errors(
             lambda: Trainer(env, cfg, monitor, plan, rank).train(), batch_size=cfg.batch_size_per_gpu

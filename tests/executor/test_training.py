@@ -171,3 +171,5 @@ def test_distributed_training_over_two_processes(data: dict[str, Path], tmp_path
     assert (dout / "models" / result.best_stage_name / "model.onnx").is_file()
     assert result.mAP >= 0.5, result
     assert not list(dout.glob(".rank-error-*"))
+    # rank 0 alone reports progress: one monitor.txt, no writer's temporary file left behind
+    assert monitor_fields(dout)[3] == "2" and not list(dout.glob("monitor.txt*.tmp"))
