@@ -43,8 +43,11 @@ def _coco_dicts(
         "annotations": [],
     }
     wanted = pa.array(list(class_ids), pa.int32())
-    snap = Snapshot(assets=snap.assets, gt=take_ids(snap.gt, snap.assets["asset_id"]),
-                    pred=take_ids(snap.pred, snap.assets["asset_id"]))
+    snap = Snapshot(
+        assets=snap.assets,
+        gt=take_ids(snap.gt, snap.assets["asset_id"]),
+        pred=take_ids(snap.pred, snap.assets["asset_id"]),
+    )
     gt = snap.gt.filter(pc.is_in(snap.gt["class_id"], value_set=wanted)) if snap.gt.num_rows else snap.gt
     for n, (a, c, x, y, w, h) in enumerate(
         zip(*(gt[k].to_pylist() for k in ("asset_id", "class_id", "x", "y", "w", "h")), strict=True)

@@ -32,6 +32,7 @@ from PIL import Image
 
 from mir import models
 from mir.errors import InputFileError, InvalidArgsError, NotVerifiableError, StageNotFoundError
+from mir.executors.contract import InferBox
 from mir.images import ImageProblem, inspect
 
 ONNX_FILE = "model.onnx"
@@ -46,16 +47,7 @@ _RETRAIN = (
 )
 
 
-@dataclass(frozen=True)
-class Box:
-    """One detection in the original image's pixels: x, y, w, h (top-left corner and size)."""
-
-    x: float
-    y: float
-    w: float
-    h: float
-    class_name: str
-    score: float
+Box = InferBox  # one detection in the original image's pixels, as infer-result.json holds it
 
 
 @dataclass(frozen=True)

@@ -137,11 +137,7 @@ def apply_status(db: Session, engine: Engine, task: Task) -> None:
             task.state = state
         db.commit()
         return
-    claimed = db.execute(  # type: ignore[attr-defined]
-        update(Task).where(Task.id == task.id, Task.result_stored.is_(False)).values(result_stored=True)
-    ).rowcount
-    if not claimed:
-        db.rollback()
+    if not _claim(db, task):
         return
     task.state = result.state
     task.result = result.model_dump(mode="json")
@@ -152,6 +148,17 @@ def apply_status(db: Session, engine: Engine, task: Task) -> None:
     if task.state == "failed" or task.state == "cancelled":
         _fail_versions(db, task)
     db.commit()
+
+
+def _claim(db: Session, task: Task) -> bool:
+    """Flips ``result_stored`` with a conditional UPDATE; True for the one caller whose UPDATE changed the
+    row (so a result is stored, or a task retried, once even with several API processes)."""
+    claimed = db.execute(  # type: ignore[attr-defined]
+        update(Task).where(Task.id == task.id, Task.result_stored.is_(False)).values(result_stored=True)
+    ).rowcount
+    if not claimed:
+        db.rollback()
+    return bool(claimed)
 
 
 def _fail_versions(db: Session, task: Task) -> None:
@@ -219,11 +226,7 @@ def retry(db: Session, engine: Engine, settings: BackendSettings, task: Task, us
             f"task {task.id} is {task.state}; only failed, cancelled or lost tasks can be retried",
         )
     if not task.result_stored:  # lost: claim it, so the monitor stops waiting for a result
-        claimed = db.execute(  # type: ignore[attr-defined]
-            update(Task).where(Task.id == task.id, Task.result_stored.is_(False)).values(result_stored=True)
-        ).rowcount
-        if not claimed:
-            db.rollback()
+        if not _claim(db, task):
             raise ApiError(409, "task_not_retryable", f"task {task.id} has just ended; look at it again")
         task.finished_at = _now()
     new_id = new_task_id()

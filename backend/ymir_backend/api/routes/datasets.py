@@ -350,17 +350,25 @@ def _sources(db: Session, user: User, ids: list[int], project: Project) -> list[
     return out
 
 
+def _merge_inputs(
+    db: Session, user: User, body: MergeIn | FuseIn, project: Project
+) -> tuple[list[DatasetVersion], list[DatasetVersion], str]:
+    """The versions to merge, those to exclude, and the group of the result (default: the host's)."""
+    sources = _sources(db, user, body.dataset_ids, project)
+    excluded = _sources(db, user, body.exclude_dataset_ids, project)
+    group = body.group_name or db.get(DatasetGroup, sources[0].group_id).name  # type: ignore[union-attr]
+    return sources, excluded, group
+
+
 @router.post("/projects/{project_id}/datasets/merge", response_model=TaskOut, status_code=202)
 def merge(project_id: int, body: MergeIn, request: Request, user: CurrentUser, db: DB) -> Task:
     """Merge versions (first = host; ``types`` set train/val/test per source)."""
     project = project_access(db, user, project_id, write=True)
-    sources = _sources(db, user, body.dataset_ids, project)
-    excluded = _sources(db, user, body.exclude_dataset_ids, project)
+    sources, excluded, group = _merge_inputs(db, user, body, project)
     if body.types and len(body.types) != len(sources):
         raise ApiError(422, "invalid_request", "types: give one type per dataset (or none)")
     types = body.types or [""] * len(sources)
     src_revs = ";".join(_TYPE_PREFIX[t] + s.rev for t, s in zip(types, sources, strict=True))
-    group = body.group_name or db.get(DatasetGroup, sources[0].group_id).name  # type: ignore[union-attr]
     tid = task_service.new_task_id()
     dv = new_version(db, project, group, tid, [s.id for s in sources])
     req = MergeRequest(
@@ -422,9 +430,7 @@ def fuse(project_id: int, body: FuseIn, request: Request, user: CurrentUser, db:
     if body.count is not None and body.rate is not None:
         raise ApiError(422, "invalid_request", "give at most one of count and rate")
     project = project_access(db, user, project_id, write=True)
-    sources = _sources(db, user, body.dataset_ids, project)
-    excluded = _sources(db, user, body.exclude_dataset_ids, project)
-    group = body.group_name or db.get(DatasetGroup, sources[0].group_id).name  # type: ignore[union-attr]
+    sources, excluded, group = _merge_inputs(db, user, body, project)
     tid = task_service.new_task_id()
     dv = new_version(db, project, group, tid, [s.id for s in sources])
     req = FuseRequest(
