@@ -159,3 +159,25 @@ def test_every_variable_is_documented_and_passed(config: dict[str, Any]) -> None
 def test_settings_discovery_finds_known_classes() -> None:
     names = {c.__module__ + "." + c.__name__ for c in _settings_classes()}
     assert "ymir_controller.settings.Settings" in names and "ymir_backend.config.BackendSettings" in names
+
+
+def test_the_committed_env_file_holds_the_code_defaults() -> None:
+    """``.env`` documents the defaults; a value there that differs from the code's would silently change
+    every checkout's behaviour (pydantic-settings reads ``.env`` from the working folder)."""
+    values = dict(
+        re.findall(r"^(YMIR_[A-Z0-9_]+)=(.*)$", (ROOT / ".env").read_text(encoding="utf-8"), flags=re.M)
+    )
+    for cls in _settings_classes():
+        fields = {
+            name: values[f"YMIR_{name.upper()}"]
+            for name in cls.model_fields
+            if f"YMIR_{name.upper()}" in values
+        }
+        parsed = cls.model_validate({k: v for k, v in fields.items() if v != ""})
+        defaults = cls.model_construct()
+        differ = {
+            k: (getattr(parsed, k), getattr(defaults, k))
+            for k in fields
+            if getattr(parsed, k) != getattr(defaults, k)
+        }
+        assert not differ, f"{cls.__name__}: .env value vs the code's default: {differ}"
