@@ -270,8 +270,9 @@ class ModelInfo(BaseModel):
     best_stage: str
     stages: dict[str, dict[str, Any]]
     class_names: list[str]
-    map: float | None = None
-    map50: float | None = None
+    map50_95: float | None = None  # COCO AP averaged over IoU .5:.95, measured by mir (docs/glossary.md)
+    map50: float | None = None  # COCO AP at IoU .5, measured by mir
+    executor_map50: float | None = None  # what the executor claimed for its best stage, never trusted alone
     evaluation: dict[str, Any] | None = None
 
 
