@@ -211,8 +211,19 @@ def test_user_journey(api: Api, tmp_path: Path) -> None:
     assert [r["round"] for r in rounds] == [1, 2]
     assert (
         rounds[1]["summary"]["training_set_change"] is not None
-        and rounds[1]["summary"]["map_change"] is not None
+        and rounds[1]["summary"]["map50_95_change"] is not None
     )
+    # a round's mining and training run on the GPUs their step asks for
+    it3 = c.post(f"/api/v1/projects/{pid}/iterations", headers=h, json={}).json()["id"]
+    c.post(f"/api/v1/iterations/{it3}/steps/prepare_mining", headers=h, json={"skip": True})
+    bad = c.post(f"/api/v1/iterations/{it3}/steps/mining", headers=h, json={"presets": {"gpu_count": "all"}})
+    assert bad.status_code == 422 and "gpu_count" in bad.json()["detail"]
+    on_gpu = c.post(f"/api/v1/iterations/{it3}/steps/mining", headers=h, json={"presets": {"gpu_count": 1}})
+    assert on_gpu.status_code == 202, on_gpu.text
+    asked = c.get(f"/api/v1/tasks/{on_gpu.json()['id']}", headers=h).json()
+    assert asked["request"]["gpu_count"] == 1
+    c.post(f"/api/v1/tasks/{on_gpu.json()['id']}/cancel", headers=h)
+    api.wait(h, on_gpu.json())
 
     # a zip with '../' entries fails the task with a clear message
     buf = io.BytesIO()

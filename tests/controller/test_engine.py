@@ -218,9 +218,7 @@ def test_gpu_tasks_wait_for_the_slot(engine: Engine, tmp_path: Path) -> None:
     for (_s1, e1, _g1), (s2, _e2, _g2) in zip(runs, runs[1:], strict=False):
         assert float(s2) >= float(e1) - 0.05, "two tasks held the one GPU at once"
     assert {g for _s, _e, g in runs} == {"0"}
-    too_many = run(
-        engine, TrainRequest(repo=READY_REPO, dst_rev="gpu@g9", src_revs="tv@merged", gpu_count=2)
-    )
+    too_many = run(engine, TrainRequest(repo=READY_REPO, dst_rev="gpu@g9", src_revs="tv@merged", gpu_count=2))
     assert too_many.state == "failed" and "asks for 2 GPU(s)" in too_many.error.message  # type: ignore[union-attr]
 
 

@@ -40,11 +40,10 @@ def summaries(db: Session, rounds: Sequence[Iteration]) -> dict[int, dict[str, A
         return merges.get(it.id) or it.training_dataset_id
 
     dataset_ids = {d for it in every.values() if (d := training_set(it))}
-    sizes = dict(
-        db.execute(
-            select(DatasetVersion.id, DatasetVersion.asset_count).where(DatasetVersion.id.in_(dataset_ids))
-        ).tuples()
-    )
+    rows = db.execute(
+        select(DatasetVersion.id, DatasetVersion.asset_count).where(DatasetVersion.id.in_(dataset_ids))
+    ).all()
+    sizes: dict[int, int] = {row[0]: row[1] for row in rows}
     model_ids = {it.result_model_id for it in every.values() if it.result_model_id}
     maps = {m.id: m for m in db.scalars(select(ModelVersion).where(ModelVersion.id.in_(model_ids)))}
 

@@ -156,6 +156,7 @@ def run_step(iteration_id: int, name: str, body: StepRun, request: Request, user
     if step.state in ("running", "done"):
         raise ApiError(409, "step_done", f"step {name!r} is already {step.state}")
     presets = {**step.presets, **body.presets}
+    gpu_count = _gpu_count(presets)
     step.presets = presets
     if body.skip or name == "label":
         if name not in SKIPPABLE:
@@ -210,7 +211,7 @@ def run_step(iteration_id: int, name: str, body: StepRun, request: Request, user
             algorithm=presets.get("algorithm"),
             config=presets.get("config", {}),
             executor=executor_of(image),
-            gpu_count=_gpu_count(presets),
+            gpu_count=gpu_count,
             user=user.email,
         )
         versions = [out]
@@ -251,7 +252,7 @@ def run_step(iteration_id: int, name: str, body: StepRun, request: Request, user
             pretrained=pretrained,
             strategy="host",
             executor=executor_of(image),
-            gpu_count=_gpu_count(presets),
+            gpu_count=gpu_count,
             user=user.email,
         )
         versions = [mv]
