@@ -27,8 +27,19 @@ ensure_venv() {
 
 PYTHON_PARTS=(command/mir executor/ymir_executor controller/ymir_controller backend/ymir_backend)
 
+# Label Studio (label_studio/ls.sh): its own environment, installed only when the pinned version is missing.
+label_studio_install() { "$ROOT/label_studio/ls.sh" install; }
+label_studio_enabled() { case "${YMIR_LABEL_STUDIO:-false}" in true|1|yes) return 0 ;; *) return 1 ;; esac; }
+label_studio_start() {
+    label_studio_enabled || return 0
+    label_studio_install
+    "$ROOT/label_studio/ls.sh" start
+}
+label_studio_stop() { "$ROOT/label_studio/ls.sh" stop 2>/dev/null || true; }
+
 cmd_test() {
     ensure_venv
+    label_studio_install  # the labeling tests start it from label_studio/ls.sh
     cd "$ROOT"
     log "ruff"
     "$VENV/bin/ruff" check "${PYTHON_PARTS[@]}" tests bench
@@ -100,6 +111,7 @@ PY
             sleep 0.5
         done
     fi
+    label_studio_start
     log "YMIR is running: http://127.0.0.1:$port (API docs: http://127.0.0.1:$port/docs)"
     log "admin login: ${YMIR_ADMIN_EMAIL:-admin@example.com} / ${YMIR_ADMIN_PASSWORD:-change-me-now}"
     [ -z "${YMIR_ADMIN_PASSWORD:-}" ] && log "change that password (POST /api/v1/auth/password) or set YMIR_ADMIN_PASSWORD in .env"
@@ -107,6 +119,7 @@ PY
 }
 
 cmd_stop() {
+    label_studio_stop
     for name in api worker; do
         if running "$name"; then
             kill -TERM -- "-$(cat "$STATE/$name.pid")" 2>/dev/null || kill -TERM "$(cat "$STATE/$name.pid")"
@@ -122,6 +135,7 @@ cmd_status() {
     for name in api worker; do
         if running "$name"; then echo "$name: running (pid $(cat "$STATE/$name.pid"))"; else echo "$name: stopped"; fi
     done
+    "$ROOT/label_studio/ls.sh" status
 }
 
 case "${1:-}" in
