@@ -26,7 +26,9 @@ from ymir_controller.protocol import ImportRequest, ImportSource
 
 ROOT = Path(__file__).parents[2]
 SCRIPT = ROOT / "label_studio" / "ls.sh"
-TOKEN = "ymirtest0123456789abcdef0123456789abcdef"
+# LABEL_STUDIO_TEST_DIR (with its LABEL_STUDIO_TEST_TOKEN) keeps Label Studio's data between runs on a
+# developer's machine: a warm start takes seconds, a first one (all migrations) half a minute or more.
+TOKEN = os.environ.get("LABEL_STUDIO_TEST_TOKEN", "ymirtest0123456789abcdef0123456789abcdef")
 
 
 def _missing(why: str) -> None:
@@ -96,13 +98,15 @@ def label_studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabelStud
     version = subprocess.run([str(SCRIPT), "version"], capture_output=True, text=True).stdout.strip()
     if not (venv / "bin" / "label-studio").exists():
         _missing(f"Label Studio {version} is not installed in {venv}")
-    folder = tmp_path_factory.mktemp("label-studio")
+    kept = os.environ.get("LABEL_STUDIO_TEST_DIR")
+    folder = Path(kept) if kept else tmp_path_factory.mktemp("label-studio")
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("YMIR_")}
     env.update(
         {
             "YMIR_WORKPLACE": str(folder / "workplace"),
-            "YMIR_LABEL_STUDIO_DIR": str(folder / "ls"),
+            "YMIR_LABEL_STUDIO_DIR": str(folder / "label-studio"),
+            "YMIR_LABEL_STUDIO_START_TIMEOUT": "900",
             "YMIR_LABEL_STUDIO_PORT": str(port),
             "YMIR_LABEL_STUDIO_BIND": "127.0.0.1",
             "YMIR_LABEL_STUDIO_TOKEN": TOKEN,

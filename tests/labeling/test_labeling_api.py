@@ -181,7 +181,5 @@ def test_label_over_http_with_webhooks_images_and_finish(stack: Stack, tmp_path:
         )
         == 1
     )
-    other = c.post(f"/api/v1/tasks/{r.json()['id']}/finish", headers=h)
-    assert other.status_code == 202
     imp = c.post(f"/api/v1/tasks/{pool['task_id']}/finish", headers=h)
     assert imp.status_code == 409 and imp.json()["code"] == "not_labeling"

@@ -279,7 +279,9 @@ def _watch(
             raise CancelledError("cancelled")
         looked_at = time.time()
         info = _with_label_studio(ctx, lambda: ls.project(project_id))
-        done = min(int(info.get("finished_task_number") or 0), total)
+        # Label Studio counts a skipped task apart from the finished ones
+        done = int(info.get("finished_task_number") or 0) + int(info.get("skipped_annotations_number") or 0)
+        done = min(done, total)
         _LAST[ctx.task_id] = done / total if total else 1.0
         finishing = finish.exists()
         if finishing or done >= total:
