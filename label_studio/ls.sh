@@ -3,7 +3,7 @@
 #   label_studio/ls.sh install   install the pinned version into .venv-label-studio (skipped when present)
 #   label_studio/ls.sh start     start it on YMIR_LABEL_STUDIO_PORT (12007) and wait until it answers
 #   label_studio/ls.sh stop | status | token
-# Settings come from the environment or the repository's .env (see .env.example, "Label Studio").
+# Settings come from the environment, .env.local or the repository's .env (its "labeling" part).
 # Label Studio must not share the app's environment: it downgrades numpy and redis.
 set -euo pipefail
 
@@ -15,14 +15,15 @@ PY="${PYTHON:-python3}"
 log() { printf '\033[1mlabel-studio:\033[0m %s\n' "$*" >&2; }
 
 ls_load_env() {
-    if [ -f "$ROOT/.env" ]; then
-        # values already in the environment win over .env (tests and ./ymir.sh pass theirs)
+    # the environment wins over .env.local (this machine's overrides), which wins over .env
+    local file line name
+    for file in "$ROOT/.env.local" "$ROOT/.env"; do
+        [ -f "$file" ] || continue
         while IFS= read -r line; do
-            case "$line" in ''|'#'*) continue ;; esac
-            local name="${line%%=*}"
+            name="${line%%=*}"
             [ -n "${!name+x}" ] || export "$line"
-        done < <(grep -E '^[A-Za-z_][A-Za-z0-9_]*=' "$ROOT/.env")
-    fi
+        done < <(grep -E '^[A-Za-z_][A-Za-z0-9_]*=' "$file")
+    done
     YMIR_WORKPLACE="${YMIR_WORKPLACE:-ymir-workplace}"
     case "$YMIR_WORKPLACE" in /*) ;; *) YMIR_WORKPLACE="$ROOT/$YMIR_WORKPLACE" ;; esac
     LS_PORT="${YMIR_LABEL_STUDIO_PORT:-12007}"
