@@ -116,6 +116,31 @@ def get_round(iteration_id: int, user: CurrentUser, db: DB) -> IterationOut:
     return _out(db, iteration_of(db, user, iteration_id)[0])
 
 
+def _label_in_label_studio(
+    db: Session,
+    request: Request,
+    user: User,
+    project: Project,
+    it: Iteration,
+    step: IterationStep,
+    presets: dict[str, Any],
+) -> Any:
+    """The label step through Label Studio: a labeling task on the mined images (presets: class_names,
+    annotators, instruction, pre_annotations); its new version is the step's output."""
+    from ymir_backend.api.routes.labeling import LabelIn, start_labeling
+
+    mined = _previous_output(db, it, "mining")
+    if mined is None:
+        raise ApiError(409, "step_out_of_order", "the mining step has no output to label")
+    fields = {k: presets[k] for k in LabelIn.model_fields if k in presets}
+    task, out_id = start_labeling(db, request, user, project, mined, LabelIn(**fields), group="labeled")
+    step.task_id = task.id
+    step.output_dataset_id = out_id
+    step.state = "running"
+    db.commit()
+    return task
+
+
 def _previous_output(db: Session, it: Iteration, name: str) -> int | None:
     step = db.scalar(
         select(IterationStep).where(IterationStep.iteration_id == it.id, IterationStep.name == name)
@@ -158,6 +183,8 @@ def run_step(iteration_id: int, name: str, body: StepRun, request: Request, user
     presets = {**step.presets, **body.presets}
     gpu_count = _gpu_count(presets)
     step.presets = presets
+    if name == "label" and not body.skip and body.labeled_dataset_id is None and presets.get("label_studio"):
+        return _label_in_label_studio(db, request, user, project, it, step, presets)
     if body.skip or name == "label":
         if name not in SKIPPABLE:
             raise ApiError(400, "cannot_skip", f"step {name!r} cannot be skipped")
