@@ -9,6 +9,7 @@ import json
 import os
 import select
 import socket
+import subprocess
 import threading
 import time
 import zipfile
@@ -200,3 +201,43 @@ def test_broken_upload_forms_are_refused_by_field(live: Live) -> None:
     kept[0].unlink()
     assert not any(p.name.endswith(".part") for p in kept)
     assert os.listdir(live.settings.root / "uploads") == []
+
+
+@pytest.fixture
+def small_disk(live: Live) -> Iterator[Path]:
+    """``uploads/`` on a 2 MiB tmpfs (root only; under CI it must work)."""
+    folder = live.settings.root / "uploads"
+    proc = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(folder)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"cannot mount a tmpfs (the full-disk test needs root): {proc.stderr.strip()}")
+        pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+def test_a_full_disk_ends_an_upload_with_a_clear_error(live: Live, small_disk: Path) -> None:
+    h = live.headers("full@example.com")
+    pid = _project(live, h)
+    url = f"/api/v1/projects/{pid}/datasets/upload"
+    status, body, _ = stream_upload(live, url, h, 4 * MIB)  # chunked: the disk fills while it streams
+    assert status == 507 and body["code"] == "disk_full", body
+    assert "disk full at uploads/" in str(body["detail"]) and "GB" in str(body["detail"])
+    assert os.listdir(small_disk) == []  # the partial file is gone
+    with httpx.Client(base_url=live.base, headers=h) as c:
+        # announced in advance: refused before a byte is written
+        r = c.post(url, data={"group_name": "g"}, files={"file": ("d.zip", b"\0" * (3 * MIB))})
+        assert r.status_code == 507 and "free" in r.json()["detail"], r.text
+        assert os.listdir(small_disk) == []
+        assert c.get(f"/api/v1/projects/{pid}").status_code == 200  # the API answers as before
+        r = c.post(url, data={"group_name": "g"}, files={"file": ("d.zip", b"PK" + b"\0" * 1000)})
+        assert r.status_code == 202, r.text  # a small one fits
+    for p in small_disk.iterdir():
+        p.unlink()

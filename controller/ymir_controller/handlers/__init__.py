@@ -18,7 +18,15 @@ from mir.errors import CancelledError, ExecutorError, MirError, RevisionExistsEr
 from mir.messages import error_id, workplace_relative
 from ymir_controller.handlers import data, labeling, models
 from ymir_controller.handlers.context import Context, existing, version_info
-from ymir_controller.protocol import GPU_KINDS, Kind, PingRequest, TaskError, TaskRequest, TaskResult
+from ymir_controller.protocol import (
+    GPU_KINDS,
+    Kind,
+    PingRequest,
+    TaskError,
+    TaskRequest,
+    TaskResult,
+    superseded_flag,
+)
 from ymir_controller.slots import NotEnoughGpus, gpu_slots
 
 log = logging.getLogger(__name__)
@@ -119,6 +127,21 @@ def task_lock(internal: Path, task_id: str, *, should_cancel: Callable[[], bool]
 
 def _run_locked(req: Any, ctx: Context, started: float, gpu_count: int) -> TaskResult:
     kind = req.kind
+    retry = superseded_flag(ctx.settings.root, ctx.task_id)
+    if retry.exists():  # a late redelivery of a task the user already retried: the retry commits
+        by = retry.read_text().strip() or "another task"
+        log.warning("task %s was retried as %s; this delivery does nothing", ctx.task_id, by)
+        return TaskResult(
+            task_id=ctx.task_id,
+            kind=kind,
+            state="cancelled",
+            redelivered=True,
+            error=TaskError(
+                code=160001,
+                message=f"task {ctx.task_id} was retried as {by}; this late delivery of it did nothing",
+                fix=f"look at task {by}",
+            ),
+        )
     if ctx.should_cancel():
         return TaskResult(task_id=ctx.task_id, kind=kind, state="cancelled")
     dst = getattr(req, "dst_rev", None)

@@ -154,9 +154,9 @@ def _import(
         dst_rev=dv.rev,
         source=source,
         user=user.email,
-        unknown_types_strategy=strategy,
+        unknown_types_strategy=strategy,  # type: ignore[arg-type]
         with_predictions=with_predictions,
-    )  # type: ignore[arg-type]
+    )
     return launch(db, request, user=user, project=project, task_id=tid, req=req, versions=[dv])
 
 
