@@ -130,6 +130,7 @@ cmd_test() {
     label_studio_install  # the labeling tests start it from label_studio/ls.sh
     log "ruff"
     "$VENV/bin/ruff" check "${PYTHON_PARTS[@]}" tests bench
+    "$VENV/bin/ruff" format --check --quiet "${PYTHON_PARTS[@]}" tests bench
     log "mypy"
     for part in "${PYTHON_PARTS[@]}"; do  # one part at a time: each is its own package
         "$VENV/bin/mypy" "$part"

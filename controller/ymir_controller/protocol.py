@@ -164,7 +164,11 @@ class ExportRequest(_Request):
 
 class _Executes(_Writes):
     src_revs: str
-    executor: str = Field("", description="image name, 'local:<command>', or empty for our executor")
+    executor: str = Field(
+        "",
+        description="a container image reference, 'local:<name>' of a local executor the worker's "
+        "YMIR_LOCAL_EXECUTORS registers, or empty for our executor",
+    )
     config: dict[str, Any] = {}
     gpu_count: int = Field(0, ge=0)
     strategy: Literal["stop", "host", "guest"] = "stop"
@@ -294,8 +298,9 @@ class ModelInfo(BaseModel):
     best_stage: str
     stages: dict[str, dict[str, Any]]
     class_names: list[str]
-    map: float | None = None
-    map50: float | None = None
+    map50_95: float | None = None  # COCO AP averaged over IoU .5:.95, measured by mir (docs/glossary.md)
+    map50: float | None = None  # COCO AP at IoU .5, measured by mir
+    executor_map50: float | None = None  # what the executor claimed for its best stage, never trusted alone
     evaluation: dict[str, Any] | None = None
 
 

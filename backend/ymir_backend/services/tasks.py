@@ -94,8 +94,9 @@ def store_result(db: Session, task: Task, result: TaskResult) -> None:
             mv.state = "ready"
             mv.model_hash = m.model_hash
             mv.best_stage = m.best_stage
-            mv.map = m.map
+            mv.map50_95 = m.map50_95
             mv.map50 = m.map50
+            mv.executor_map50 = m.executor_map50
             mv.class_names = list(m.class_names)
             mv.evaluation = m.evaluation
             for name, stage in m.stages.items():
