@@ -27,6 +27,69 @@ ensure_venv() {
 
 PYTHON_PARTS=(command/mir executor/ymir_executor controller/ymir_controller backend/ymir_backend)
 
+# --- the web GUI (web/): node packages from the lock file, the typed client, the bundle ------------------
+WEB="$ROOT/web"
+
+# web_hash FILES...: one hash of the named files' contents (missing files count as empty)
+web_hash() { cat "$@" 2>/dev/null | sha256sum | cut -c1-16; }
+
+# npm ci from package-lock.json, again only when the lock file changed since the last install
+web_node_modules() {
+    command -v npm >/dev/null || { log "the web GUI needs Node.js 20+ and npm (apt-get install -y nodejs npm)"; exit 1; }
+    local want; want="$(web_hash "$WEB/package-lock.json")"
+    if [ "$(cat "$WEB/node_modules/.ymir-lock" 2>/dev/null)" != "$want" ]; then
+        log "installing the web GUI's packages (npm ci)"
+        (cd "$WEB" && nice npm ci --no-audit --no-fund --loglevel=error)
+        echo "$want" >"$WEB/node_modules/.ymir-lock"
+    fi
+}
+
+# the typed API client: the backend's OpenAPI (dumped without a server) -> web/src/api/schema.d.ts
+web_schema() {
+    "$VENV/bin/python" "$WEB/scripts/dump_openapi.py" "$WEB/openapi.json"
+    (cd "$WEB" && npx --no-install openapi-typescript openapi.json --default-non-nullable false \
+        -o src/api/schema.d.ts --silent)
+}
+
+# web_build [force]: build web/dist when it is missing or its sources (or the API) changed
+web_build() {
+    local stamp
+    stamp="$(find "$WEB/src" "$WEB/index.html" "$WEB/package-lock.json" "$WEB/vite.config.ts" \
+        "$ROOT/backend/ymir_backend" -type f \( -name '*.ts' -o -name '*.tsx' -o -name '*.json' \
+        -o -name '*.html' -o -name '*.py' \) ! -name schema.d.ts -print0 | sort -z | xargs -0 cat | sha256sum | cut -c1-16)"
+    if [ "${1:-}" != force ] && [ -f "$WEB/dist/index.html" ] && [ "$(cat "$WEB/dist/.ymir-build" 2>/dev/null)" = "$stamp" ]; then
+        return
+    fi
+    web_node_modules
+    log "building the web GUI (web/dist)"
+    web_schema
+    (cd "$WEB" && nice npx --no-install vite build --logLevel warn)
+    echo "$stamp" >"$WEB/dist/.ymir-build"
+}
+
+# what ./ymir.sh test runs for the GUI: types, lint, unit tests, and the bundle the browser tests load
+web_check() {
+    web_node_modules
+    web_schema
+    log "web: tsc"
+    (cd "$WEB" && npx --no-install tsc -b)
+    log "web: eslint"
+    (cd "$WEB" && npx --no-install eslint --max-warnings 0 .)
+    log "web: vitest"
+    (cd "$WEB" && npx --no-install vitest run --reporter=dot)
+    web_build
+}
+
+# the browser the GUI tests drive (Debian's chromium; Playwright downloads none)
+ensure_chromium() {
+    [ -x /usr/bin/chromium ] && return
+    log "installing chromium for the browser tests (apt-get)"
+    local sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null \
+        || { $sudo apt-get update -q >/dev/null && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; } \
+        || { log "could not install chromium; install it (apt-get install -y chromium) and run again"; exit 1; }
+}
+
 cmd_test() {
     ensure_venv
     cd "$ROOT"
@@ -36,6 +99,8 @@ cmd_test() {
     for part in "${PYTHON_PARTS[@]}"; do  # one part at a time: each is its own package
         "$VENV/bin/mypy" "$part"
     done
+    web_check
+    ensure_chromium
     log "pytest"
     # a per-checkout temp folder: concurrent runs (two clones on one machine) never delete each other's files
     mkdir -p "$ROOT/.ymir"
@@ -68,6 +133,7 @@ spawn() {
 cmd_start() {
     ensure_venv
     load_env
+    [ -n "${YMIR_WEB_DIST:-}" ] || web_build
     mkdir -p "$STATE" "$YMIR_WORKPLACE/sharing"
     if running worker; then
         log "the worker is already running (pid $(cat "$STATE/worker.pid")); ./ymir.sh stop first"

@@ -33,6 +33,7 @@ class BackendSettings(BaseSettings):
     redis_key_prefix: str = ""
     heartbeat_seconds: float = 5.0
     sharing_dir: str = "sharing"
+    web_dist: str = ""  # the GUI bundle; empty: web/dist of this checkout
 
     @property
     def root(self) -> Path:

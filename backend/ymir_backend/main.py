@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import APIRouter, FastAPI
-from fastapi.responses import RedirectResponse
 from sqlalchemy import select
 
 from ymir_backend import __version__, errors
@@ -20,6 +20,7 @@ from ymir_backend.api.routes import (
     labels,
     mlmodels,
     projects,
+    task_events,
     tasks,
     users,
 )
@@ -33,6 +34,8 @@ from ymir_backend.security import RateLimiter, hash_password
 from ymir_backend.services.browse import BrowseCache
 from ymir_backend.services.engine import Engine
 from ymir_backend.services.tasks import Monitor
+from ymir_backend.webapp import default_dist
+from ymir_backend.webapp import install as install_web
 
 log = logging.getLogger(__name__)
 
@@ -97,17 +100,17 @@ def create_app(settings: BackendSettings | None = None) -> FastAPI:
     errors.install(app)
     app.add_middleware(BodyLimit, settings=settings)
     api = APIRouter(prefix="/api/v1")
-    for module in (auth, users, labels, projects, datasets, assets, mlmodels, tasks, images, iterations):
+    routes = [auth, users, labels, projects, datasets, assets, mlmodels]
+    routes += [task_events, tasks, images, iterations]  # task_events first: /tasks/events is no task id
+    for module in routes:
         api.include_router(module.router)
     app.include_router(api)
-
-    @app.get("/", include_in_schema=False)
-    def root() -> RedirectResponse:
-        return RedirectResponse("/docs")
 
     @app.get("/health", include_in_schema=False)
     def health() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
+
+    install_web(app, Path(settings.web_dist) if settings.web_dist else default_dist())  # last: its catch-all
 
     return app
 
