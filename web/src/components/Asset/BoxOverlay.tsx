@@ -5,8 +5,11 @@ import { classColor, type DrawnBox } from './boxes'
  * rect's x/y/width/height are the box's coordinates: gt solid, predictions dashed with their score.
  */
 export function BoxOverlay({ width, height, boxes, labels = true }: { width: number; height: number; boxes: DrawnBox[]; labels?: boolean }) {
-  const stroke = Math.max(1, Math.round(Math.max(width, height) / 300))
-  const font = Math.max(10, Math.round(Math.max(width, height) / 45))
+  // sizes in the image's pixels, so they look alike on any image size: the font is 1/28 of the
+  // longer side, the stroke is 2 screen pixels whatever the zoom
+  const side = Math.max(width, height)
+  const font = side / 28
+  const dash = side / 60
   return (
     <svg
       viewBox={`0 0 ${width} ${height}`}
@@ -25,19 +28,20 @@ export function BoxOverlay({ width, height, boxes, labels = true }: { width: num
               height={b.h}
               fill="none"
               stroke={color}
-              strokeWidth={stroke}
-              strokeDasharray={b.side === 'pred' ? `${stroke * 4} ${stroke * 2}` : undefined}
+              strokeWidth={2}
+              strokeDasharray={b.side === 'pred' ? `${dash * 2} ${dash}` : undefined}
               vectorEffect="non-scaling-stroke"
             />
             {labels && (
               <text
-                x={b.x + 2}
-                y={b.side === 'gt' ? Math.max(font, b.y - 2) : b.y + b.h - 3}
+                x={b.x + font / 6}
+                y={b.side === 'gt' ? Math.max(font, b.y - font / 4) : b.y + b.h - font / 4}
                 fill={color}
                 fontSize={font}
                 fontWeight={b.side === 'gt' ? 700 : 400}
                 stroke="#fff"
-                strokeWidth={0.5}
+                strokeWidth={font / 12}
+                paintOrder="stroke"
               >
                 {b.side === 'gt' ? b.label : `⋯ ${b.label}`}
               </text>
