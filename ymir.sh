@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # YMIR's one entry point.
-#   ./ymir.sh test    install what the tests need and run the whole suite (lint, types, tests)
+#   ./ymir.sh test    install what the tests need and run the whole suite (lint, types, tests);
+#                     ./ymir.sh test PART (command, executor, controller, backend, web, or a tests/ folder)
+#                     runs that part's lint, types and tests; other arguments go to pytest
+#   ./ymir.sh install install the Python packages (only when a pyproject.toml changed since the last time)
 #   ./ymir.sh start   run the platform on its embedded defaults: SQLite, the embedded broker, a task
 #                     worker, the API on port 12001; ./ymir.sh stop | status | logs
 set -euo pipefail
@@ -11,34 +14,81 @@ PY="${PYTHON:-python3}"
 
 log() { printf '\033[1mymir:\033[0m %s\n' "$*" >&2; }
 
+# The files whose change means "install again": the project files of every Python part (and this script's
+# install steps, through INSTALL_VERSION). Anything else (source code) is installed editable and needs nothing.
+INSTALL_FILES=(pyproject.toml command/pyproject.toml executor/pyproject.toml controller/pyproject.toml
+               backend/pyproject.toml)
+INSTALL_VERSION=2  # raise when ensure_venv's steps change
+
+# stamp_hash FILE...: one hash of the named files (relative to $ROOT) and INSTALL_VERSION.
+stamp_hash() {
+    (cd "$ROOT" && { echo "$INSTALL_VERSION"; cat "$@"; } | sha256sum | cut -d' ' -f1)
+}
+
+# stamp_fresh NAME FILE...: true when NAME was installed from exactly these files (stamp in the venv).
+stamp_fresh() {
+    local name="$1"; shift
+    [ -f "$VENV/.ymir-stamp-$name" ] && [ "$(cat "$VENV/.ymir-stamp-$name")" = "$(stamp_hash "$@")" ]
+}
+
+# stamp_write NAME FILE...: record that NAME is installed from these files.
+stamp_write() {
+    local name="$1"; shift
+    stamp_hash "$@" >"$VENV/.ymir-stamp-$name"
+}
+
+pip_quiet() {
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check "$@" 2>&1 | grep -v "is ignored" || true
+}
+
 ensure_venv() {
     if [ ! -x "$VENV/bin/python" ]; then
         log "creating the Python environment in $VENV"
         "$PY" -m venv "$VENV"
     fi
+    if stamp_fresh python "${INSTALL_FILES[@]}"; then
+        return 0
+    fi
+    local started=$SECONDS
     # torch is pinned to the local CPU build; installing it first keeps pip from fetching a CUDA build.
-    log "installing Python packages (command/, executor/ and test tools)"
-    "$VENV/bin/pip" install --quiet --disable-pip-version-check "torch==2.13.0" 2>&1 | grep -v "is ignored" || true
-    local parts=(-e "$ROOT/command[test]" -e "$ROOT/executor[test]" -e "$ROOT/controller[test]"
-                 -e "$ROOT/backend[test]")
-    "$VENV/bin/pip" install --quiet --disable-pip-version-check "${parts[@]}" 2>&1 | grep -v "is ignored" || true
-    "$VENV/bin/python" -c "import mir, pyarrow" || { log "installation failed"; exit 1; }
+    log "installing PyTorch 2.13.0 (the first time takes about a minute)"
+    pip_quiet "torch==2.13.0"
+    log "installing command/, executor/, controller/ and backend/ with their test tools (about a minute)"
+    pip_quiet -e "$ROOT/command[test]" -e "$ROOT/executor[test]" -e "$ROOT/controller[test]" -e "$ROOT/backend[test]"
+    "$VENV/bin/python" -c "import mir, pyarrow, ymir_backend, ymir_controller, ymir_executor" \
+        || { log "installation failed (see pip's output above); fix it and run again"; exit 1; }
+    stamp_write python "${INSTALL_FILES[@]}"
+    log "Python packages installed in $((SECONDS - started)) s; next time this step is skipped until a pyproject.toml changes"
 }
 
+# ensure_chromium: the headless browser the GUI and /docs tests drive (Debian's chromium, never a download
+# by Playwright). Installed with apt-get when missing.
+ensure_chromium() {
+    [ -x /usr/bin/chromium ] && return 0
+    if ! command -v apt-get >/dev/null; then
+        log "the tests need Chromium at /usr/bin/chromium; install it with your package manager"; exit 1
+    fi
+    log "installing Chromium with apt-get (about 30 s, once)"
+    local sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q chromium >/dev/null \
+        || { $sudo apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q chromium >/dev/null; } \
+        || { log "apt-get could not install chromium; install it and run again"; exit 1; }
+}
+
+# Python parts: NAME -> package folder; ./ymir.sh test NAME lints, type-checks and tests only that part.
+declare -A PART_PACKAGE=([command]=command/mir [executor]=executor/ymir_executor
+                         [controller]=controller/ymir_controller [backend]=backend/ymir_backend)
 PYTHON_PARTS=(command/mir executor/ymir_executor controller/ymir_controller backend/ymir_backend)
 
 # --- the web GUI (web/): node packages from the lock file, the typed client, the bundle ------------------
 WEB="$ROOT/web"
 
-# web_hash FILES...: one hash of the named files' contents (missing files count as empty)
-web_hash() { cat "$@" 2>/dev/null | sha256sum | cut -c1-16; }
-
 # npm ci from package-lock.json, again only when the lock file changed since the last install
 web_node_modules() {
     command -v npm >/dev/null || { log "the web GUI needs Node.js 20+ and npm (apt-get install -y nodejs npm)"; exit 1; }
-    local want; want="$(web_hash "$WEB/package-lock.json")"
+    local want; want="$(sha256sum "$WEB/package-lock.json" | cut -c1-16)"
     if [ "$(cat "$WEB/node_modules/.ymir-lock" 2>/dev/null)" != "$want" ]; then
-        log "installing the web GUI's packages (npm ci)"
+        log "installing the web GUI's packages (npm ci, about a minute)"
         (cd "$WEB" && nice npm ci --no-audit --no-fund --loglevel=error)
         echo "$want" >"$WEB/node_modules/.ymir-lock"
     fi
@@ -51,14 +101,15 @@ web_schema() {
         -o src/api/schema.d.ts --silent)
 }
 
-# web_build [force]: build web/dist when it is missing or its sources (or the API) changed
+# web_build: build web/dist when it is missing or its sources (or the API it is typed against) changed
 web_build() {
     local stamp
     stamp="$(find "$WEB/src" "$WEB/index.html" "$WEB/package-lock.json" "$WEB/vite.config.ts" \
         "$ROOT/backend/ymir_backend" -type f \( -name '*.ts' -o -name '*.tsx' -o -name '*.json' \
-        -o -name '*.html' -o -name '*.py' \) ! -name schema.d.ts -print0 | sort -z | xargs -0 cat | sha256sum | cut -c1-16)"
-    if [ "${1:-}" != force ] && [ -f "$WEB/dist/index.html" ] && [ "$(cat "$WEB/dist/.ymir-build" 2>/dev/null)" = "$stamp" ]; then
-        return
+        -o -name '*.html' -o -name '*.py' \) ! -name schema.d.ts -print0 | sort -z | xargs -0 cat \
+        | sha256sum | cut -c1-16)"
+    if [ -f "$WEB/dist/index.html" ] && [ "$(cat "$WEB/dist/.ymir-build" 2>/dev/null)" = "$stamp" ]; then
+        return 0
     fi
     web_node_modules
     log "building the web GUI (web/dist)"
@@ -67,7 +118,7 @@ web_build() {
     echo "$stamp" >"$WEB/dist/.ymir-build"
 }
 
-# what ./ymir.sh test runs for the GUI: types, lint, unit tests, and the bundle the browser tests load
+# web_check: the GUI's types, lint and unit tests, and the bundle the browser tests load
 web_check() {
     web_node_modules
     web_schema
@@ -80,31 +131,59 @@ web_check() {
     web_build
 }
 
-# the browser the GUI tests drive (Debian's chromium; Playwright downloads none)
-ensure_chromium() {
-    [ -x /usr/bin/chromium ] && return
-    log "installing chromium for the browser tests (apt-get)"
-    local sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
-    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null \
-        || { $sudo apt-get update -q >/dev/null && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; } \
-        || { log "could not install chromium; install it (apt-get install -y chromium) and run again"; exit 1; }
+# web_test [PYTEST-ARGS...]: ./ymir.sh test web — the checks above and the browser tests (tests/web)
+web_test() {
+    web_check
+    ensure_chromium
+    log "web: ruff"
+    "$VENV/bin/ruff" check tests/web web/scripts
+    log "web: pytest"
+    run_pytest tests/web "$@"
+}
+
+run_pytest() {
+    # a per-checkout temp folder: concurrent runs (two clones on one machine) never delete each other's files
+    mkdir -p "$ROOT/.ymir"
+    "$VENV/bin/python" -m pytest --basetemp "$ROOT/.ymir/pytest" "$@"
+}
+
+# test_part NAME [PYTEST-ARGS...]: one part's lint, types and tests.
+test_part() {
+    local part="$1"; shift
+    if [ "$part" = web ]; then
+        if declare -F web_test >/dev/null; then web_test "$@"; return; fi
+        log "the web part has no tests yet"; return 0
+    fi
+    local pkg="${PART_PACKAGE[$part]:-}" paths=()
+    [ -n "$pkg" ] && paths+=("$pkg")
+    [ -d "$ROOT/tests/$part" ] && paths+=("tests/$part")
+    [ "${#paths[@]}" -gt 0 ] || { log "no part named '$part'; parts: ${!PART_PACKAGE[*]} web $(cd "$ROOT/tests" && ls -d */ | tr -d / | tr '\n' ' ')"; exit 2; }
+    log "$part: ruff"
+    "$VENV/bin/ruff" check "${paths[@]}"
+    if [ -n "$pkg" ]; then log "$part: mypy"; "$VENV/bin/mypy" "$pkg"; fi
+    if [ -d "$ROOT/tests/$part" ]; then log "$part: pytest"; run_pytest "tests/$part" "$@"; fi
 }
 
 cmd_test() {
     ensure_venv
     cd "$ROOT"
+    local first="${1:-}"
+    if [ -n "$first" ] && [ "${first#-}" = "$first" ] && [ ! -e "$first" ]; then
+        shift
+        [ "$first" = backend ] && ensure_chromium
+        test_part "$first" "$@"
+        return
+    fi
+    ensure_chromium
+    web_check
     log "ruff"
-    "$VENV/bin/ruff" check "${PYTHON_PARTS[@]}" tests bench
+    "$VENV/bin/ruff" check "${PYTHON_PARTS[@]}" tests bench web/scripts
     log "mypy"
     for part in "${PYTHON_PARTS[@]}"; do  # one part at a time: each is its own package
         "$VENV/bin/mypy" "$part"
     done
-    web_check
-    ensure_chromium
     log "pytest"
-    # a per-checkout temp folder: concurrent runs (two clones on one machine) never delete each other's files
-    mkdir -p "$ROOT/.ymir"
-    "$VENV/bin/python" -m pytest --basetemp "$ROOT/.ymir/pytest" "$@"
+    run_pytest "$@"
 }
 
 STATE="$ROOT/.ymir"
@@ -117,6 +196,12 @@ load_env() {
     case "$YMIR_WORKPLACE" in /*) ;; *) export YMIR_WORKPLACE="$ROOT/$YMIR_WORKPLACE" ;; esac
 }
 
+# sharing_folder: the absolute folder server-path imports read (YMIR_SHARING_DIR, relative to the workplace).
+sharing_folder() {
+    local dir="${YMIR_SHARING_DIR:-sharing}"
+    case "$dir" in /*) echo "$dir" ;; *) echo "$YMIR_WORKPLACE/$dir" ;; esac
+}
+
 running() { [ -f "$STATE/$1.pid" ] && kill -0 "$(cat "$STATE/$1.pid")" 2>/dev/null; }
 
 # spawn NAME DIR COMMAND...: run COMMAND in DIR as the leader of a new session (so stop can end it and
@@ -125,16 +210,31 @@ spawn() {
     local name="$1" dir="$2"
     shift 2
     rm -f "$STATE/$name.pid"
-    (cd "$dir" && setsid bash -c 'echo $$ >"$0"; exec "$@"' "$STATE/$name.pid" "$@" \
-        </dev/null >>"$STATE/$name.log" 2>&1 &)
+    # the redirections are on the whole subshell, so nothing keeps start's own output open: start's
+    # output can be piped or captured, and the pipe closes when start ends
+    (cd "$dir" && exec setsid bash -c 'echo $$ >"$0"; exec "$@"' "$STATE/$name.pid" "$@") \
+        </dev/null >>"$STATE/$name.log" 2>&1 &
     for _ in $(seq 1 50); do [ -s "$STATE/$name.pid" ] && break; sleep 0.1; done
 }
 
+# refuse_unknown_start_options ARGS...: start takes no options yet; --docker comes with the deployment work.
+refuse_unknown_start_options() {
+    local arg
+    for arg in "$@"; do
+        case "$arg" in
+            --docker) log "./ymir.sh start --docker is not available yet (docker-compose.yml is still being written);"
+                      log "run ./ymir.sh start for the local mode (embedded database and broker)"; exit 2 ;;
+            *) log "unknown option to start: $arg (usage: ./ymir.sh start)"; exit 2 ;;
+        esac
+    done
+}
+
 cmd_start() {
+    refuse_unknown_start_options "$@"
     ensure_venv
     load_env
-    [ -n "${YMIR_WEB_DIST:-}" ] || web_build
-    mkdir -p "$STATE" "$YMIR_WORKPLACE/sharing"
+    [ -n "${YMIR_WEB_DIST:-}" ] || web_build  # the GUI's bundle, rebuilt only when its sources changed
+    mkdir -p "$STATE" "$(sharing_folder)"
     if running worker; then
         log "the worker is already running (pid $(cat "$STATE/worker.pid")); ./ymir.sh stop first"
     else
@@ -167,17 +267,23 @@ PY
         done
     fi
     log "YMIR is running: http://127.0.0.1:$port (API docs: http://127.0.0.1:$port/docs)"
+    log "sharing folder for server-path imports: $(sharing_folder)"
     log "admin login: ${YMIR_ADMIN_EMAIL:-admin@example.com} / ${YMIR_ADMIN_PASSWORD:-change-me-now}"
     [ -z "${YMIR_ADMIN_PASSWORD:-}" ] && log "change that password (POST /api/v1/auth/password) or set YMIR_ADMIN_PASSWORD in .env"
     log "stop with ./ymir.sh stop; logs with ./ymir.sh logs"
 }
 
+# stop: ask each leader to shut down (the worker then stops its own children after their
+# current task; signalling the whole group would kill them under it, logged as "exited with signal 15"),
+# and end whatever of its group is left after 20 s.
 cmd_stop() {
     for name in api worker; do
         if running "$name"; then
-            kill -TERM -- "-$(cat "$STATE/$name.pid")" 2>/dev/null || kill -TERM "$(cat "$STATE/$name.pid")"
+            local pid; pid="$(cat "$STATE/$name.pid")"
+            kill -TERM "$pid"
             for _ in $(seq 1 40); do running "$name" || break; sleep 0.5; done
-            running "$name" && kill -KILL -- "-$(cat "$STATE/$name.pid")" 2>/dev/null
+            running "$name" && kill -KILL -- "-$pid" 2>/dev/null
+            kill -TERM -- "-$pid" 2>/dev/null || true  # anything of its group still left
             log "stopped $name"
         fi
         rm -f "$STATE/$name.pid"
@@ -192,9 +298,10 @@ cmd_status() {
 
 case "${1:-}" in
     test) shift; cmd_test "$@" ;;
+    install) shift; ensure_venv ;;
     start) shift; cmd_start "$@" ;;
     stop) shift; cmd_stop ;;
     status) shift; cmd_status ;;
     logs) shift; tail -n "${1:-100}" -f "$STATE/api.log" "$STATE/worker.log" ;;
-    *) echo "usage: ./ymir.sh test | start | stop | status | logs" >&2; exit 2 ;;
+    *) echo "usage: ./ymir.sh test [PART] | start | stop | status | logs | install" >&2; exit 2 ;;
 esac
