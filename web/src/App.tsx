@@ -27,6 +27,7 @@ const Iterations = lazy(() => import('./pages/iterations'))
 const Tasks = lazy(() => import('./pages/tasks'))
 const AdminImages = lazy(() => import('./pages/admin/Images'))
 const AdminUsers = lazy(() => import('./pages/admin/Users'))
+const Profile = lazy(() => import('./pages/profile'))
 
 const queryClient = new QueryClient({
   defaultOptions: {
@@ -101,6 +102,7 @@ export default function App() {
                 <Route index element={<Home />} />
                 <Route path="labels" element={<Labels />} />
                 <Route path="tasks" element={<Tasks />} />
+                <Route path="profile" element={<Profile />} />
                 <Route path="projects/:pid/datasets" element={<Datasets />} />
                 <Route path="projects/:pid/datasets/import" element={<ImportWizard />} />
                 <Route path="projects/:pid/datasets/:did" element={<Assets />} />

@@ -69,7 +69,7 @@ export default function MainLayout() {
           >
             <LanguageSwitch />
             <Dropdown
-              menu={{ items: [{ key: 'out', label: t('signOut'), onClick: () => void signOut() }] }}
+              menu={{ items: [{ key: 'profile', label: t('profile'), onClick: () => navigate('/profile') }, { key: 'out', label: t('signOut'), onClick: () => void signOut() }] }}
               trigger={['click']}
             >
               <Button type="text" data-testid="user-menu">
