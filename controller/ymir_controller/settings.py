@@ -1,5 +1,5 @@
 """Controller settings from the environment or ``.env`` (every ``YMIR_*`` variable is documented in
-the repository's ``.env.example``)."""
+the repository's ``.env``)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class Settings(BaseSettings):
     """Where the workplace is, which broker to use, which GPUs exist, and the import limits."""
 
-    model_config = SettingsConfigDict(env_prefix="YMIR_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="YMIR_", env_file=(".env", ".env.local"), extra="ignore")
 
     workplace: Path = Path("ymir-workplace")
     broker_url: str = ""  # empty: the embedded filesystem broker inside the workplace
