@@ -143,6 +143,16 @@ web_test() {
     run_pytest tests/web "$@"
 }
 
+# Label Studio (label_studio/ls.sh): its own environment, installed only when the pinned version is missing.
+label_studio_install() { "$ROOT/label_studio/ls.sh" install; }
+label_studio_enabled() { case "${YMIR_LABEL_STUDIO:-false}" in true|1|yes) return 0 ;; *) return 1 ;; esac; }
+label_studio_start() {
+    label_studio_enabled || return 0
+    label_studio_install
+    "$ROOT/label_studio/ls.sh" start
+}
+label_studio_stop() { "$ROOT/label_studio/ls.sh" stop 2>/dev/null || true; }
+
 run_pytest() {
     # a per-checkout temp folder: concurrent runs (two clones on one machine) never delete each other's files
     mkdir -p "$ROOT/.ymir"
@@ -175,13 +185,16 @@ cmd_test() {
         && { [ -n "${PART_PACKAGE[$first]:-}" ] || [ "$first" = web ] || [ ! -e "$first" ]; }; then
         shift
         [ "$first" = backend ] && ensure_chromium
+        [ "$first" = labeling ] && label_studio_install
         test_part "$first" "$@"
         return
     fi
     ensure_chromium
+    label_studio_install  # the labeling tests start it from label_studio/ls.sh
     web_check
     log "ruff"
     "$VENV/bin/ruff" check "${PYTHON_PARTS[@]}" tests bench web/scripts
+    "$VENV/bin/ruff" format --check --quiet "${PYTHON_PARTS[@]}" tests bench web/scripts
     log "mypy"
     for part in "${PYTHON_PARTS[@]}"; do  # one part at a time: each is its own package
         "$VENV/bin/mypy" "$part"
@@ -269,6 +282,7 @@ PY
             sleep 0.5
         done
     fi
+    label_studio_start
     log "YMIR is running: http://127.0.0.1:$port (API docs: http://127.0.0.1:$port/docs)"
     log "sharing folder for server-path imports: $(sharing_folder)"
     log "admin login: ${YMIR_ADMIN_EMAIL:-admin@example.com} / ${YMIR_ADMIN_PASSWORD:-change-me-now}"
@@ -280,6 +294,7 @@ PY
 # current task; signalling the whole group would kill them under it, logged as "exited with signal 15"),
 # and end whatever of its group is left after 20 s.
 cmd_stop() {
+    label_studio_stop
     for name in api worker; do
         if running "$name"; then
             local pid; pid="$(cat "$STATE/$name.pid")"
@@ -351,6 +366,7 @@ cmd_status() {
     for name in api worker; do
         if running "$name"; then echo "$name: running (pid $(cat "$STATE/$name.pid"))"; else echo "$name: stopped"; fi
     done
+    "$ROOT/label_studio/ls.sh" status
 }
 
 case "${1:-}" in

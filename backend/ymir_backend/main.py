@@ -17,6 +17,7 @@ from ymir_backend.api.routes import (
     datasets,
     images,
     iterations,
+    labeling,
     labels,
     mlmodels,
     projects,
@@ -101,7 +102,7 @@ def create_app(settings: BackendSettings | None = None) -> FastAPI:
     app.add_middleware(BodyLimit, settings=settings)
     api = APIRouter(prefix="/api/v1")
     routes = [auth, users, labels, projects, datasets, assets, mlmodels]
-    routes += [task_events, tasks, images, iterations]  # task_events first: /tasks/events is no task id
+    routes += [task_events, tasks, images, iterations, labeling]  # task_events first: /tasks/events is no id
     for module in routes:
         api.include_router(module.router)
     app.include_router(api)

@@ -75,7 +75,7 @@ def main() -> None:
         options=options("work-train", progress=look),
     )
     seen["model_hash"] = report.model_hash
-    seen["map"] = report.metrics["map"]
+    seen["map50_95"] = report.metrics["map50_95"]
     seen["model_owner"] = (world / "models" / report.model_hash).stat().st_uid
     model = f"{report.model_hash}@{report.best_stage}"
     mined = mine(

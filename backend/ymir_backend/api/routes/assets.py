@@ -71,6 +71,7 @@ class AssetPage(BaseModel):
     offset: int
     limit: int
 
+
 _labels_cache: dict[Path, tuple[tuple[Any, ...], Labels]] = {}
 _labels_lock = threading.Lock()
 

@@ -31,7 +31,7 @@ export default function Iterations() {
   const list = useMemo(() => rounds.data ?? [], [rounds.data])
   const open = list.find((r) => r.state !== 'done')
   const option = useMemo(
-    () => buildRoundsOption(list.map((r) => ({ round: r.round, map: (r.summary?.map as number | null) ?? null })), project.data?.target_map ?? null, 'mAP'),
+    () => buildRoundsOption(list.map((r) => ({ round: r.round, map: (r.summary?.map50_95 as number | null) ?? null })), project.data?.target_map ?? null, 'mAP'),
     [list, project.data],
   )
   return (
@@ -97,7 +97,7 @@ function Round({ pid, round }: { pid: number; round: Iteration }) {
   const step = current >= 0 ? steps[current] : undefined
   return (
     <Card size="small" title={t('round', { round: round.round })} style={{ marginBottom: 16 }}
-      extra={<Typography.Text type="secondary">{t('summary', { size: summary.training_set_size ?? '—', map: typeof summary.map === 'number' ? summary.map.toFixed(3) : '—' })}</Typography.Text>}>
+      extra={<Typography.Text type="secondary">{t('summary', { size: summary.training_set_size ?? '—', map: typeof summary.map50_95 === 'number' ? summary.map50_95.toFixed(3) : '—' })}</Typography.Text>}>
       <Steps
         size="small"
         current={current >= 0 ? current : steps.length}

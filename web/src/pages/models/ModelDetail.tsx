@@ -45,7 +45,7 @@ export default function ModelDetail() {
       <ErrorAlert error={model.error} />
       {m && (
         <Descriptions bordered size="small" column={3} style={{ marginBottom: 16 }}>
-          <Descriptions.Item label="mAP">{m.map?.toFixed(3) ?? '—'}</Descriptions.Item>
+          <Descriptions.Item label="mAP">{m.map50_95?.toFixed(3) ?? '—'}</Descriptions.Item>
           <Descriptions.Item label="mAP50">{m.map50?.toFixed(3) ?? '—'}</Descriptions.Item>
           <Descriptions.Item label={t('bestStage')}>{m.best_stage ?? '—'}</Descriptions.Item>
           <Descriptions.Item label={t('classes')}>{m.class_names.join(', ')}</Descriptions.Item>

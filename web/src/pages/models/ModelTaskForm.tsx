@@ -75,7 +75,7 @@ export default function ModelTaskForm({ kind }: { kind: 'mine' | 'infer' }) {
           </Form.Item>
           <Form.Item name="model_id" label={t('model')} rules={[{ required: true, message: t('required') }]}>
             <Select style={{ width: 220 }}
-              options={(models.data?.items ?? []).filter((m) => m.state === 'ready').map((m) => ({ value: m.id, label: `#${m.id} v${m.version_num} mAP ${m.map?.toFixed(3) ?? '—'}` }))} />
+              options={(models.data?.items ?? []).filter((m) => m.state === 'ready').map((m) => ({ value: m.id, label: `#${m.id} v${m.version_num} mAP ${m.map50_95?.toFixed(3) ?? '—'}` }))} />
           </Form.Item>
           {kind === 'mine' && (
             <Form.Item name="topk" label={t('topk')} rules={[{ required: true, message: t('required') }]}>

@@ -45,7 +45,7 @@ export default function Models() {
               m.state === 'ready' ? <Link to={`/projects/${pid}/models/${m.id}`} data-testid="model-link">{`#${m.id} v${m.version_num}`}</Link> : `#${m.id} v${m.version_num}`,
           },
           { title: t('state'), key: 'state', render: (_, m) => <TaskState state={m.state} taskId={m.task_id} /> },
-          { title: 'mAP', dataIndex: 'map', render: (v: number | null) => (v === null ? '—' : v.toFixed(3)) },
+          { title: 'mAP', dataIndex: 'map50_95', render: (v: number | null) => (v === null ? '—' : v.toFixed(3)) },
           { title: 'mAP50', dataIndex: 'map50', render: (v: number | null) => (v === null ? '—' : v.toFixed(3)) },
           { title: t('bestStage'), dataIndex: 'best_stage' },
           { title: t('classes'), dataIndex: 'class_names', render: (cs: string[]) => cs.map((c) => <Tag key={c}>{c}</Tag>) },
