@@ -137,3 +137,24 @@ def shot(page: Any, name: str) -> None:
     """A small PNG for the README and docs/gui.md (written by the tests, so it shows what runs)."""
     IMAGES.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(IMAGES / f"{name}.png"))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """When a GUI test fails, a screenshot of each page it opened (.ymir/failures) shows what the user saw."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if report.when != "call":
+        return
+    from tests.web.helpers import OPEN_PAGES
+
+    if report.failed:
+        out = ROOT / ".ymir" / "failures"
+        out.mkdir(parents=True, exist_ok=True)
+        for i, page in enumerate(OPEN_PAGES):
+            try:
+                page.screenshot(path=str(out / f"{item.name}-{i}.png"))
+                report.sections.append(("page", f"{page.url} -> {out / f'{item.name}-{i}.png'}"))
+            except Exception:  # noqa: BLE001 - a closed page has nothing to show
+                pass
+    OPEN_PAGES.clear()

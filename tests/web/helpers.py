@@ -26,6 +26,9 @@ def zip_of(folder: Path, out: Path) -> Path:
     return out
 
 
+OPEN_PAGES: list[Any] = []  # screenshotted when a test fails (conftest)
+
+
 def new_page(browser: Any, url: str, locale: str = "en-US") -> Any:
     ctx = browser.new_context(viewport={"width": 1280, "height": 800}, base_url=url, locale=locale)
     page = ctx.new_page()
@@ -33,6 +36,7 @@ def new_page(browser: Any, url: str, locale: str = "en-US") -> Any:
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.errors = errors
+    OPEN_PAGES.append(page)
     return page
 
 

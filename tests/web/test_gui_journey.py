@@ -37,6 +37,7 @@ def _labels(page: Any) -> None:
         if aliases:
             page.fill("#label_aliases", aliases)
         page.click("#save-label")
+        page.locator(".ant-modal-wrap").wait_for(state="detached")  # saved: the form closed
         page.get_by_role("cell", name=name, exact=True).wait_for()
     page.get_by_role("cell", name="ring", exact=True).wait_for()
 
