@@ -27,6 +27,7 @@ from ymir_backend.api.routes import (
 )
 from ymir_backend.config import BackendSettings, get_settings
 from ymir_backend.db import Database
+from ymir_backend.json_limit import JsonBodyLimit
 from ymir_backend.limits import BodyLimit
 from ymir_backend.migrate import upgrade
 from ymir_backend.models import ExecutorImage, User
@@ -100,6 +101,7 @@ def create_app(settings: BackendSettings | None = None) -> FastAPI:
     app.state.login_limiter = RateLimiter(settings.login_attempts_per_minute)
     errors.install(app)
     app.add_middleware(BodyLimit, settings=settings)
+    app.add_middleware(JsonBodyLimit, limit=settings.max_json_bytes)
     api = APIRouter(prefix="/api/v1")
     routes = [auth, users, labels, projects, datasets, assets, mlmodels]
     routes += [task_events, tasks, images, iterations, labeling]  # task_events first: /tasks/events is no id
