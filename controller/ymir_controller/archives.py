@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import stat
 import zipfile
+import zlib
 from pathlib import Path, PurePosixPath
 
 from mir.errors import InputFileError
@@ -107,13 +108,21 @@ def safe_extract(
                 continue
             target.parent.mkdir(parents=True, exist_ok=True)
             written = 0
-            with zf.open(info) as src, open(target, "wb") as out:
-                while block := src.read(1 << 20):
-                    written += len(block)
-                    written_total += len(block)
-                    if written > info.file_size or written_total > budget:
-                        raise _bomb(source, f"{info.filename!r} expands beyond its declared size")
-                    out.write(block)
+            try:
+                with zf.open(info) as src, open(target, "wb") as out:
+                    while block := src.read(1 << 20):
+                        written += len(block)
+                        written_total += len(block)
+                        if written > info.file_size or written_total > budget:
+                            raise _bomb(source, f"{info.filename!r} expands beyond its declared size")
+                        out.write(block)
+            except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as e:
+                # zipfile stops at the declared size and then finds the CRC wrong: a damaged or lying zip
+                raise InputFileError(
+                    source,
+                    f"the entry {info.filename!r} is damaged ({e})",
+                    fix="re-create the zip and upload it again",
+                ) from e
     return dest
 
 
