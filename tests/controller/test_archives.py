@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from mir import models
-from mir.errors import InputFileError, ModelError
+from mir.errors import CancelledError, InputFileError, ModelError
 from ymir_controller.archives import safe_extract
 
 LIMITS = {"max_total": 1 << 40, "max_ratio": 250.0, "max_entries": 1000}
@@ -73,3 +73,11 @@ def test_a_zip_that_lies_about_its_sizes_is_refused(tmp_path: Path) -> None:
         safe_extract(archive, tmp_path / "out", **LIMITS)
     out = tmp_path / "out" / "images" / "a.jpg"
     assert not out.exists() or out.stat().st_size <= 1000  # never more than it declared
+
+
+def test_unpacking_stops_on_cancel(tmp_path: Path) -> None:
+    archive = _zip(tmp_path / "ok.zip", {f"images/{i}.jpg": b"x" * 1000 for i in range(5)})
+    asked = iter([False, False, True])
+    with pytest.raises(CancelledError):
+        safe_extract(archive, tmp_path / "out", should_cancel=lambda: next(asked, True), **LIMITS)
+    assert len(list((tmp_path / "out").rglob("*.jpg"))) <= 2
