@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import APIRouter, FastAPI
-from fastapi.responses import RedirectResponse
 from sqlalchemy import select
 
 from ymir_backend import __version__, errors
@@ -21,6 +21,7 @@ from ymir_backend.api.routes import (
     labels,
     mlmodels,
     projects,
+    task_events,
     tasks,
     users,
 )
@@ -36,6 +37,8 @@ from ymir_backend.services.browse import BrowseCache
 from ymir_backend.services.engine import Engine
 from ymir_backend.services.tasks import Monitor
 from ymir_backend.services.uploads import sweep_partial_uploads
+from ymir_backend.webapp import default_dist
+from ymir_backend.webapp import install as install_web
 
 log = logging.getLogger(__name__)
 
@@ -103,18 +106,17 @@ def create_app(settings: BackendSettings | None = None) -> FastAPI:
     app.add_middleware(BodyLimit, settings=settings)
     app.add_middleware(JsonBodyLimit, limit=settings.max_json_bytes)
     api = APIRouter(prefix="/api/v1")
-    routes = (auth, users, labels, projects, datasets, assets, mlmodels, tasks, images, iterations, labeling)
+    routes = [auth, users, labels, projects, datasets, assets, mlmodels]
+    routes += [task_events, tasks, images, iterations, labeling]  # task_events first: /tasks/events is no id
     for module in routes:
         api.include_router(module.router)
     app.include_router(api)
 
-    @app.get("/", include_in_schema=False)
-    def root() -> RedirectResponse:
-        return RedirectResponse("/docs")
-
     @app.get("/health", include_in_schema=False)
     def health() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
+
+    install_web(app, Path(settings.web_dist) if settings.web_dist else default_dist())  # last: its catch-all
 
     return app
 

@@ -152,7 +152,7 @@ def test_thousands_of_images_import_export_and_train(full: Api, big: Path, big_z
                 repo=f"repos/project-{pid}",
                 dst_rev="big-model@t1",
                 src_revs=f"tr:{zipped['rev']};va:{val_rev}",
-                executor="local:fake",
+                executor="local:fake",  # registered by make_engine (YMIR_LOCAL_EXECUTORS)
                 class_names=["cat", "dog"],
             )
         ),
