@@ -109,6 +109,11 @@ def test_kcenter_without_topk(tmp_path: Path, trained: Trained, data: dict[str, 
     _fails_with(din, dout, errors.CODE_CONFIG, "topk")
 
 
+def test_unknown_mining_view_is_named(tmp_path: Path, trained: Trained, data: dict[str, Path]) -> None:
+    din, dout = _mine_dir(tmp_path, trained, data, mining_algorithm="cald", mining_views="flip,rotate")
+    _fails_with(din, dout, errors.CODE_CONFIG, "mining_views", "flip, scale, crop")
+
+
 def test_unsupported_object_type(tmp_path: Path, data: dict[str, Path]) -> None:
     din, dout = _train_dir(tmp_path, data, object_type=3)
     _fails_with(din, dout, errors.CODE_OBJECT_TYPE, "object_type")
