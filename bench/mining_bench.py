@@ -367,8 +367,13 @@ def round_zero(
 def run_chain(
     seed: int, strategy: str, s: Settings, oracle: Oracle, r0: Path, model: str, first: list[str]
 ) -> list[RoundResult]:
-    """Rounds 1..N of one strategy, in a copy of the seed's round-0 repository."""
-    root = s.out / f"seed{seed}" / strategy
+    """Rounds 1..N of one strategy, in a copy of the seed's round-0 repository.
+
+    A strategy is a mining algorithm, optionally with mining-config values: ``balanced+novelty_radius=0``.
+    """
+    algorithm, *pairs = strategy.split("+")
+    variant = {k: yaml.safe_load(v) for k, _, v in (p.partition("=") for p in pairs)}
+    root = s.out / f"seed{seed}" / strategy.replace("+", "_").replace("=", "-")
     shutil.rmtree(root, ignore_errors=True)
     shutil.copytree(r0, root, symlinks=True)
     c = Chain(root, s)
@@ -381,10 +386,11 @@ def run_chain(
             "batch_size_per_gpu": 256,
             "seed": seed * 100 + r,
             **s.mine_extra,
+            **variant,
         }
         c.task(
             "mining", "--src-revs", f"rest@r{r - 1}", "--dst-rev", f"mined@r{r}", "--topk", str(s.step),
-            "--model-hash", model, "--mining-algorithm", strategy,
+            "--model-hash", model, "--mining-algorithm", algorithm,
             "--task-config-file", c.config(f"mine_r{r}", cfg),
         )  # fmt: skip
         mining_s = time.perf_counter() - t

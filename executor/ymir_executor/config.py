@@ -102,7 +102,7 @@ class PredictConfig(_Reserved):
     backend: Literal["torch", "onnx"] = "torch"
     gpu_decode: bool = True
     # mining
-    mining_algorithm: MiningAlgorithm = "hybrid"
+    mining_algorithm: MiningAlgorithm = "balanced"
     topk: int = Field(default=0, ge=0)
     mining_conf_threshold: float = Field(default=0.05, ge=0.0, le=1.0)
     class_distribution_scores: list[float] | str = ""

@@ -194,12 +194,17 @@ def _wait(device: torch.device, *, step: str, images: list[str]) -> None:
 
 
 def mining_views(cfg: PredictConfig, pred: Predictor) -> tuple[str, ...]:
-    """The views ALDD and CALD compare an image with: ``mining_views``, where ``auto`` drops the mirror
-    image when the model was trained without flips (``flip_prob: 0``, data where a mirrored object is
-    another class: text, digits, arrows)."""
-    if cfg.mining_views == "auto":
-        return mining.VIEWS if pred.trained_with_flip else tuple(v for v in mining.VIEWS if v != "flip")
-    return tuple(v.strip() for v in cfg.mining_views.split(",") if v.strip())
+    """The views ALDD and CALD compare an image with (``mining_views``).
+
+    ``auto``: for ALDD the mirror image (the paper's ensemble), for CALD flip, scale and crop; without the
+    mirror image when the model was trained with ``flip_prob: 0`` (data where a mirrored object is another
+    class: text, digits, arrows), where ALDD compares with the 0.8x rescale instead.
+    """
+    if cfg.mining_views != "auto":
+        return tuple(v.strip() for v in cfg.mining_views.split(",") if v.strip())
+    if cfg.mining_algorithm == "aldd":
+        return ("flip",) if pred.trained_with_flip else ("scale",)
+    return mining.VIEWS if pred.trained_with_flip else tuple(v for v in mining.VIEWS if v != "flip")
 
 
 def mine(

@@ -207,9 +207,13 @@ def test_views_follow_the_training_flips(trained: Trained, data: dict[str, Path]
     def pred(flip: bool) -> Predictor:
         return Predictor(lambda x: None, torch.device("cpu"), SIZE, CLASSES, [], False, False, flip)  # type: ignore[arg-type,return-value]
 
-    auto = PredictConfig(class_names=CLASSES)
-    assert mining_views(auto, pred(True)) == ("flip", "scale", "crop")
-    assert mining_views(auto, pred(False)) == ("scale", "crop")
-    assert mining_views(PredictConfig(class_names=CLASSES, mining_views="crop"), pred(True)) == ("crop",)
+    cald = PredictConfig(class_names=CLASSES, mining_algorithm="cald")
+    aldd = PredictConfig(class_names=CLASSES, mining_algorithm="aldd")
+    assert mining_views(cald, pred(True)) == ("flip", "scale", "crop")
+    assert mining_views(cald, pred(False)) == ("scale", "crop")
+    assert mining_views(aldd, pred(True)) == ("flip",)
+    assert mining_views(aldd, pred(False)) == ("scale",)
+    chosen = PredictConfig(class_names=CLASSES, mining_algorithm="cald", mining_views="crop")
+    assert mining_views(chosen, pred(True)) == ("crop",)
     rows = _mine(trained, data, tmp_path, "cald", mining_views="scale,crop")
     assert len(rows) == len(_candidates(data))
