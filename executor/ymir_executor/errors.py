@@ -150,7 +150,8 @@ class DeviceError(ExecutorError):
     def __init__(self, *, step: str, images: list[str], problem: str) -> None:
         self.step, self.images = step, images
         shown = ", ".join(images[:3]) + (f" and {len(images) - 3} more" if len(images) > 3 else "")
+        where = f" on {shown}" if shown else ""
         super().__init__(
-            f"gpu: {step} failed on {shown or 'no image'} ({problem}); rerun with gpu_decode: false, and "
+            f"gpu: {step} failed{where} ({problem}); rerun with gpu_decode: false (mining, inference), and "
             "with CUDA_LAUNCH_BLOCKING=1 to name the kernel if it fails again"
         )

@@ -140,6 +140,19 @@ def test_out_of_memory(tmp_path: Path, data: dict[str, Path], monkeypatch: pytes
     _fails_with(din, dout, errors.CODE_OOM, "batch_size_per_gpu")
 
 
+def test_cuda_error_in_training(
+    tmp_path: Path, data: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def boom(*args: object, **kwargs: object) -> object:
+        raise RuntimeError("CUDA error: device-side assert triggered\nCompile with TORCH_USE_CUDA_DSA")
+
+    monkeypatch.setattr(detector_module.Detector, "forward", boom)
+    din, dout = _train_dir(tmp_path, data)
+    _fails_with(
+        din, dout, errors.CODE_DEVICE, "training failed", "device-side assert", "CUDA_LAUNCH_BLOCKING"
+    )
+
+
 def test_nan_loss(tmp_path: Path, data: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
     real = detector_module.detection_loss
 
