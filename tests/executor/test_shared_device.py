@@ -39,7 +39,7 @@ sys.exit(run(Roots(Path(sys.argv[1]), Path(sys.argv[2]), Path("/nonexistent-img-
 
 
 def _candidates(data: dict[str, Path]) -> list[Path]:
-    return [Path(p) for p in (data["pool"] / "index.txt").read_text().split()][:48]
+    return [Path(p) for p in (data["pool"] / "index.txt").read_text().split()][:32]
 
 
 def _config(trained: Trained, algo: str) -> dict[str, object]:
