@@ -264,7 +264,7 @@ class Chain:
         out = self.mir(
             "evaluate", "-r", str(self.repo), "--src-revs", f"valpred@{tag}", "--dst-rev", f"valeval@{tag}"
         )
-        m = re.search(r"mAP@\.5 ([0-9.]+)", out)
+        m = re.search(r"(?:mAP@\.5|map50) ([0-9.]+)", out)
         per = {
             name: float(ap50)
             for name, ap50 in re.findall(r"^\s+(\S+)\s+AP [0-9.]+\s+AP50 ([0-9.]+)", out, flags=re.M)
