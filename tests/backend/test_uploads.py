@@ -241,3 +241,19 @@ def test_a_full_disk_ends_an_upload_with_a_clear_error(live: Live, small_disk: P
         assert r.status_code == 202, r.text  # a small one fits
     for p in small_disk.iterdir():
         p.unlink()
+
+
+def test_an_upload_no_task_names_is_swept_after_the_keep_time(live: Live) -> None:
+    from ymir_backend.db import Database
+    from ymir_backend.services import lifecycle
+
+    orphan = live.settings.root / "uploads" / "orphan.zip"  # e.g. the API died before its task row
+    orphan.write_bytes(b"PK")
+    fresh = live.settings.root / "uploads" / "fresh.zip"  # an upload whose task is being created
+    fresh.write_bytes(b"PK")
+    old = time.time() - 3600 * (live.settings.keep_failed_hours + 1)
+    os.utime(orphan, (old, old))
+    with Database(live.settings.db_url).sessions() as s:
+        removed = lifecycle.sweep(s, live.settings)
+    assert orphan in removed and not orphan.exists() and fresh.exists()
+    fresh.unlink()
