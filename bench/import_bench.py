@@ -9,7 +9,8 @@ generator), zips them, starts the API (``uvicorn ymir_backend.main:app``, SQLite
 * ``upload``: ``POST /projects/{id}/datasets/upload`` of the zip, from the first byte sent until the
   task reads ``done`` (upload + unzip + import + the API storing the result);
 * ``path``: ``POST /projects/{id}/datasets/path`` of the same folder copied under the sharing folder,
-  until ``done`` (into another project, so no image is already stored).
+  until ``done`` (into another project; the workplace's ``media/`` is emptied before each import, since
+  images already stored are not written again).
 
 Usage::
 
@@ -172,6 +173,7 @@ def main() -> None:
             ]
             # warm the worker (first task imports the libraries)
             for kind, pid in zip(("upload", "path"), pids, strict=True):
+                shutil.rmtree(workplace / "media", ignore_errors=True)  # every import writes every image
                 t0 = time.perf_counter()
                 if kind == "upload":
                     with open(zip_path, "rb") as f:
