@@ -1,4 +1,4 @@
-"""Backend settings from the environment or ``.env`` (documented in ``.env.example``)."""
+"""Backend settings from the environment or ``.env`` (every variable documented in ``.env``)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class BackendSettings(BaseSettings):
     """Database, tokens, the first super admin, and limits."""
 
-    model_config = SettingsConfigDict(env_prefix="YMIR_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="YMIR_", env_file=(".env", ".env.local"), extra="ignore")
 
     workplace: Path = Path("ymir-workplace")
     database_url: str = ""  # empty: SQLite in the workplace

@@ -18,6 +18,7 @@ from ymir_backend.api.routes import (
     datasets,
     images,
     iterations,
+    labeling,
     labels,
     mlmodels,
     projects,
@@ -101,7 +102,8 @@ def create_app(settings: BackendSettings | None = None) -> FastAPI:
     errors.install(app)
     app.add_middleware(BodyLimit, settings=settings)
     api = APIRouter(prefix="/api/v1", responses=errors.RESPONSES, dependencies=[Depends(refuse_nul)])
-    for module in (auth, users, labels, projects, datasets, assets, mlmodels, tasks, images, iterations):
+    routes = (auth, users, labels, projects, datasets, assets, mlmodels, tasks, images, iterations, labeling)
+    for module in routes:
         api.include_router(module.router)
     app.include_router(api)
 

@@ -18,7 +18,7 @@ import pytest
 from bench.synthetic import generate_voc
 from mir.ops import history
 from ymir_controller.client import Client
-from ymir_controller.protocol import PingRequest
+from ymir_controller.protocol import ImportRequest, ImportSource, MergeRequest, PingRequest
 from ymir_controller.settings import Settings
 
 REDIS_DBS = {"redis": (11, 12)}
@@ -138,6 +138,30 @@ def engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         generate_voc(sharing / name, n_images=n, seed=seed, image_size=(64, 64), name_prefix=name)
         (sharing / name / "index.txt").unlink()
     history.init(root=root / "repos" / "main")
+    history.init(root=root / "repos" / READY_REPO.removeprefix("repos/"))
     eng.start()
+    _prepare_ready_repo(eng)
     yield eng
     eng.stop()
+
+
+READY_REPO = "repos/ready"
+"""A repository the fixture fills with ``train@import``, ``val@import``, ``pool@import`` and
+``tv@merged`` (train + val), so that every test needing them can run alone, in any order."""
+
+
+def _prepare_ready_repo(eng: Engine) -> None:
+    for name in ("train", "val", "pool"):
+        tid = eng.client.submit(
+            ImportRequest(
+                repo=READY_REPO,
+                dst_rev=f"{name}@import",
+                source=ImportSource(kind="path", path=name),
+                unknown_types_strategy="add",
+            )
+        )
+        assert eng.client.wait(tid, timeout=300).state == "done"
+    tid = eng.client.submit(
+        MergeRequest(repo=READY_REPO, dst_rev="tv@merged", src_revs="tr:train@import;va:val@import")
+    )
+    assert eng.client.wait(tid, timeout=300).state == "done"

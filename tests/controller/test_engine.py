@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from mir.ops import history
 from mir.store.repo import Repo
 from tests.command.conftest import tree_bytes
-from tests.controller.conftest import Engine
+from tests.controller.conftest import READY_REPO, Engine
 from ymir_controller.protocol import (
     CopyRequest,
     EvaluateRequest,
@@ -112,7 +112,7 @@ def test_every_task_type(engine: Engine) -> None:
         time.sleep(0.05)
     train = st.result
     assert train.state == "done", train.error
-    assert train.model is not None and train.model.map is not None and 0 <= train.model.map <= 1
+    assert train.model is not None and train.model.map50_95 is not None and 0 <= train.model.map50_95 <= 1
     assert any(0 < p < 1 for p in progress_seen), progress_seen  # progress observed while it ran
     model = f"{train.model.model_hash}@{train.model.best_stage}"
 
@@ -135,7 +135,7 @@ def test_every_task_type(engine: Engine) -> None:
     )
     assert inferred.version is not None and inferred.version.pred_boxes > 0
     ev = ok(engine, EvaluateRequest(repo=repo, dst_rev="val@eval", src_revs="val@infer"))
-    assert ev.evaluation is not None and 0 <= ev.evaluation["map"] <= 1
+    assert ev.evaluation is not None and 0 <= ev.evaluation["map50_95"] <= 1
 
     exp = ok(
         engine, ExportRequest(repo=repo, src_rev="tv@filtered", dst_dir="exports/tv", anno_format="coco")
@@ -162,7 +162,7 @@ def test_every_task_type(engine: Engine) -> None:
 
 
 def test_cancel_a_running_training(engine: Engine) -> None:
-    repo = "repos/main"
+    repo = READY_REPO
     before = tree_bytes(engine.settings.root / repo)
     executor = f"local:env FAKE_MODE=sleep {sys.executable} {FAKE}"
     tid = engine.client.submit(
@@ -185,7 +185,7 @@ def test_cancel_a_running_training(engine: Engine) -> None:
 
 
 def test_twenty_concurrent_merges(engine: Engine) -> None:
-    repo = "repos/main"
+    repo = READY_REPO
     tids = [
         engine.client.submit(
             MergeRequest(repo=repo, dst_rev=f"many@m{i}", src_revs="train@import;pool@import")
@@ -206,7 +206,7 @@ def test_gpu_tasks_wait_for_the_slot(engine: Engine, tmp_path: Path) -> None:
     tids = [
         engine.client.submit(
             TrainRequest(
-                repo="repos/main", dst_rev=f"gpu@g{i}", src_revs="tv@merged", executor=executor, gpu_count=1
+                repo=READY_REPO, dst_rev=f"gpu@g{i}", src_revs="tv@merged", executor=executor, gpu_count=1
             )
         )
         for i in range(2)
@@ -218,9 +218,7 @@ def test_gpu_tasks_wait_for_the_slot(engine: Engine, tmp_path: Path) -> None:
     for (_s1, e1, _g1), (s2, _e2, _g2) in zip(runs, runs[1:], strict=False):
         assert float(s2) >= float(e1) - 0.05, "two tasks held the one GPU at once"
     assert {g for _s, _e, g in runs} == {"0"}
-    too_many = run(
-        engine, TrainRequest(repo="repos/main", dst_rev="gpu@g9", src_revs="tv@merged", gpu_count=2)
-    )
+    too_many = run(engine, TrainRequest(repo=READY_REPO, dst_rev="gpu@g9", src_revs="tv@merged", gpu_count=2))
     assert too_many.state == "failed" and "asks for 2 GPU(s)" in too_many.error.message  # type: ignore[union-attr]
 
 
@@ -280,7 +278,7 @@ def test_bad_requests_fail_clearly(engine: Engine, tmp_path: Path) -> None:
 def test_killed_worker_never_leaves_a_task_running(engine: Engine) -> None:
     """SIGKILL the whole worker mid-task: the task is redelivered and finishes (Redis), or shows as
     lost (embedded broker); either way no half-written version and nothing "running" forever."""
-    repo = "repos/main"
+    repo = READY_REPO
     executor = f"local:env FAKE_MODE=slow FAKE_SLEEP=4 {sys.executable} {FAKE}"
     tid = engine.client.submit(
         TrainRequest(repo=repo, dst_rev="killed@k1", src_revs="tv@merged", executor=executor)

@@ -176,6 +176,7 @@ class LocalRuntime:
                     env=env,
                     cwd=work.root,
                     start_new_session=True,
+                    preexec_fn=_die_with_parent(os.getpid()),  # noqa: PLW1509 - only calls a bound prctl
                 )
             except OSError as e:
                 raise ExecutorError(
@@ -206,16 +207,38 @@ class LocalRuntime:
             raise _failure(request, 0, follower, "the executor reported an error and")
 
 
-def _die_with_parent() -> None:
-    """In the child: ask Linux to SIGKILL the executor if the process that started it dies, so a
-    killed worker leaves no orphan executor writing into a work directory."""
+def _bind_prctl() -> Any:
+    """libc's ``prctl``, looked up once in the parent: the child must not load libraries between fork
+    and exec (another thread of the worker may hold the loader's lock)."""
     try:
         import ctypes
 
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):  # not Linux: executors then only stop on cancel or timeout
+        return None
+
+
+_PRCTL = _bind_prctl()
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(parent: int) -> Callable[[], None]:
+    """A ``preexec_fn`` asking Linux to SIGKILL the executor when the worker process that started it
+    dies, so a worker killed with SIGKILL (OOM killer, ``kill -9``, a lost machine) leaves no executor
+    holding a GPU and writing into a work folder nobody will read.
+
+    The executor runs in its own session (so cancel can kill its whole group), which is why it does not
+    die with the worker's process group by itself. If the worker died before the request took effect,
+    the child is already orphaned and exits at once.
+    """
+
+    def arm() -> None:
+        if _PRCTL is not None:
+            _PRCTL(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:
+            os._exit(1)
+
+    return arm
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:

@@ -49,6 +49,7 @@ class TrainReport:
     model_hash: str
     best_stage: str
     metrics: dict[str, Any]
+    model: dict[str, Any]  # the commit's model record: stages, class names, map50, map50_95, executor_map50
 
 
 def _class_names(
@@ -186,8 +187,9 @@ def train(
                 "stages": stages,
                 "executor": runtime.name,
                 "executor_config": config,
-                "mAP": metrics["map"],
-                "mAP50": metrics["map50"],
+                "map50_95": metrics["map50_95"],
+                "map50": metrics["map50"],
+                "executor_map50": result.stages[result.best_stage].metrics.get("mAP"),
                 "evaluation": metrics,
                 "executor_reported": result.stages[result.best_stage].metrics,
                 "train_assets": counts["train-index.tsv"],
@@ -208,14 +210,23 @@ def train(
                 executor=runtime.name,
                 params=params,
             )
+            models.write_metrics(
+                model_location,
+                model_hash,
+                {k: model[k] for k in ("map50_95", "map50", "executor_map50", "val_assets")}
+                | {"measured_for": str(dst_r)},
+            )
             commit = repo.commit(
                 dst=dst_r, task=task, build=lambda _labels: merged, parent=parent_of(sources)
             )
         except BaseException:
             (model_location / model_hash).unlink(missing_ok=True)  # no commit, no model: nothing half-done
+            models.drop_metrics(model_location, model_hash)
             raise
     prog.done("trained")
-    return TrainReport(commit=commit, model_hash=model_hash, best_stage=result.best_stage, metrics=metrics)
+    return TrainReport(
+        commit=commit, model_hash=model_hash, best_stage=result.best_stage, metrics=metrics, model=model
+    )
 
 
 def _evaluate_stage(

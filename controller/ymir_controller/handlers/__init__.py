@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 
 from mir.errors import CancelledError, ExecutorError, MirError, RevisionExistsError
-from ymir_controller.handlers import data, models
+from ymir_controller.handlers import data, labeling, models
 from ymir_controller.handlers.context import Context, existing, version_info
 from ymir_controller.protocol import GPU_KINDS, Kind, PingRequest, TaskError, TaskRequest, TaskResult
 from ymir_controller.slots import NotEnoughGpus, gpu_slots
@@ -37,6 +37,7 @@ HANDLERS: dict[Kind, Callable[[Any, Context], TaskResult]] = {
     Kind.INFER: models.handle_infer,
     Kind.MODEL_IMPORT: models.handle_model_import,
     Kind.MODEL_EXPORT: models.handle_model_export,
+    Kind.LABEL: labeling.handle_label,
 }
 _ADAPTER: TypeAdapter[Any] = TypeAdapter(TaskRequest)
 

@@ -11,7 +11,7 @@ from ymir_backend.errors import ApiError, not_found
 from ymir_backend.models import Project, ProjectMember, Task
 from ymir_backend.schemas import DB_INT_MAX, DbId, Page, TaskOut
 from ymir_backend.services import tasks as task_service
-from ymir_backend.services.access import task_of
+from ymir_backend.services.access import task_of as task_of
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
 
