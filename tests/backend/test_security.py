@@ -6,6 +6,7 @@ dataset and model versions are written as rows, as a finished task would leave t
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import statistics
 import struct
@@ -27,18 +28,37 @@ from ymir_backend.security import RateLimiter, client_address, parse_networks
 V1 = "/api/v1"
 
 
-@pytest.fixture(params=["postgresql", "sqlite"], scope="module")
-def sec(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
-    """The API on PostgreSQL and on SQLite, without a worker."""
-    tmp = tmp_path_factory.mktemp(f"security-{request.param}")
-    url = _pg_database() if request.param == "postgresql" else ""
-    try:
-        with pytest.MonkeyPatch.context() as mp:
-            cheap_passwords(mp)
-            yield from _api(tmp, url, with_worker=False)
-    finally:
-        if url:
-            _drop(url)
+@pytest.fixture(scope="module")
+def apis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Api]]:
+    """The API on PostgreSQL and on SQLite (each made on first use), without a worker."""
+    stack = contextlib.ExitStack()
+
+    class Lazy(dict[str, Api]):
+        def __missing__(self, kind: str) -> Api:
+            url = _pg_database() if kind == "postgresql" else ""
+            if url:
+                stack.callback(_drop, url)
+            gen = _api(tmp_path_factory.mktemp(f"security-{kind}"), url, with_worker=False)
+            api = next(gen)
+            stack.callback(gen.close)
+            self[kind] = api
+            return api
+
+    with pytest.MonkeyPatch.context() as mp, stack:
+        cheap_passwords(mp)
+        yield Lazy()
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+def sec(request: pytest.FixtureRequest, apis: dict[str, Api]) -> Api:
+    """For what differs between the databases (ids, text, transactions): both."""
+    return apis[request.param]
+
+
+@pytest.fixture
+def lite(apis: dict[str, Api]) -> Api:
+    """For what does not depend on the database: SQLite only."""
+    return apis["sqlite"]
 
 
 def cheap_passwords(mp: pytest.MonkeyPatch) -> None:
@@ -191,12 +211,12 @@ def test_a_refused_write_changes_nothing(sec: Api) -> None:
 
 
 # -- item 6: the login limiter, timing and sign-up ----------------------------------------------------
-def test_login_limits_per_account_and_per_address(sec: Api) -> None:
-    app = sec.client.app
+def test_login_limits_per_account_and_per_address(lite: Api) -> None:
+    app = lite.client.app
     state = app.state  # type: ignore[attr-defined]
     saved = state.login_limiter, state.address_limiter, state.trusted_proxies
     try:
-        email, _ = _user(sec)
+        email, _ = _user(lite)
         state.login_limiter, state.address_limiter = RateLimiter(3), RateLimiter(9)
         attacker = TestClient(app, client=("203.0.113.7", 40000))
         # a forged X-Forwarded-For per guess changes nothing: the account's budget is spent
@@ -249,9 +269,9 @@ def test_login_limits_per_account_and_per_address(sec: Api) -> None:
     assert client_address("10.0.0.2", "10.1.1.1", proxies) == "10.1.1.1"
 
 
-def test_login_takes_as_long_for_unknown_accounts_and_signup_reveals_nothing(sec: Api) -> None:
-    c = sec.client
-    email, _ = _user(sec)
+def test_login_takes_as_long_for_unknown_accounts_and_signup_reveals_nothing(lite: Api) -> None:
+    c = lite.client
+    email, _ = _user(lite)
 
     def timed(address: str) -> float:
         t = time.perf_counter()
@@ -277,9 +297,9 @@ def test_login_takes_as_long_for_unknown_accounts_and_signup_reveals_nothing(sec
 
 
 # -- item 7: tokens die with the password; refresh tokens rotate ---------------------------------------
-def test_tokens_die_with_a_password_change_or_reset(sec: Api) -> None:
-    c = sec.client
-    email, h = _user(sec)
+def test_tokens_die_with_a_password_change_or_reset(lite: Api) -> None:
+    c = lite.client
+    email, h = _user(lite)
 
     def api_token(headers: dict[str, str]) -> dict[str, str]:
         r = c.post(f"{V1}/users/me/tokens", json={"name": "script"}, headers=headers)
@@ -296,10 +316,10 @@ def test_tokens_die_with_a_password_change_or_reset(sec: Api) -> None:
     assert r.status_code == 204
     assert c.get(f"{V1}/users/me", headers=script).status_code == 401
     assert c.get(f"{V1}/users/me", headers=h).status_code == 401
-    h = sec.login(email, "new-pass-123")
+    h = lite.login(email, "new-pass-123")
     script = api_token(h)
     # the super admin resets the password: every token dies at once, the reset token works once
-    root = sec.login("root@example.com", "root-pass-123")
+    root = lite.login("root@example.com", "root-pass-123")
     uid = c.get(f"{V1}/users/me", headers=h).json()["id"]
     r = c.post(f"{V1}/users/{uid}/reset", headers=root)
     assert r.status_code == 200
@@ -309,12 +329,12 @@ def test_tokens_die_with_a_password_change_or_reset(sec: Api) -> None:
     body = {"reset_token": reset, "new_password": "reset-pass-1"}
     assert c.post(f"{V1}/auth/password-reset", json=body).status_code == 204
     assert c.post(f"{V1}/auth/password-reset", json=body).status_code == 400
-    sec.login(email, "reset-pass-1")
+    lite.login(email, "reset-pass-1")
 
 
-def test_refresh_tokens_rotate_and_reuse_revokes_the_family(sec: Api) -> None:
-    c = sec.client
-    email, _ = _user(sec)
+def test_refresh_tokens_rotate_and_reuse_revokes_the_family(lite: Api) -> None:
+    c = lite.client
+    email, _ = _user(lite)
     first = c.post(f"{V1}/auth/login", json={"email": email, "password": "secret-pass-1"}).json()
     other_login = c.post(f"{V1}/auth/login", json={"email": email, "password": "secret-pass-1"}).json()
     r = c.post(f"{V1}/auth/refresh", json={"refresh_token": first["refresh_token"]})
@@ -480,39 +500,42 @@ def test_timestamps_carry_a_time_zone(sec: Api) -> None:
 
 
 def _huge_png(path: Path, side: int) -> None:
-    """A valid grey PNG of ``side`` x ``side`` pixels, written row by row (a few hundred kB)."""
+    """A valid black PNG of ``side`` x ``side`` pixels (``side`` a multiple of 500) in well under a
+    second: one deflate block of 500 rows, fully flushed so it can be repeated as is."""
 
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
-    z = zlib.compressobj(9)
-    row = b"\x00" * (side + 1)
-    parts = [z.compress(row) for _ in range(side)]
-    parts.append(z.flush())
+    rows = b"\x00" * ((side + 1) * 500)  # each row: filter byte 0, then black pixels
+    raw = zlib.compressobj(1, zlib.DEFLATED, -15)
+    block = raw.compress(rows) + raw.flush(zlib.Z_FULL_FLUSH)
+    end = zlib.compressobj(1, zlib.DEFLATED, -15).flush()  # an empty final block
+    n = (side + 1) * side
+    adler = ((n % 65521) << 16) | 1  # Adler-32 of n zero bytes
+    idat = b"\x78\x01" + block * (side // 500) + end + struct.pack(">I", adler)
     ihdr = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)
-    path.write_bytes(
-        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", b"".join(parts)) + chunk(b"IEND", b"")
-    )
+    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+    path.write_bytes(png)
 
 
-def test_the_thumbnail_of_a_400_megapixel_png_is_refused_cleanly(sec: Api, tmp_path: Path) -> None:
+def test_the_thumbnail_of_a_400_megapixel_png_is_refused_cleanly(lite: Api, tmp_path: Path) -> None:
     from mir.ops.importing import import_dataset
 
-    c = sec.client
-    _, h = _user(sec)
-    pid = _project(sec, h)
+    c = lite.client
+    _, h = _user(lite)
+    pid = _project(lite, h)
     (tmp_path / "images").mkdir()
     _huge_png(tmp_path / "images" / "huge.png", 20_000)
     (tmp_path / "index.tsv").write_text(f"{tmp_path / 'images' / 'huge.png'}\n")
     rev = "dataset-huge@t1"
     import_dataset(
-        root=sec.settings.root / f"repos/project-{pid}",
+        root=lite.settings.root / f"repos/project-{pid}",
         index_file=tmp_path / "index.tsv",
         dst=rev,
-        media_location=sec.settings.root / "media",
+        media_location=lite.settings.root / "media",
         unknown_types_strategy="add",
     )
-    dv, _ = _rows(sec, pid, rev=rev, assets=1)
+    dv, _ = _rows(lite, pid, rev=rev, assets=1)
     items = c.get(f"{V1}/datasets/{dv}/assets", headers=h).json()["items"]
     asset = items[0]["asset_id"] if "asset_id" in items[0] else items[0]["id"]
     r = c.get(f"{V1}/datasets/{dv}/assets/{asset}/thumbnail", headers=h)
@@ -520,8 +543,8 @@ def test_the_thumbnail_of_a_400_megapixel_png_is_refused_cleanly(sec: Api, tmp_p
     assert f"assets/{asset}/image" in r.json()["detail"]
 
 
-def test_openapi_declares_every_answer(sec: Api) -> None:
-    doc = sec.client.get("/openapi.json").json()
+def test_openapi_declares_every_answer(lite: Api) -> None:
+    doc = lite.client.get("/openapi.json").json()
     for path, ops in doc["paths"].items():
         for method, op in ops.items():
             codes = set(op["responses"])
