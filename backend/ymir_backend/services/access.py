@@ -55,7 +55,7 @@ def _through_project(
         raise
     if within is not None and project.id != within.id:
         raise ApiError(
-            400, "not_in_project", f"{what} {ident} is not in project {within.id}; copy it there first"
+            400, "not_in_project", f"{what} {ident} is not in project {within.id}; copy it first"
         )
     return project
 
