@@ -93,14 +93,13 @@ PY
 )"
             "$LS_VENV/bin/python" - <<'PY' || { log "could not create database $POSTGRE_NAME on $POSTGRE_HOST"; exit 1; }
 import os
-import psycopg2
-c = psycopg2.connect(dbname="postgres", user=os.environ["POSTGRE_USER"], password=os.environ["POSTGRE_PASSWORD"],
-                     host=os.environ["POSTGRE_HOST"], port=os.environ["POSTGRE_PORT"])
-c.autocommit = True
-cur = c.cursor()
-cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (os.environ["POSTGRE_NAME"],))
-if cur.fetchone() is None:
-    cur.execute('CREATE DATABASE "%s"' % os.environ["POSTGRE_NAME"].replace('"', '""'))
+import psycopg
+from psycopg import sql
+e = os.environ
+with psycopg.connect(dbname="postgres", user=e["POSTGRE_USER"], password=e["POSTGRE_PASSWORD"],
+                     host=e["POSTGRE_HOST"], port=e["POSTGRE_PORT"], autocommit=True, connect_timeout=10) as c:
+    if c.execute("SELECT 1 FROM pg_database WHERE datname = %s", (e["POSTGRE_NAME"],)).fetchone() is None:
+        c.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(e["POSTGRE_NAME"])))
 PY
             LS_DB_ARGS=()
             log "database: PostgreSQL $POSTGRE_NAME on $POSTGRE_HOST:$POSTGRE_PORT"
@@ -125,7 +124,8 @@ cmd_start() {
     log "starting on port $LS_PORT (data: $LS_DIR, log: $LS_LOG)"
     rm -f "$LS_PID"
     # HOME: Label Studio writes a user id file under ~/.config; keep it in its own folder.
-    # SSRF protection off: its webhooks call YMIR's API, usually on a private address.
+    # SSRF protection off: its webhooks call YMIR's API, usually on a private address. No analytics, no
+    # version check, no error reports to Label Studio's Sentry (it sends them by default).
     (
         cd "$LS_DIR"
         export HOME="$LS_DIR/home" \
@@ -133,6 +133,7 @@ cmd_start() {
             LABEL_STUDIO_USER_TOKEN="$token" LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN=true \
             LABEL_STUDIO_DISABLE_SIGNUP_WITHOUT_LINK=true COLLECT_ANALYTICS=false \
             SSRF_PROTECTION_ENABLED=false LATEST_VERSION_CHECK=false \
+            SENTRY_DSN="" FRONTEND_SENTRY_DSN="" \
             LABEL_STUDIO_HOST="${YMIR_LABEL_STUDIO_PUBLIC_URL:-}"
         setsid bash -c 'echo $$ >"$0"; exec "$@"' "$LS_PID" \
             "$LS_VENV/bin/label-studio" start --no-browser --internal-host "$LS_BIND" --port "$LS_PORT" \

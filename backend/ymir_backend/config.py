@@ -26,6 +26,7 @@ class BackendSettings(BaseSettings):
     password_hash_memory_kib: int = 65536  # argon2id memory per hash (argon2-cffi's default)
     trusted_proxies: str = ""  # addresses/networks whose X-Forwarded-For is believed
     max_upload_bytes: int = 20 * 1024**3
+    max_json_bytes: int = 1024**2  # every request body that is not a file upload
     verify_max_image_bytes: int = 20 * 1024**2  # model verification: largest image upload
     verify_max_pixels: int = 50_000_000  # model verification: width * height refused above this
     monitor_interval: float = 1.0
@@ -36,6 +37,10 @@ class BackendSettings(BaseSettings):
     redis_key_prefix: str = ""
     heartbeat_seconds: float = 5.0
     sharing_dir: str = "sharing"
+    # local executors the workers may run, name -> command line (JSON); images register them as
+    # ``local:<name>`` (the workers check their own copy of this setting again)
+    local_executors: dict[str, str] = {}
+    web_dist: str = ""  # the GUI bundle; empty: web/dist of this checkout
 
     @property
     def root(self) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -11,6 +12,9 @@ from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mir.errors import MirError
+from mir.messages import error_id, workplace_relative
+
+log = logging.getLogger(__name__)
 
 
 class ApiError(Exception):
@@ -72,6 +76,12 @@ def forbidden(detail: str) -> ApiError:
     return ApiError(403, "forbidden", detail)
 
 
+def _relative(request: Request, text: str) -> str:
+    """``text`` without the server's absolute paths (workplace-relative ones instead)."""
+    settings = getattr(request.app.state, "settings", None)
+    return workplace_relative(text, settings.root) if settings is not None else text
+
+
 def _body(detail: Any, code: str) -> dict[str, Any]:
     return {"detail": detail, "code": code}
 
@@ -84,9 +94,19 @@ def install(app: FastAPI) -> None:
         return JSONResponse(_body(exc.detail, exc.code), status_code=exc.status)
 
     @app.exception_handler(MirError)
-    async def _mir(_: Request, exc: MirError) -> JSONResponse:
+    async def _mir(request: Request, exc: MirError) -> JSONResponse:
         text = exc.message + (f"; {exc.fix}" if exc.fix else "")
-        return JSONResponse(_body(text, f"mir_{exc.code}"), status_code=400)
+        return JSONResponse(_body(_relative(request, text), f"mir_{exc.code}"), status_code=400)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        eid = error_id()
+        log.error("%s %s failed [error id %s]", request.method, request.url.path, eid, exc_info=exc)
+        detail = (
+            f"the server failed to answer {request.method} {request.url.path} "
+            f"({type(exc).__name__}); retry, and if it fails again give the operator the error id {eid}"
+        )
+        return JSONResponse(_body(detail, "internal_error"), status_code=500)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:

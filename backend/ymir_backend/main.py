@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import APIRouter, Depends, FastAPI
-from fastapi.responses import RedirectResponse
 from sqlalchemy import select
 
 from ymir_backend import __version__, errors
@@ -22,11 +22,13 @@ from ymir_backend.api.routes import (
     labels,
     mlmodels,
     projects,
+    task_events,
     tasks,
     users,
 )
 from ymir_backend.config import BackendSettings, get_settings
 from ymir_backend.db import Database
+from ymir_backend.json_limit import JsonBodyLimit
 from ymir_backend.limits import BodyLimit
 from ymir_backend.migrate import upgrade
 from ymir_backend.models import ExecutorImage, User
@@ -35,6 +37,8 @@ from ymir_backend.security import RateLimiter, configure_hasher, hash_password, 
 from ymir_backend.services.browse import BrowseCache
 from ymir_backend.services.engine import Engine
 from ymir_backend.services.tasks import Monitor
+from ymir_backend.webapp import default_dist
+from ymir_backend.webapp import install as install_web
 
 log = logging.getLogger(__name__)
 
@@ -101,19 +105,19 @@ def create_app(settings: BackendSettings | None = None) -> FastAPI:
     app.state.trusted_proxies = parse_networks(settings.trusted_proxies)
     errors.install(app)
     app.add_middleware(BodyLimit, settings=settings)
+    app.add_middleware(JsonBodyLimit, limit=settings.max_json_bytes)
     api = APIRouter(prefix="/api/v1", responses=errors.RESPONSES, dependencies=[Depends(refuse_nul)])
-    routes = (auth, users, labels, projects, datasets, assets, mlmodels, tasks, images, iterations, labeling)
+    routes = [auth, users, labels, projects, datasets, assets, mlmodels]
+    routes += [task_events, tasks, images, iterations, labeling]  # task_events first: /tasks/events is no id
     for module in routes:
         api.include_router(module.router)
     app.include_router(api)
 
-    @app.get("/", include_in_schema=False)
-    def root() -> RedirectResponse:
-        return RedirectResponse("/docs")
-
     @app.get("/health", include_in_schema=False)
     def health() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
+
+    install_web(app, Path(settings.web_dist) if settings.web_dist else default_dist())  # last: its catch-all
 
     return app
 

@@ -168,14 +168,37 @@ def read_metrics(model_location: Path, model_hash: str) -> dict[str, Any] | None
     return data if isinstance(data, dict) else None
 
 
+MAX_PACKAGE_ENTRIES = 100_000  # files a model package may hold
+MAX_PACKAGE_RATIO = 250.0  # its files may total at most this many times the package's size...
+_RATIO_FLOOR = 1 << 20  # ...or this many bytes, whichever is more (weights hardly compress)
+
+
 def _safe_members(tar: tarfile.TarFile, source: Path) -> list[tarfile.TarInfo]:
-    members = tar.getmembers()
-    for m in members:
+    """The members, each checked (no links, devices or paths outside), read lazily and counted:
+    at most :data:`MAX_PACKAGE_ENTRIES`, and all together no more than :data:`MAX_PACKAGE_RATIO`
+    times the package's own size (a gzip bomb of many small entries adds up like one big one)."""
+    budget = max(int(MAX_PACKAGE_RATIO * source.stat().st_size), _RATIO_FLOOR)
+    members: list[tarfile.TarInfo] = []
+    total = 0
+    for m in tar:
         p = PurePosixPath(m.name)
         if p.is_absolute() or ".." in p.parts or m.issym() or m.islnk() or m.isdev():
             raise ModelError(
-                f"{source}: unsafe entry {m.name!r} in the model package",
+                f"{source.name}: unsafe entry {m.name!r} in the model package",
                 fix="a package may hold plain files under <stage>/ only",
+            )
+        members.append(m)
+        total += max(m.size, 0)
+        if len(members) > MAX_PACKAGE_ENTRIES:
+            raise ModelError(
+                f"{source.name}: the model package holds more than {MAX_PACKAGE_ENTRIES} entries",
+                fix="a package holds the files of its stages and ymir-info.yaml",
+            )
+        if total > budget:
+            raise ModelError(
+                f"{source.name}: the model package expands to more than {MAX_PACKAGE_RATIO:.0f} times "
+                f"its {source.stat().st_size} bytes (a tar bomb?)",
+                fix="pack the stage files without padding; weights do not compress that much",
             )
     return members
 

@@ -27,8 +27,11 @@ class ProjectGone(LabelStudioError):
 class LabelStudio:
     """Calls to one Label Studio server."""
 
-    def __init__(self, url: str, token: str, *, timeout: float = 60.0) -> None:
+    def __init__(
+        self, url: str, token: str, *, timeout: float = 60.0, export_timeout: float = 3600.0
+    ) -> None:
         self.url = url.rstrip("/")
+        self.export_timeout = export_timeout
         self.http = httpx.Client(
             base_url=self.url, headers={"Authorization": f"Token {token}"}, timeout=timeout
         )
@@ -98,12 +101,16 @@ class LabelStudio:
         return int(self.project(project_id).get("task_number") or 0)
 
     def export(self, project_id: int) -> list[dict[str, Any]]:
-        """Every task with all its annotations and predictions (lossless JSON)."""
+        """Every task with all its annotations and predictions (lossless JSON).
+
+        Label Studio builds the whole export before answering (minutes for 10,000 tasks on a busy
+        machine), so this call waits up to ``export_timeout``; retrying sooner would start another."""
         body = self._call(
             "GET",
             f"/api/projects/{project_id}/export",
             project=project_id,
             params={"exportType": "JSON", "download_all_tasks": "true"},
+            timeout=self.export_timeout,
         )
         return list(body)
 

@@ -164,7 +164,11 @@ class ExportRequest(_Request):
 
 class _Executes(_Writes):
     src_revs: str
-    executor: str = Field("", description="image name, 'local:<command>', or empty for our executor")
+    executor: str = Field(
+        "",
+        description="a container image reference, 'local:<name>' of a local executor the worker's "
+        "YMIR_LOCAL_EXECUTORS registers, or empty for our executor",
+    )
     config: dict[str, Any] = {}
     gpu_count: int = Field(0, ge=0)
     strategy: Literal["stop", "host", "guest"] = "stop"

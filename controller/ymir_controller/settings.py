@@ -24,12 +24,17 @@ class Settings(BaseSettings):
     max_unzipped_bytes: int = 100 * 1024**3
     max_zip_ratio: float = 250.0  # uncompressed/compressed beyond this is treated as a zip bomb
     max_zip_entries: int = 5_000_000
-    download_timeout: float = 60.0
+    download_timeout: float = 60.0  # seconds a URL import's server may stay silent (connect, each wait)
+    download_max_seconds: float = 6 * 3600.0  # a URL import's whole download, whatever the server does
+    fetch_allow: str = ""  # hosts, addresses and CIDR networks URL imports may reach though internal
     heartbeat_seconds: float = 5.0
     visibility_timeout: float = 12 * 3600.0  # Redis: when an unacknowledged task is delivered again
     restore_interval: float = 10.0  # Redis: how often a worker looks for such tasks
     redis_key_prefix: str = ""  # Redis: prefix of every key, so installations can share one server
     worker_concurrency: int = 4
+    # local executors this worker may run, name -> command line (JSON in .env); a task names one as
+    # ``local:<name>``, never gives a command itself
+    local_executors: dict[str, str] = {}
     # labeling (Label Studio)
     label_studio_url: str = "http://127.0.0.1:12007"  # how workers reach Label Studio
     label_studio_public_url: str = ""  # how people reach it (links); empty: label_studio_url

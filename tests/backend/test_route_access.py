@@ -200,6 +200,7 @@ RULES: dict[str, Rule] = {
     "POST /datasets/{dataset_id}/label": Rule("write", json=lambda w, r: {"class_names": ["cat"]}),
     "POST /tasks/{task_id}/finish": Rule("write"),
     "GET /tasks": Rule("any"),
+    "GET /tasks/events": Rule("any", query="?seconds=0.2"),
     "GET /tasks/{task_id}": Rule("read"),
     "POST /tasks/{task_id}/cancel": Rule("write"),
     "POST /tasks/{task_id}/retry": Rule("write"),

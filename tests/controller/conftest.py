@@ -3,6 +3,7 @@ filesystem broker (the one-command default). Under CI a missing Redis fails the 
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -22,6 +23,19 @@ from ymir_controller.protocol import ImportRequest, ImportSource, MergeRequest, 
 from ymir_controller.settings import Settings
 
 REDIS_DBS = {"redis": (11, 12)}
+FAKE = Path(__file__).parents[1] / "command" / "executors" / "fake_executor.py"
+
+
+def local_executors(root: Path) -> dict[str, str]:
+    """The fake executors the test workers register in YMIR_LOCAL_EXECUTORS (tasks name them as
+    ``local:<name>``; a command line in a request is refused)."""
+    py = f"{sys.executable} {FAKE}"
+    return {
+        "fake": py,
+        "fake-sleep": f"env FAKE_MODE=sleep {py}",
+        "fake-slow2": f"env FAKE_MODE=slow FAKE_SLEEP=2 FAKE_LOG={root / 'gpu-runs.txt'} {py}",
+        "fake-slow4": f"env FAKE_MODE=slow FAKE_SLEEP=4 {py}",
+    }
 
 
 def _redis_ok() -> bool:
@@ -93,7 +107,7 @@ class Engine:
         self.proc = None
 
 
-def make_engine(broker: str, root: Path, gpu_lock_dir: Path) -> Engine:
+def make_engine(broker: str, root: Path, gpu_lock_dir: Path, **extra_env: str) -> Engine:
     env = {k: v for k, v in os.environ.items() if not k.startswith("YMIR_")}
     env.update(
         {
@@ -103,6 +117,9 @@ def make_engine(broker: str, root: Path, gpu_lock_dir: Path) -> Engine:
             "YMIR_HEARTBEAT_SECONDS": "1",
             "YMIR_MAX_UNZIPPED_BYTES": str(50 * 1024**2),
             "MIR_WORKERS": "1",
+            "YMIR_LOCAL_EXECUTORS": json.dumps(local_executors(root)),
+            "YMIR_FETCH_ALLOW": "127.0.0.2",  # the tests' own web servers listen there
+            **extra_env,
         }
     )
     if broker == "redis":
@@ -118,6 +135,7 @@ def make_engine(broker: str, root: Path, gpu_lock_dir: Path) -> Engine:
         env["YMIR_RESTORE_INTERVAL"] = "1"
     settings = Settings(
         **{k.removeprefix("YMIR_").lower(): v for k, v in env.items() if k.startswith("YMIR_")}
+        | {"local_executors": json.loads(env["YMIR_LOCAL_EXECUTORS"])}
     )
     return Engine(
         broker=broker,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import http.server
 import io
-import sys
 import threading
 import time
 import zipfile
@@ -37,7 +36,6 @@ from ymir_controller.protocol import (
     TrainRequest,
 )
 
-FAKE = Path(__file__).parents[1] / "command" / "executors" / "fake_executor.py"
 TINY = {
     "model_size": "tiny",
     "img_size": 64,
@@ -164,7 +162,7 @@ def test_every_task_type(engine: Engine) -> None:
 def test_cancel_a_running_training(engine: Engine) -> None:
     repo = READY_REPO
     before = tree_bytes(engine.settings.root / repo)
-    executor = f"local:env FAKE_MODE=sleep {sys.executable} {FAKE}"
+    executor = "local:fake-sleep"
     tid = engine.client.submit(
         TrainRequest(repo=repo, dst_rev="cancelled@t1", src_revs="tv@merged", executor=executor)
     )
@@ -184,6 +182,20 @@ def test_cancel_a_running_training(engine: Engine) -> None:
     assert engine.client.wait(queued, timeout=60).state in ("cancelled", "done")
 
 
+def test_the_worker_runs_no_command_line_from_a_request(engine: Engine, tmp_path: Path) -> None:
+    """Defence in depth: even if a command line reached a task (an image registered before the
+    backend checked names), the worker runs only executors its YMIR_LOCAL_EXECUTORS registers."""
+    marker = tmp_path / "ran"
+    for executor in (f"local:touch {marker}", "local:not-registered", "ubuntu; touch /tmp/x"):
+        r = run(
+            engine,
+            TrainRequest(repo=READY_REPO, dst_rev="shell@x1", src_revs="tv@merged", executor=executor),
+        )
+        assert r.state == "failed" and r.error is not None, r
+        assert "YMIR_LOCAL_EXECUTORS" in r.error.message or "not a container image" in r.error.message
+    assert not marker.exists()
+
+
 def test_twenty_concurrent_merges(engine: Engine) -> None:
     repo = READY_REPO
     tids = [
@@ -200,9 +212,9 @@ def test_twenty_concurrent_merges(engine: Engine) -> None:
     assert all(r.read(r.resolve(f"many@m{i}")).assets.num_rows == 44 for i in range(20))
 
 
-def test_gpu_tasks_wait_for_the_slot(engine: Engine, tmp_path: Path) -> None:
-    log = tmp_path / "runs.txt"
-    executor = f"local:env FAKE_MODE=slow FAKE_SLEEP=2 FAKE_LOG={log} {sys.executable} {FAKE}"
+def test_gpu_tasks_wait_for_the_slot(engine: Engine) -> None:
+    log = engine.settings.root / "gpu-runs.txt"  # the fake-slow2 executor's log
+    executor = "local:fake-slow2"
     tids = [
         engine.client.submit(
             TrainRequest(
@@ -245,10 +257,10 @@ def test_bad_requests_fail_clearly(engine: Engine, tmp_path: Path) -> None:
     assert r.state == "failed" and "zip bomb" in r.error.message  # type: ignore[union-attr]
     (tmp_path / "page.html").write_text("<html>not a zip</html>")
     handler = lambda *a: http.server.SimpleHTTPRequestHandler(*a, directory=str(tmp_path))  # noqa: E731
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server = http.server.ThreadingHTTPServer(("127.0.0.2", 0), handler)  # allowed by YMIR_FETCH_ALLOW
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        url = f"http://127.0.0.1:{server.server_address[1]}/page.html"
+        url = f"http://127.0.0.2:{server.server_address[1]}/page.html"
         r = run(engine, ImportRequest(repo=repo, dst_rev="bad@4", source=ImportSource(kind="url", url=url)))
         assert r.state == "failed" and "is not a zip archive" in r.error.message  # type: ignore[union-attr]
         r = run(
@@ -279,7 +291,7 @@ def test_killed_worker_never_leaves_a_task_running(engine: Engine) -> None:
     """SIGKILL the whole worker mid-task: the task is redelivered and finishes (Redis), or shows as
     lost (embedded broker); either way no half-written version and nothing "running" forever."""
     repo = READY_REPO
-    executor = f"local:env FAKE_MODE=slow FAKE_SLEEP=4 {sys.executable} {FAKE}"
+    executor = "local:fake-slow4"
     tid = engine.client.submit(
         TrainRequest(repo=repo, dst_rev="killed@k1", src_revs="tv@merged", executor=executor)
     )

@@ -7,6 +7,7 @@ again and finishes on the other machine, with no half-written version.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -50,12 +51,20 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             bar=False,
         )
     merge(root=root / "repos" / "main", src_revs="tr:tr@i;va:va@i", dst="tv@m")
-    with start_cluster(root, machines=2, extra_env={"MIR_WORKERS": "1"}) as made:
+    executors = {  # the workers run only registered local executors (YMIR_LOCAL_EXECUTORS)
+        f"fake-slow{sleep}": f"env FAKE_MODE=slow FAKE_SLEEP={sleep} "
+        f"{sys.executable} {WRAP} {root / log} {FAKE}"
+        for sleep, log in ((3, "spread.log"), (5, "cut.log"))
+    }
+    extra_env = {"MIR_WORKERS": "1", "YMIR_LOCAL_EXECUTORS": json.dumps(executors)}
+    with start_cluster(root, machines=2, extra_env=extra_env) as made:
         yield made
 
 
-def _executor(log: Path, sleep: float) -> str:
-    return f"local:env FAKE_MODE=slow FAKE_SLEEP={sleep} {sys.executable} {WRAP} {log} {FAKE}"
+def _executor(log: Path, sleep: int) -> str:
+    """The registered fake executor sleeping ``sleep`` s that logs to ``log`` (see the fixture)."""
+    assert (sleep, log.name) in ((3, "spread.log"), (5, "cut.log"))
+    return f"local:fake-slow{sleep}"
 
 
 def _runs(log: Path) -> list[tuple[str, str, float, str]]:

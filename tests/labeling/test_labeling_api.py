@@ -17,7 +17,7 @@ import pytest
 import uvicorn
 
 from bench.synthetic import generate_voc
-from tests.controller.conftest import make_engine
+from tests.controller.conftest import Engine, make_engine
 from tests.labeling.conftest import TOKEN, LabelStudioServer, wait_for
 from tests.labeling.test_labeling import rect
 from ymir_backend.config import BackendSettings
@@ -31,9 +31,10 @@ def _free_port() -> int:
 
 
 class Stack:
-    def __init__(self, url: str, ls: LabelStudioServer) -> None:
-        self.url, self.ls = url, ls
+    def __init__(self, url: str, ls: LabelStudioServer, engine: Engine) -> None:
+        self.url, self.ls, self.engine = url, ls, engine
         self.http = httpx.Client(base_url=url, timeout=30)
+        self.state: dict[str, Any] = {}  # what the first test made: headers, project and dataset ids
 
     def signup(self, email: str) -> dict[str, str]:
         body = {"email": email, "username": email.split("@")[0], "password": "secret-pass-1"}
@@ -90,7 +91,7 @@ def stack(label_studio: LabelStudioServer, tmp_path_factory: pytest.TempPathFact
     thread.start()
     wait_for(lambda: server.started, 30, "the API")
     try:
-        yield Stack(url, label_studio)
+        yield Stack(url, label_studio, engine)
     finally:
         server.should_exit = True
         thread.join(timeout=10)
@@ -123,6 +124,7 @@ def test_label_over_http_with_webhooks_images_and_finish(stack: Stack, tmp_path:
     assert r.status_code == 202, r.text
     assert stack.done(h, r.json()["id"])["state"] == "done"
     pool = c.get(f"/api/v1/projects/{pid}/datasets", headers=h).json()["items"][0]
+    stack.state.update(headers=h, project=pid, pool=pool["id"])
 
     bad = c.post(f"/api/v1/datasets/{pool['id']}/label", json={"annotators": ["not-an-email"]}, headers=h)
     assert bad.status_code == 422 and "not-an-email" in bad.json()["detail"]
@@ -183,3 +185,27 @@ def test_label_over_http_with_webhooks_images_and_finish(stack: Stack, tmp_path:
     )
     imp = c.post(f"/api/v1/tasks/{pool['task_id']}/finish", headers=h)
     assert imp.status_code == 409 and imp.json()["code"] == "not_labeling"
+
+
+def test_worker_killed_mid_labeling_on_the_embedded_broker(stack: Stack) -> None:
+    """The embedded broker does not redeliver: the API sees the labeling task lost and sends it again
+    under its own id; it finds its project and carries on, losing nothing."""
+    if not stack.state:
+        pytest.skip("needs the dataset of the test above")
+    c, ls, h = stack.http, stack.ls, stack.state["headers"]
+    r = c.post(f"/api/v1/datasets/{stack.state['pool']}/label", json={}, headers=h)
+    assert r.status_code == 202, r.text
+    tid = r.json()["id"]
+    wait_for(lambda: stack.task(h, tid)["stage"] == "labeling", 90, "labeling")
+    project = ls.project_of(tid)
+    tasks = ls.tasks(project["id"])
+    stack.engine.kill()
+    ls.annotate(tasks[0]["id"], [rect(10, 10, 20, 20, "circle")])  # while no worker runs
+    stack.engine.start()
+    wait_for(lambda: "1/4 labeled" in stack.task(h, tid)["message"], 90, "the task sent again")
+    assert len(ls.projects_of(tid)) == 1 and len(ls.tasks(project["id"])) == 4
+    ls.annotate(tasks[1]["id"], [rect(5, 5, 20, 20, "square")])
+    assert c.post(f"/api/v1/tasks/{tid}/finish", headers=h).status_code == 202
+    done = stack.done(h, tid)
+    assert done["state"] == "done", done["error"]
+    assert done["result"]["version"]["assets"] == 2 and done["result"]["version"]["gt_boxes"] == 2

@@ -54,9 +54,7 @@ def _through_project(
             raise not_found(what, ident) from e
         raise
     if within is not None and project.id != within.id:
-        raise ApiError(
-            400, "not_in_project", f"{what} {ident} is not in project {within.id}; copy it first"
-        )
+        raise ApiError(400, "not_in_project", f"{what} {ident} is not in project {within.id}; copy it first")
     return project
 
 

@@ -101,7 +101,9 @@ def train(
     model_ref = models.parse_model_ref(pretrained) if pretrained else None
     media = absolute(options.media_location)
     model_location = absolute(options.model_location)
-    runtime = runtime_for(options.executor, docker_client=options.docker_client)
+    runtime = runtime_for(
+        options.executor, docker_client=options.docker_client, local_executors=options.local_executors
+    )
     template = template_for(runtime, ["training"])
     prog = Progress(options.progress, bar=False)
     gpu_ids = list(options.gpu_ids or [])

@@ -35,6 +35,7 @@ def _options(ctx: Context, executor: str, timeout: float | None, user: str) -> T
         should_cancel=ctx.should_cancel,
         timeout=timeout,
         user=user,
+        local_executors=ctx.settings.local_executors,
     )
 
 
