@@ -81,9 +81,9 @@ def update_user(user_id: DbId, body: UserAdminUpdate, admin: SuperAdmin, db: DB)
         raise ApiError(400, "self_demotion", "you cannot demote or deactivate yourself")
     if body.role is not None:
         user.role = body.role
-    if body.state is not None:
+    if body.state is not None and body.state != user.state:
         user.state = body.state
-        user.token_version += 1
+        user.token_version += 1  # a deactivated (or declined) account's tokens die now
     db.commit()
     return user
 
