@@ -37,6 +37,7 @@ from ymir_backend.security import RateLimiter, configure_hasher, hash_password, 
 from ymir_backend.services.browse import BrowseCache
 from ymir_backend.services.engine import Engine
 from ymir_backend.services.tasks import Monitor
+from ymir_backend.services.uploads import sweep_partial_uploads
 from ymir_backend.webapp import default_dist
 from ymir_backend.webapp import install as install_web
 
@@ -79,6 +80,8 @@ def create_app(settings: BackendSettings | None = None) -> FastAPI:
     db = Database(settings.db_url)
     upgrade(settings.db_url)
     bootstrap(db, settings)
+    for part in sweep_partial_uploads(settings.root / "uploads"):
+        log.warning("removed %s: a partial upload of an API process that is gone", part.name)
     engine = Engine(settings)
 
     @asynccontextmanager

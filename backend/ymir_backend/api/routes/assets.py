@@ -244,15 +244,18 @@ def asset_thumbnail(
     path = _asset_file(settings, asset_id)
     _in_version(request, settings, project, dv.rev, asset_id)
     cache = settings.root / "thumbnails" / str(size) / asset_id[-2:] / f"{asset_id}.jpg"
+    headers = {"Cache-Control": "private, max-age=86400"}
     if not cache.exists():
         buf = _thumbnail(path, asset_id, dataset_id, size)
-        cache.parent.mkdir(parents=True, exist_ok=True)
         tmp = cache.with_suffix(".tmp")
-        tmp.write_bytes(buf.getvalue())
-        tmp.replace(cache)
-    return Response(
-        cache.read_bytes(), media_type="image/jpeg", headers={"Cache-Control": "private, max-age=86400"}
-    )
+        try:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_bytes(buf.getvalue())
+            tmp.replace(cache)
+        except OSError:  # a full disk (or read-only workplace): serve it uncached
+            tmp.unlink(missing_ok=True)
+            return Response(buf.getvalue(), media_type="image/jpeg", headers=headers)
+    return Response(cache.read_bytes(), media_type="image/jpeg", headers=headers)
 
 
 THUMBNAIL_MAX_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485

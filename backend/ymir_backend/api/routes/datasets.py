@@ -4,9 +4,9 @@ filter, sampling, export, evaluate, delete. Long work answers ``202`` with the t
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi import APIRouter, Query, Request
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -15,7 +15,6 @@ from ymir_backend.errors import ApiError
 from ymir_backend.models import DatasetGroup, DatasetVersion, ModelVersion, Project, Task, User
 from ymir_backend.schemas import (
     DB_INT_MAX,
-    NO_NUL,
     DatasetGroupOut,
     DatasetVersionOut,
     DbId,
@@ -35,7 +34,7 @@ from ymir_backend.services import tasks as task_service
 from ymir_backend.services.access import public_or_visible
 from ymir_backend.services.access import version_of as version_of
 from ymir_backend.services.repos import ensure_repo, sync_labels
-from ymir_backend.services.uploads import save_upload
+from ymir_backend.services.uploads import form_text, receive_upload, upload_form
 from ymir_controller.protocol import (
     CopyRequest,
     EvaluateRequest,
@@ -143,37 +142,45 @@ def _import(
         dst_rev=dv.rev,
         source=source,
         user=user.email,
-        unknown_types_strategy=strategy,
+        unknown_types_strategy=strategy,  # type: ignore[arg-type]
         with_predictions=with_predictions,
-    )  # type: ignore[arg-type]
+    )
     return launch(db, request, user=user, project=project, task_id=tid, req=req, versions=[dv])
 
 
-@router.post("/projects/{project_id}/datasets/upload", response_model=TaskOut, status_code=202)
+@router.post(
+    "/projects/{project_id}/datasets/upload",
+    response_model=TaskOut,
+    status_code=202,
+    openapi_extra=upload_form(
+        "a .zip with images/ and annotations/",
+        {
+            "group_name": {"type": "string", "minLength": 1, "maxLength": 120},
+            "unknown_types_strategy": {"type": "string", "enum": ["stop", "ignore", "add"], "default": "add"},
+        },
+        ["group_name"],
+    ),
+)
 async def import_upload(
-    project_id: DbId,
-    request: Request,
-    user: CurrentUser,
-    db: DB,
-    settings: Settings,
-    file: Annotated[UploadFile, File(description="a .zip with images/ and annotations/")],
-    group_name: Annotated[str, Form(min_length=1, max_length=120, pattern=NO_NUL)],
-    unknown_types_strategy: Annotated[str, Form(pattern="^(stop|ignore|add)$")] = "add",
+    project_id: DbId, request: Request, user: CurrentUser, db: DB, settings: Settings
 ) -> Task:
-    """Import an uploaded zip (streamed to disk, refused beyond ``YMIR_MAX_UPLOAD_BYTES``)."""
+    """Import an uploaded zip. Who asks and the project are checked before the body is read; the body
+    is streamed to disk and cut at ``YMIR_MAX_UPLOAD_BYTES`` (413), chunked bodies included."""
     project = project_access(db, user, project_id, write=True)
-    tmp = await save_upload(file, settings, ".zip")
-    rel = str(tmp.relative_to(settings.root))
-    return _import(
-        db,
-        request,
-        settings,
-        user,
-        project,
-        group_name,
-        ImportSource(kind="zip", path=rel),
-        unknown_types_strategy,
-    )
+    db.commit()  # no transaction stays open while the body arrives
+    tmp, fields = await receive_upload(request, settings, suffix=".zip")
+    try:
+        group_name = form_text(fields, "group_name")
+        strategy = form_text(
+            fields, "unknown_types_strategy", default="add", choices=("stop", "ignore", "add")
+        )
+        rel = str(tmp.relative_to(settings.root))
+        return _import(
+            db, request, settings, user, project, group_name, ImportSource(kind="zip", path=rel), strategy
+        )
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 @router.post("/projects/{project_id}/datasets/url", response_model=TaskOut, status_code=202)

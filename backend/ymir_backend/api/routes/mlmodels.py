@@ -41,7 +41,7 @@ from ymir_backend.schemas import (
 from ymir_backend.services import evaluations, verification
 from ymir_backend.services import tasks as task_service
 from ymir_backend.services.access import model_of as model_of
-from ymir_backend.services.uploads import read_small_upload, save_upload
+from ymir_backend.services.uploads import form_text, read_small_upload, receive_upload, upload_form
 from ymir_controller.protocol import (
     InferRequest,
     MiningRequest,
@@ -180,23 +180,32 @@ def infer(project_id: DbId, body: InferIn, request: Request, user: CurrentUser, 
     return launch(db, request, user=user, project=project, task_id=tid, req=req, versions=[out])
 
 
-@router.post("/projects/{project_id}/models/upload", response_model=TaskOut, status_code=202)
+@router.post(
+    "/projects/{project_id}/models/upload",
+    response_model=TaskOut,
+    status_code=202,
+    openapi_extra=upload_form(
+        "a model package (.tar.gz), ours or YMIR's",
+        {"group_name": {"type": "string", "minLength": 1, "maxLength": 120, "default": "imported"}},
+        [],
+    ),
+)
 async def import_model(
-    project_id: DbId,
-    request: Request,
-    user: CurrentUser,
-    db: DB,
-    settings: Settings,
-    file: Annotated[UploadFile, File(description="a model package (.tar.gz), ours or YMIR's")],
-    group_name: Annotated[str, Form(min_length=1, max_length=120, pattern=NO_NUL)] = "imported",
+    project_id: DbId, request: Request, user: CurrentUser, db: DB, settings: Settings
 ) -> object:
-    """Import a model package upload."""
+    """Import a model package upload (checked and streamed like a dataset upload)."""
     project = project_access(db, user, project_id, write=True)
-    tmp = await save_upload(file, settings, ".tar.gz")
-    tid = task_service.new_task_id()
-    mv = new_model(db, project, group_name, tid)
-    req = ModelImportRequest(package=str(tmp.relative_to(settings.root)), user=user.email)
-    return launch(db, request, user=user, project=project, task_id=tid, req=req, versions=[mv])
+    db.commit()
+    tmp, fields = await receive_upload(request, settings, suffix=".tar.gz")
+    try:
+        group_name = form_text(fields, "group_name", default="imported")
+        tid = task_service.new_task_id()
+        mv = new_model(db, project, group_name, tid)
+        req = ModelImportRequest(package=str(tmp.relative_to(settings.root)), user=user.email)
+        return launch(db, request, user=user, project=project, task_id=tid, req=req, versions=[mv])
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 @router.post("/models/{model_id}/export", response_model=TaskOut, status_code=202)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse
 from sqlalchemy import func, or_, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from ymir_backend.api.deps import DB, CurrentUser, Settings, project_access
 from ymir_backend.errors import ApiError, not_found
@@ -12,6 +15,8 @@ from ymir_backend.models import Project, ProjectMember, Task
 from ymir_backend.schemas import DB_INT_MAX, DbId, Page, TaskOut
 from ymir_backend.services import tasks as task_service
 from ymir_backend.services.access import task_of as task_of
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
 
@@ -51,7 +56,12 @@ def get_task(task_id: str, request: Request, user: CurrentUser, db: DB) -> Task:
     """A task with its current progress (read through from the engine)."""
     task = task_of(db, user, task_id)
     if not task.result_stored:
-        task_service.apply_status(db, request.app.state.engine, task)
+        try:
+            task_service.apply_status(db, request.app.state.engine, task)
+        except (OSError, SQLAlchemyError):  # e.g. a full disk: answer with what is stored
+            log.warning("could not refresh task %s; answering with its stored state", task_id, exc_info=True)
+            db.rollback()
+            task = task_of(db, user, task_id)
     return task
 
 
