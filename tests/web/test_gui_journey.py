@@ -6,6 +6,7 @@ form (a bad value refused first), the model's charts, and verification on an upl
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +69,17 @@ def _import(page: Any, pid: int, source: str, group: str, fill: Any) -> None:
     wait_state(page, "done", 120_000)
 
 
+def _settled(locator: Any) -> dict[str, float]:
+    box = locator.bounding_box()
+    for _ in range(50):
+        time.sleep(0.1)
+        again = locator.bounding_box()
+        if again == box:
+            return dict(box)
+        box = again
+    raise AssertionError(f"{locator} kept moving")
+
+
 def _check_boxes(page: Any, live: Live, did: int) -> None:
     """The viewer's rects are the API's boxes, and they sit where the box is on the shown image."""
     first = live.http.get(
@@ -78,7 +90,7 @@ def _check_boxes(page: Any, live: Live, did: int) -> None:
     viewer.get_by_test_id("asset-image").wait_for()
     rects = viewer.locator("[data-side=gt] rect")
     assert rects.count() == len(first["gt"]) > 0
-    frame = viewer.bounding_box()
+    frame = _settled(viewer)  # the modal zooms in when it opens: measure once it stopped moving
     scale = min(frame["width"] / first["width"], frame["height"] / first["height"])
     left = frame["x"] + (frame["width"] - first["width"] * scale) / 2
     top = frame["y"] + (frame["height"] - first["height"] * scale) / 2
