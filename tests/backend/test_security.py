@@ -23,7 +23,15 @@ from sqlalchemy import func, select
 
 from tests.backend.conftest import Api, _api, _drop, _pg_database
 from ymir_backend import security
-from ymir_backend.models import DatasetGroup, DatasetVersion, Label, ModelGroup, ModelVersion, Project
+from ymir_backend.models import (
+    DatasetGroup,
+    DatasetVersion,
+    Label,
+    ModelGroup,
+    ModelVersion,
+    Project,
+    User,
+)
 from ymir_backend.security import RateLimiter, client_address, parse_networks
 
 V1 = "/api/v1"
@@ -272,10 +280,17 @@ def test_login_limits_per_account_and_per_address(lite: Api) -> None:
 
 def test_login_takes_as_long_for_unknown_accounts_and_signup_reveals_nothing(lite: Api) -> None:
     c = lite.client
+    old_email, _ = _user(lite)  # hashed at the module's minimal cost
     # a cost at which the hash, not the machine's noise, is most of a login (the module's is minimal)
     security.configure_hasher(time_cost=2, memory_kib=32768)
     try:
         email, _ = _user(lite)
+        # a login rehashes a password stored at another cost: it then costs what an unknown one does
+        lite.login(old_email, "secret-pass-1")
+        with lite.client.app.state.db.sessions() as s:  # type: ignore[attr-defined]
+            assert "m=32768,t=2" in (
+                s.scalar(select(User.password_hash).where(User.email == old_email)) or ""
+            )
 
         def timed(address: str) -> float:
             t = time.perf_counter()
