@@ -1,7 +1,8 @@
 """The seed's GUI journey in headless Chromium against a real server, worker and PostgreSQL:
 sign up, labels with an alias, a project, imports by zip upload and by server folder, browsing with
 the drawn boxes checked against the API (count and on-screen position), training from the template
-form (a bad value refused first), the model's charts, and verification on an uploaded image."""
+form (a bad value refused first), the model's charts, verification on an uploaded image, and mining
+with the new model, its result browsed."""
 
 from __future__ import annotations
 
@@ -167,4 +168,16 @@ def test_gui_journey(live: Live, browser: Any, tmp_path: Path) -> None:
     count = int(summary.inner_text().split()[0])
     assert page.get_by_test_id("verify-view").locator("[data-side=pred] rect").count() == count
     shot(page, "model")
+
+    # mining: the top 3 of the validation images by the new model, opened in the browser
+    mid = int(page.url.rsplit("/", 1)[1])
+    page.goto(f"/projects/{pid}/mine?model={mid}")
+    page.get_by_test_id("cfg-mining_algorithm").wait_for()
+    pick(page, "mine_dataset_id", "val v1")
+    page.fill("#mine_topk", "3")
+    page.get_by_test_id("start-task").click()
+    wait_state(page, "done", 180_000)
+    page.goto(f"/projects/{pid}/datasets")
+    page.locator("[data-testid=dataset-group]", has_text="mined").get_by_test_id("version-link").click()
+    page.get_by_test_id("asset-total").get_by_text("3 images").wait_for()
     assert not page.errors, page.errors
