@@ -41,6 +41,15 @@ def verify_password(password: str, hashed: str) -> bool:
         return False
 
 
+def needs_rehash(hashed: str) -> bool:
+    """Whether a stored hash was made at another cost than the configured one (then a login rehashes
+    it, so known accounts keep costing what the dummy hash of unknown ones costs)."""
+    try:
+        return _hasher.check_needs_rehash(hashed)
+    except InvalidHashError:
+        return True
+
+
 @functools.cache
 def _dummy_hash() -> str:
     return _hasher.hash(secrets.token_urlsafe(16))

@@ -19,6 +19,7 @@ from ymir_backend.security import (
     client_address,
     hash_password,
     make_token,
+    needs_rehash,
     read_token,
     verify_or_waste,
     verify_password,
@@ -107,6 +108,8 @@ def login(body: Login, request: Request, db: DB, settings: Settings) -> Tokens:
         raise ApiError(403, "pending_approval", "your account waits for an administrator's approval")
     if user.state != UserState.ACTIVE:
         raise ApiError(403, "inactive", f"your account is {user.state}")
+    if needs_rehash(user.password_hash):
+        user.password_hash = hash_password(body.password)
     tokens = issue(db, user, settings)
     db.commit()
     return tokens
