@@ -7,10 +7,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from sqlalchemy import select
 
 from ymir_backend import __version__, errors
+from ymir_backend.api.deps import refuse_nul
 from ymir_backend.api.routes import (
     assets,
     auth,
@@ -32,7 +33,7 @@ from ymir_backend.limits import BodyLimit
 from ymir_backend.migrate import upgrade
 from ymir_backend.models import ExecutorImage, User
 from ymir_backend.models.users import Role, UserState
-from ymir_backend.security import RateLimiter, hash_password
+from ymir_backend.security import RateLimiter, configure_hasher, hash_password, parse_networks
 from ymir_backend.services.browse import BrowseCache
 from ymir_backend.services.engine import Engine
 from ymir_backend.services.tasks import Monitor
@@ -75,6 +76,7 @@ def bootstrap(db: Database, settings: BackendSettings) -> None:
 def create_app(settings: BackendSettings | None = None) -> FastAPI:
     """A configured app: migrated database, first admin, built-in image, task monitor."""
     settings = settings or get_settings()
+    configure_hasher(time_cost=settings.password_hash_time_cost, memory_kib=settings.password_hash_memory_kib)
     db = Database(settings.db_url)
     upgrade(settings.db_url)
     bootstrap(db, settings)
@@ -101,11 +103,13 @@ def create_app(settings: BackendSettings | None = None) -> FastAPI:
     app.state.db = db
     app.state.engine = engine
     app.state.browse = BrowseCache()
-    app.state.login_limiter = RateLimiter(settings.login_attempts_per_minute)
+    app.state.login_limiter = RateLimiter(settings.login_attempts_per_minute)  # per account
+    app.state.address_limiter = RateLimiter(3 * settings.login_attempts_per_minute)  # per client address
+    app.state.trusted_proxies = parse_networks(settings.trusted_proxies)
     errors.install(app)
     app.add_middleware(BodyLimit, settings=settings)
     app.add_middleware(JsonBodyLimit, limit=settings.max_json_bytes)
-    api = APIRouter(prefix="/api/v1")
+    api = APIRouter(prefix="/api/v1", responses=errors.RESPONSES, dependencies=[Depends(refuse_nul)])
     routes = [auth, users, labels, projects, datasets, assets, mlmodels]
     routes += [task_events, tasks, images, iterations, labeling]  # task_events first: /tasks/events is no id
     for module in routes:

@@ -290,6 +290,8 @@ def form_text(
         raise ApiError(422, "invalid_request", f"field '{name}' is required; add it to the form")
     if not 1 <= len(value) <= max_length:
         raise ApiError(422, "invalid_request", f"field '{name}' must be 1 to {max_length} characters long")
+    if "\x00" in value:  # PostgreSQL cannot store it; no name needs it
+        raise ApiError(422, "invalid_request", f"field '{name}' contains a NUL character; remove it")
     if choices and value not in choices:
         raise ApiError(
             422, "invalid_request", f"field '{name}' must be one of {', '.join(choices)}; got {value!r}"

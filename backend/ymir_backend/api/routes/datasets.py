@@ -11,11 +11,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ymir_backend.api.deps import DB, CurrentUser, Settings, project_access
-from ymir_backend.errors import ApiError, not_found
+from ymir_backend.errors import ApiError
 from ymir_backend.models import DatasetGroup, DatasetVersion, ModelVersion, Project, Task, User
 from ymir_backend.schemas import (
+    DB_INT_MAX,
     DatasetGroupOut,
     DatasetVersionOut,
+    DbId,
     EvaluateIn,
     ExportIn,
     FilterIn,
@@ -29,6 +31,8 @@ from ymir_backend.schemas import (
     TaskOut,
 )
 from ymir_backend.services import tasks as task_service
+from ymir_backend.services.access import public_or_visible
+from ymir_backend.services.access import version_of as version_of
 from ymir_backend.services.repos import ensure_repo, sync_labels
 from ymir_backend.services.uploads import form_text, receive_upload, upload_form
 from ymir_controller.protocol import (
@@ -45,22 +49,6 @@ from ymir_controller.protocol import (
 
 router = APIRouter(tags=["datasets"])
 _TYPE_PREFIX = {"train": "tr:", "val": "va:", "test": "te:", "": ""}
-
-
-def version_of(
-    db: Session, user: User, version_id: int, *, write: bool = False
-) -> tuple[DatasetVersion, Project]:
-    """A dataset version the user may see (or change)."""
-    dv = db.get(DatasetVersion, version_id)
-    if dv is None or dv.deleted:
-        raise not_found("dataset", version_id)
-    try:
-        project = project_access(db, user, dv.project_id, write=write)
-    except ApiError as e:
-        if e.status == 404:
-            raise not_found("dataset", version_id) from e
-        raise
-    return dv, project
 
 
 def ready(dv: DatasetVersion) -> DatasetVersion:
@@ -174,7 +162,7 @@ def _import(
     ),
 )
 async def import_upload(
-    project_id: int, request: Request, user: CurrentUser, db: DB, settings: Settings
+    project_id: DbId, request: Request, user: CurrentUser, db: DB, settings: Settings
 ) -> Task:
     """Import an uploaded zip. Who asks and the project are checked before the body is read; the body
     is streamed to disk and cut at ``YMIR_MAX_UPLOAD_BYTES`` (413), chunked bodies included."""
@@ -197,7 +185,7 @@ async def import_upload(
 
 @router.post("/projects/{project_id}/datasets/url", response_model=TaskOut, status_code=202)
 def import_url(
-    project_id: int, body: ImportUrl, request: Request, user: CurrentUser, db: DB, settings: Settings
+    project_id: DbId, body: ImportUrl, request: Request, user: CurrentUser, db: DB, settings: Settings
 ) -> Task:
     """Import a zip from a URL."""
     project = project_access(db, user, project_id, write=True)
@@ -217,7 +205,7 @@ def import_url(
 
 @router.post("/projects/{project_id}/datasets/path", response_model=TaskOut, status_code=202)
 def import_path(
-    project_id: int, body: ImportPath, request: Request, user: CurrentUser, db: DB, settings: Settings
+    project_id: DbId, body: ImportPath, request: Request, user: CurrentUser, db: DB, settings: Settings
 ) -> Task:
     """Import a folder under the sharing folder (``images/`` + ``annotations/``); never outside it."""
     project = project_access(db, user, project_id, write=True)
@@ -248,22 +236,11 @@ def import_path(
 
 @router.post("/projects/{project_id}/datasets/copy", response_model=TaskOut, status_code=202)
 def import_copy(
-    project_id: int, body: ImportCopy, request: Request, user: CurrentUser, db: DB, settings: Settings
+    project_id: DbId, body: ImportCopy, request: Request, user: CurrentUser, db: DB, settings: Settings
 ) -> Task:
     """Copy a dataset you may see, or one marked public, into this project."""
     project = project_access(db, user, project_id, write=True)
-    src = db.get(DatasetVersion, body.source_dataset_id)
-    visible = False
-    if src is not None and not src.deleted and src.state == "ready":
-        try:
-            project_access(db, user, src.project_id)
-            visible = True
-        except ApiError:
-            visible = src.is_public
-    if src is None or not visible:
-        raise not_found("dataset", body.source_dataset_id)
-    src_project = db.get(Project, src.project_id)
-    assert src_project is not None
+    src, src_project = public_or_visible(db, user, body.source_dataset_id)
     ensure_repo(settings, project)
     sync_labels(db, settings, project)
     tid = task_service.new_task_id()
@@ -280,7 +257,7 @@ def import_copy(
 
 
 @router.get("/projects/{project_id}/dataset-groups", response_model=list[DatasetGroupOut])
-def list_groups(project_id: int, user: CurrentUser, db: DB) -> list[DatasetGroup]:
+def list_groups(project_id: DbId, user: CurrentUser, db: DB) -> list[DatasetGroup]:
     """The project's dataset groups."""
     project_access(db, user, project_id)
     return list(
@@ -294,12 +271,12 @@ def list_groups(project_id: int, user: CurrentUser, db: DB) -> list[DatasetGroup
 
 @router.get("/projects/{project_id}/datasets", response_model=Page[DatasetVersionOut])
 def list_versions(
-    project_id: int,
+    project_id: DbId,
     user: CurrentUser,
     db: DB,
-    group_id: int | None = None,
+    group_id: DbId | None = None,
     state: str | None = None,
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=DB_INT_MAX),
     limit: int = Query(20, ge=1, le=200),
 ) -> Page[DatasetVersionOut]:
     """The project's dataset versions, newest first."""
@@ -319,14 +296,14 @@ def list_versions(
 
 
 @router.get("/datasets/{dataset_id}", response_model=DatasetVersionOut)
-def get_version(dataset_id: int, user: CurrentUser, db: DB) -> DatasetVersion:
+def get_version(dataset_id: DbId, user: CurrentUser, db: DB) -> DatasetVersion:
     """One dataset version with its counts and class statistics."""
     return version_of(db, user, dataset_id)[0]
 
 
 @router.patch("/datasets/{dataset_id}", response_model=DatasetVersionOut)
 def update_version(
-    dataset_id: int, user: CurrentUser, db: DB, is_public: bool | None = None, description: str | None = None
+    dataset_id: DbId, user: CurrentUser, db: DB, is_public: bool | None = None, description: str | None = None
 ) -> DatasetVersion:
     """Mark a version public (others may copy it) or describe it."""
     dv, _ = version_of(db, user, dataset_id, write=True)
@@ -339,7 +316,7 @@ def update_version(
 
 
 @router.delete("/datasets/{dataset_id}", status_code=204)
-def delete_version(dataset_id: int, user: CurrentUser, db: DB) -> None:
+def delete_version(dataset_id: DbId, user: CurrentUser, db: DB) -> None:
     """Hide a version (soft delete: its mir history stays)."""
     dv, _ = version_of(db, user, dataset_id, write=True)
     dv.deleted = True
@@ -349,11 +326,7 @@ def delete_version(dataset_id: int, user: CurrentUser, db: DB) -> None:
 def _sources(db: Session, user: User, ids: list[int], project: Project) -> list[DatasetVersion]:
     out = []
     for i in ids:
-        dv, p = version_of(db, user, i)
-        if p.id != project.id:
-            raise ApiError(
-                400, "not_in_project", f"dataset {i} is not in project {project.id}; copy it first"
-            )
+        dv, _ = version_of(db, user, i, within=project)
         out.append(ready(dv))
     return out
 
@@ -369,7 +342,7 @@ def _merge_inputs(
 
 
 @router.post("/projects/{project_id}/datasets/merge", response_model=TaskOut, status_code=202)
-def merge(project_id: int, body: MergeIn, request: Request, user: CurrentUser, db: DB) -> Task:
+def merge(project_id: DbId, body: MergeIn, request: Request, user: CurrentUser, db: DB) -> Task:
     """Merge versions (first = host; ``types`` set train/val/test per source)."""
     project = project_access(db, user, project_id, write=True)
     sources, excluded, group = _merge_inputs(db, user, body, project)
@@ -391,7 +364,7 @@ def merge(project_id: int, body: MergeIn, request: Request, user: CurrentUser, d
 
 
 @router.post("/projects/{project_id}/datasets/filter", response_model=TaskOut, status_code=202)
-def filter_dataset(project_id: int, body: FilterIn, request: Request, user: CurrentUser, db: DB) -> Task:
+def filter_dataset(project_id: DbId, body: FilterIn, request: Request, user: CurrentUser, db: DB) -> Task:
     """Keep assets by class, type or tag (a new version in the same group)."""
     project = project_access(db, user, project_id, write=True)
     (src,) = _sources(db, user, [body.dataset_id], project)
@@ -412,7 +385,7 @@ def filter_dataset(project_id: int, body: FilterIn, request: Request, user: Curr
 
 
 @router.post("/projects/{project_id}/datasets/sampling", response_model=TaskOut, status_code=202)
-def sample(project_id: int, body: SamplingIn, request: Request, user: CurrentUser, db: DB) -> Task:
+def sample(project_id: DbId, body: SamplingIn, request: Request, user: CurrentUser, db: DB) -> Task:
     """A random subset by count or rate."""
     if (body.count is None) == (body.rate is None):
         raise ApiError(422, "invalid_request", "give exactly one of count and rate")
@@ -433,7 +406,7 @@ def sample(project_id: int, body: SamplingIn, request: Request, user: CurrentUse
 
 
 @router.post("/projects/{project_id}/datasets/fuse", response_model=TaskOut, status_code=202)
-def fuse(project_id: int, body: FuseIn, request: Request, user: CurrentUser, db: DB) -> Task:
+def fuse(project_id: DbId, body: FuseIn, request: Request, user: CurrentUser, db: DB) -> Task:
     """Merge versions, keep assets by class, then sample, in one task and one new version."""
     if body.count is not None and body.rate is not None:
         raise ApiError(422, "invalid_request", "give at most one of count and rate")
@@ -459,7 +432,7 @@ def fuse(project_id: int, body: FuseIn, request: Request, user: CurrentUser, db:
 
 
 @router.post("/datasets/{dataset_id}/export", response_model=TaskOut, status_code=202)
-def export(dataset_id: int, body: ExportIn, request: Request, user: CurrentUser, db: DB) -> Task:
+def export(dataset_id: DbId, body: ExportIn, request: Request, user: CurrentUser, db: DB) -> Task:
     """Export as a zip; download it from ``/tasks/{id}/download`` when the task is done."""
     dv, project = version_of(db, user, dataset_id)
     ready(dv)
@@ -477,7 +450,7 @@ def export(dataset_id: int, body: ExportIn, request: Request, user: CurrentUser,
 
 
 @router.post("/datasets/{dataset_id}/evaluate", response_model=TaskOut, status_code=202)
-def evaluate(dataset_id: int, body: EvaluateIn, request: Request, user: CurrentUser, db: DB) -> Task:
+def evaluate(dataset_id: DbId, body: EvaluateIn, request: Request, user: CurrentUser, db: DB) -> Task:
     """Evaluate the version's predictions against its ground truth (a new, marked version)."""
     dv, project = version_of(db, user, dataset_id, write=True)
     ready(dv)

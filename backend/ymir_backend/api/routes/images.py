@@ -10,7 +10,7 @@ from ymir_backend.api.deps import DB, Admin, CurrentUser, Settings
 from ymir_backend.errors import ApiError, not_found
 from ymir_backend.models import ExecutorImage
 from ymir_backend.models.users import Role
-from ymir_backend.schemas import ImageIn, ImageOut
+from ymir_backend.schemas import DB_INT_MAX, DbId, ImageIn, ImageOut
 
 router = APIRouter(prefix="/images", tags=["executor images"])
 
@@ -53,7 +53,7 @@ def register_image(body: ImageIn, admin: Admin, db: DB, settings: Settings) -> E
 
 
 @router.delete("/{image_id}", status_code=204)
-def delete_image(image_id: int, _: Admin, db: DB) -> None:
+def delete_image(image_id: DbId, _: Admin, db: DB) -> None:
     """Unregister an image (tasks that used it keep their record)."""
     image = db.get(ExecutorImage, image_id)
     if image is None:
@@ -64,10 +64,12 @@ def delete_image(image_id: int, _: Admin, db: DB) -> None:
     db.commit()
 
 
-def usable(db: DB, user_id: int, role: str, image_id: int | None, capability: str) -> ExecutorImage:
+def usable(db: DB, user_id: int, role: str, image_id: object, capability: str) -> ExecutorImage:
     """The image a task will run (default: the built-in executor), checked for access and capability."""
     if image_id is None:
         image = db.scalar(select(ExecutorImage).where(ExecutorImage.name == "ymir-executor"))
+    elif not isinstance(image_id, int) or isinstance(image_id, bool) or not 1 <= image_id <= DB_INT_MAX:
+        image = None  # an iteration step's presets may name anything
     else:
         image = db.get(ExecutorImage, image_id)
         if image is not None and not image.is_public and image.owner_id != user_id and role == Role.USER:
