@@ -6,6 +6,8 @@
 #   ./ymir.sh install install the Python packages (only when a pyproject.toml changed since the last time)
 #   ./ymir.sh start   run the platform on its embedded defaults: SQLite, the embedded broker, a task
 #                     worker, the API on port 12001; ./ymir.sh stop | status | logs
+#   ./ymir.sh start --docker   the same with Docker: docker-compose.yml (PostgreSQL, Redis, API, workers);
+#                     ./ymir.sh stop --docker | status --docker
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -80,6 +82,16 @@ declare -A PART_PACKAGE=([command]=command/mir [executor]=executor/ymir_executor
                          [controller]=controller/ymir_controller [backend]=backend/ymir_backend)
 PYTHON_PARTS=(command/mir executor/ymir_executor controller/ymir_controller backend/ymir_backend)
 
+# Label Studio (label_studio/ls.sh): its own environment, installed only when the pinned version is missing.
+label_studio_install() { "$ROOT/label_studio/ls.sh" install; }
+label_studio_enabled() { case "${YMIR_LABEL_STUDIO:-false}" in true|1|yes) return 0 ;; *) return 1 ;; esac; }
+label_studio_start() {
+    label_studio_enabled || return 0
+    label_studio_install
+    "$ROOT/label_studio/ls.sh" start
+}
+label_studio_stop() { "$ROOT/label_studio/ls.sh" stop 2>/dev/null || true; }
+
 run_pytest() {
     # a per-checkout temp folder: concurrent runs (two clones on one machine) never delete each other's files
     mkdir -p "$ROOT/.ymir"
@@ -110,12 +122,15 @@ cmd_test() {
     if [ -n "$first" ] && [ "${first#-}" = "$first" ] && [ ! -e "$first" ]; then
         shift
         [ "$first" = backend ] && ensure_chromium
+        [ "$first" = labeling ] && label_studio_install
         test_part "$first" "$@"
         return
     fi
     ensure_chromium
+    label_studio_install  # the labeling tests start it from label_studio/ls.sh
     log "ruff"
     "$VENV/bin/ruff" check "${PYTHON_PARTS[@]}" tests bench
+    "$VENV/bin/ruff" format --check --quiet "${PYTHON_PARTS[@]}" tests bench
     log "mypy"
     for part in "${PYTHON_PARTS[@]}"; do  # one part at a time: each is its own package
         "$VENV/bin/mypy" "$part"
@@ -127,9 +142,12 @@ cmd_test() {
 STATE="$ROOT/.ymir"
 
 load_env() {
-    if [ -f "$ROOT/.env" ]; then
-        set -a; . "$ROOT/.env"; set +a
-    fi
+    local file
+    for file in "$ROOT/.env" "$ROOT/.env.local"; do  # .env.local: this machine's overrides (not committed)
+        if [ -f "$file" ]; then
+            set -a; . "$file"; set +a
+        fi
+    done
     export YMIR_WORKPLACE="${YMIR_WORKPLACE:-ymir-workplace}"
     case "$YMIR_WORKPLACE" in /*) ;; *) export YMIR_WORKPLACE="$ROOT/$YMIR_WORKPLACE" ;; esac
 }
@@ -155,15 +173,11 @@ spawn() {
     for _ in $(seq 1 50); do [ -s "$STATE/$name.pid" ] && break; sleep 0.1; done
 }
 
-# refuse_unknown_start_options ARGS...: start takes no options yet; --docker comes with the deployment work.
+# refuse_unknown_start_options ARGS...: the local mode takes no options (--docker is handled before it).
 refuse_unknown_start_options() {
     local arg
     for arg in "$@"; do
-        case "$arg" in
-            --docker) log "./ymir.sh start --docker is not available yet (docker-compose.yml is still being written);"
-                      log "run ./ymir.sh start for the local mode (embedded database and broker)"; exit 2 ;;
-            *) log "unknown option to start: $arg (usage: ./ymir.sh start)"; exit 2 ;;
-        esac
+        log "unknown option to start: $arg (usage: ./ymir.sh start [--docker])"; exit 2
     done
 }
 
@@ -203,6 +217,7 @@ PY
             sleep 0.5
         done
     fi
+    label_studio_start
     log "YMIR is running: http://127.0.0.1:$port (API docs: http://127.0.0.1:$port/docs)"
     log "sharing folder for server-path imports: $(sharing_folder)"
     log "admin login: ${YMIR_ADMIN_EMAIL:-admin@example.com} / ${YMIR_ADMIN_PASSWORD:-change-me-now}"
@@ -214,6 +229,7 @@ PY
 # current task; signalling the whole group would kill them under it, logged as "exited with signal 15"),
 # and end whatever of its group is left after 20 s.
 cmd_stop() {
+    label_studio_stop
     for name in api worker; do
         if running "$name"; then
             local pid; pid="$(cat "$STATE/$name.pid")"
@@ -227,18 +243,73 @@ cmd_stop() {
     done
 }
 
+# --- Docker: docker-compose.yml (PostgreSQL, Redis, the API, workers; Label Studio and the GPU worker
+# under profiles). Any engine speaking the Docker API works, e.g. podman's (docs/deploy.md).
+compose() {
+    if [ -n "${YMIR_COMPOSE:-}" ]; then
+        $YMIR_COMPOSE "$@"
+    elif docker compose version >/dev/null 2>&1; then
+        docker compose "$@"
+    elif command -v docker-compose >/dev/null; then
+        docker-compose "$@"
+    elif command -v podman-compose >/dev/null; then
+        podman-compose "$@"
+    else
+        log "no compose tool found: install Docker with its compose plugin (or podman-compose), or set YMIR_COMPOSE"
+        exit 1
+    fi
+}
+
+docker_env() {
+    load_env
+    [ -f "$ROOT/.env" ] || { log "$ROOT/.env is missing (it is part of the checkout: git checkout .env)"; exit 1; }
+    mkdir -p "$YMIR_WORKPLACE/sharing"
+    # secrets left empty in .env are generated once and kept in the workplace
+    local secrets="$YMIR_WORKPLACE/.secrets.env"
+    if [ -z "${YMIR_POSTGRES_PASSWORD:-}" ]; then
+        if [ ! -s "$secrets" ]; then
+            (umask 077 && printf 'YMIR_POSTGRES_PASSWORD=%s\n' \
+                "$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')" >"$secrets")
+            log "generated the database password (kept in $secrets)"
+        fi
+        set -a; . "$secrets"; set +a
+    fi
+    local profiles=()
+    [ -n "${YMIR_GPU_IDS:-}" ] && profiles+=(gpu)
+    [ "${YMIR_LABEL_STUDIO:-false}" = true ] && profiles+=(label)
+    COMPOSE_PROFILES="$(IFS=,; echo "${profiles[*]:-}")"
+    export COMPOSE_PROFILES COMPOSE_PROJECT_NAME=ymir
+}
+
+cmd_start_docker() {
+    docker_env
+    cd "$ROOT"
+    log "starting the compose stack (profiles: ${COMPOSE_PROFILES:-none}; workplace: $YMIR_WORKPLACE)"
+    compose up -d "$@"
+    log "YMIR is starting: http://127.0.0.1:${YMIR_PORT:-12001} (state: ./ymir.sh status --docker)"
+    log "admin login: ${YMIR_ADMIN_EMAIL:-admin@example.com} / ${YMIR_ADMIN_PASSWORD:-change-me-now}"
+    log "stop with ./ymir.sh stop --docker (the databases and the workplace are kept)"
+}
+
+cmd_stop_docker() {
+    docker_env
+    cd "$ROOT"
+    compose down "$@"
+}
+
 cmd_status() {
     for name in api worker; do
         if running "$name"; then echo "$name: running (pid $(cat "$STATE/$name.pid"))"; else echo "$name: stopped"; fi
     done
+    "$ROOT/label_studio/ls.sh" status
 }
 
 case "${1:-}" in
     test) shift; cmd_test "$@" ;;
     install) shift; ensure_venv ;;
-    start) shift; cmd_start "$@" ;;
-    stop) shift; cmd_stop ;;
-    status) shift; cmd_status ;;
+    start) shift; if [ "${1:-}" = --docker ]; then shift; cmd_start_docker "$@"; else cmd_start "$@"; fi ;;
+    stop) shift; if [ "${1:-}" = --docker ]; then shift; cmd_stop_docker "$@"; else cmd_stop; fi ;;
+    status) shift; if [ "${1:-}" = --docker ]; then docker_env; cd "$ROOT"; compose ps; else cmd_status; fi ;;
     logs) shift; tail -n "${1:-100}" -f "$STATE/api.log" "$STATE/worker.log" ;;
-    *) echo "usage: ./ymir.sh test [PART] | start | stop | status | logs | install" >&2; exit 2 ;;
+    *) echo "usage: ./ymir.sh test [PART] | start [--docker] | stop [--docker] | status [--docker] | logs | install" >&2; exit 2 ;;
 esac

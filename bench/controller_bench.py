@@ -59,7 +59,9 @@ import yaml
 
 IN = Path(os.environ["YMIR_EXECUTOR_IN"])
 OUT = Path(os.environ["YMIR_EXECUTOR_OUT"])
-LOG, STEPS, INTERVAL = Path(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
+CONFIG = yaml.safe_load((IN / "config.yaml").read_text())
+LOG = Path(CONFIG.get("bench_log", os.devnull))  # the evaluation run after training gets no task config
+STEPS, INTERVAL = int(CONFIG.get("bench_steps", 1)), float(CONFIG.get("bench_interval", 0))
 
 
 def monitor(percent, state):
@@ -144,6 +146,10 @@ class Worker:
                 "YMIR_GPU_LOCK_DIR": str(root / "gpu-locks"),
                 "YMIR_WORKER_CONCURRENCY": str(concurrency),
                 "MIR_WORKERS": "1",
+                # the fake executor, registered as workers register any local executor
+                "YMIR_LOCAL_EXECUTORS": json.dumps(
+                    {"bench-fake": f"{sys.executable} {root / 'bench-fake' / 'fake_executor.py'}"}
+                ),
             }
         )
         if broker == "redis":
@@ -152,6 +158,7 @@ class Worker:
         self.env = env
         self.settings = Settings(
             **{k.removeprefix("YMIR_").lower(): v for k, v in env.items() if k.startswith("YMIR_")}
+            | {"local_executors": json.loads(env["YMIR_LOCAL_EXECUTORS"])}
         )
         self.client = Client(self.settings)
         self.log = root / f"worker-{broker}-c{concurrency}.log"
@@ -317,9 +324,15 @@ def progress_latency(
     script.write_text(FAKE_EXECUTOR)
     log = root / "bench-fake" / f"writes-{run}.tsv"
     log.unlink(missing_ok=True)
-    executor = f"local:{sys.executable} {script} {log} {steps} {interval}"
+    config = {"bench_log": str(log), "bench_steps": steps, "bench_interval": interval}
     tid = client.submit(
-        TrainRequest(repo=REPO, dst_rev=f"model@bench{run}", src_revs="tv@merged", executor=executor)
+        TrainRequest(
+            repo=REPO,
+            dst_rev=f"model@bench{run}",
+            src_revs="tv@merged",
+            executor="local:bench-fake",
+            config=config,
+        )
     )
     seen: dict[float, float] = {}
     states: list[str] = []

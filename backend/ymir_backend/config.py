@@ -1,4 +1,4 @@
-"""Backend settings from the environment or ``.env`` (documented in ``.env.example``)."""
+"""Backend settings from the environment or ``.env`` (every variable documented in ``.env``)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class BackendSettings(BaseSettings):
     """Database, tokens, the first super admin, and limits."""
 
-    model_config = SettingsConfigDict(env_prefix="YMIR_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="YMIR_", env_file=(".env", ".env.local"), extra="ignore")
 
     workplace: Path = Path("ymir-workplace")
     database_url: str = ""  # empty: SQLite in the workplace
@@ -23,6 +23,7 @@ class BackendSettings(BaseSettings):
     signup_needs_approval: bool = False
     login_attempts_per_minute: int = 10
     max_upload_bytes: int = 20 * 1024**3
+    max_json_bytes: int = 1024**2  # every request body that is not a file upload
     verify_max_image_bytes: int = 20 * 1024**2  # model verification: largest image upload
     verify_max_pixels: int = 50_000_000  # model verification: width * height refused above this
     monitor_interval: float = 1.0
@@ -33,6 +34,9 @@ class BackendSettings(BaseSettings):
     redis_key_prefix: str = ""
     heartbeat_seconds: float = 5.0
     sharing_dir: str = "sharing"
+    # local executors the workers may run, name -> command line (JSON); images register them as
+    # ``local:<name>`` (the workers check their own copy of this setting again)
+    local_executors: dict[str, str] = {}
 
     @property
     def root(self) -> Path:

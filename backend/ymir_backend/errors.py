@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
 
@@ -11,6 +12,9 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mir.errors import MirError
+from mir.messages import error_id, workplace_relative
+
+log = logging.getLogger(__name__)
 
 
 class ApiError(Exception):
@@ -96,6 +100,12 @@ def forbidden(detail: str) -> ApiError:
     return ApiError(403, "forbidden", detail)
 
 
+def _relative(request: Request, text: str) -> str:
+    """``text`` without the server's absolute paths (workplace-relative ones instead)."""
+    settings = getattr(request.app.state, "settings", None)
+    return workplace_relative(text, settings.root) if settings is not None else text
+
+
 def _body(detail: Any, code: str, status: int, fix: str = "") -> dict[str, Any]:
     return {"detail": detail, "code": code, "fix": fix or DEFAULT_FIX.get(status, "")}
 
@@ -108,9 +118,21 @@ def install(app: FastAPI) -> None:
         return JSONResponse(_body(exc.detail, exc.code, exc.status, exc.fix), status_code=exc.status)
 
     @app.exception_handler(MirError)
-    async def _mir(_: Request, exc: MirError) -> JSONResponse:
+    async def _mir(request: Request, exc: MirError) -> JSONResponse:
+        detail = _relative(request, api_words(exc.message))
+        fix = _relative(request, api_words(exc.fix))
+        return JSONResponse(_body(detail, f"mir_{exc.code}", 400, fix), status_code=400)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        eid = error_id()
+        log.error("%s %s failed [error id %s]", request.method, request.url.path, eid, exc_info=exc)
+        detail = (
+            f"the server failed to answer {request.method} {request.url.path} "
+            f"({type(exc).__name__}); retry, and if it fails again give the operator the error id {eid}"
+        )
         return JSONResponse(
-            _body(api_words(exc.message), f"mir_{exc.code}", 400, api_words(exc.fix)), status_code=400
+            _body(detail, "internal_error", 500, f"give the operator the error id {eid}"), status_code=500
         )
 
     @app.exception_handler(StarletteHTTPException)

@@ -21,6 +21,7 @@ from ymir_backend.api.routes import (
     datasets,
     images,
     iterations,
+    labeling,
     labels,
     mlmodels,
     projects,
@@ -30,6 +31,7 @@ from ymir_backend.api.routes import (
 )
 from ymir_backend.config import BackendSettings, get_settings
 from ymir_backend.db import Database
+from ymir_backend.json_limit import JsonBodyLimit
 from ymir_backend.limits import BodyLimit
 from ymir_backend.migrate import upgrade
 from ymir_backend.models import ExecutorImage, User
@@ -144,8 +146,9 @@ def create_app(settings: BackendSettings | None = None) -> FastAPI:
     app.state.login_limiter = RateLimiter(settings.login_attempts_per_minute)
     errors.install(app)
     app.add_middleware(BodyLimit, settings=settings)
+    app.add_middleware(JsonBodyLimit, limit=settings.max_json_bytes)
     api = APIRouter(prefix="/api/v1")
-    for module in (
+    routes = (
         auth,
         users,
         labels,
@@ -156,8 +159,10 @@ def create_app(settings: BackendSettings | None = None) -> FastAPI:
         tasks,
         images,
         iterations,
+        labeling,
         sharing,
-    ):
+    )
+    for module in routes:
         api.include_router(module.router)
     app.include_router(api)
 

@@ -369,8 +369,9 @@ class ModelVersionOut(Orm):
     task_id: str | None
     model_hash: str | None
     best_stage: str | None
-    map: float | None
-    map50: float | None
+    map50_95: float | None = Field(description="COCO AP over IoU .5:.95, measured by YMIR on the val set")
+    map50: float | None = Field(description="COCO AP at IoU .5, measured by YMIR on the validation set")
+    executor_map50: float | None = Field(description="AP@.5 the executor claimed for its best stage")
     class_names: list[str]
     training_dataset_id: int | None
     created_at: dt.datetime

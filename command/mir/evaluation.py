@@ -86,7 +86,7 @@ def coco_metrics(snap: Snapshot, class_ids: Sequence[int], conf_thr: float = 0.0
     logging.getLogger("faster_coco_eval").setLevel(logging.WARNING)
     gt_doc, dts = _coco_dicts(snap, class_ids, conf_thr)
     empty = {
-        "map": 0.0,
+        "map50_95": 0.0,
         "map50": 0.0,
         "map75": 0.0,
         "ar100": 0.0,
@@ -123,7 +123,7 @@ def coco_metrics(snap: Snapshot, class_ids: Sequence[int], conf_thr: float = 0.0
             "score": [round(max(float(s), 0.0), 4) for s in scores[0, :, k, 0, -1]],
         }
     return {
-        "map": max(stats[0], 0.0),
+        "map50_95": max(stats[0], 0.0),
         "map50": max(stats[1], 0.0),
         "map75": max(stats[2], 0.0),
         "ar100": max(stats[8], 0.0),

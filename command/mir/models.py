@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import shutil
 import tarfile
@@ -26,6 +27,8 @@ from mir.errors import InvalidArgsError, ModelError
 
 PACKAGE_VERSION = "2.0.0"
 INFO = "ymir-info.yaml"
+METRICS_DIR = ".metrics"  # <model-location>/.metrics/<hash>.json: what mir measured of a package
+_STAGE_FIELDS = ("files", "stage_name", "timestamp")
 
 
 @dataclass
@@ -117,14 +120,85 @@ def pack(
     return digest, info
 
 
+def stage_metrics(stage: dict[str, Any]) -> dict[str, Any]:
+    """A stage's metrics under the glossary's names: the executor's claims, prefixed ``executor_``.
+
+    Packages keep the executor contract's keys (``mAP`` is the executor's AP@0.5); shown beside mir's own
+    ``map50``/``map50_95`` they would read as the same number, so ``mAP`` becomes ``executor_map50`` and
+    every other metric ``executor_<name>``.
+    """
+    out: dict[str, Any] = {}
+    for key, value in stage.items():
+        if key in _STAGE_FIELDS:
+            continue
+        out["executor_map50" if key == "mAP" else f"executor_{key.lower()}"] = value
+    return out
+
+
+def write_metrics(model_location: Path, model_hash: str, metrics: dict[str, Any]) -> None:
+    """Keep what mir measured for a model beside its package (written atomically).
+
+    The package's hash covers its content, so the evaluation made after packing cannot go inside it;
+    ``mir models list`` reads it from here.
+    """
+    folder = model_location / METRICS_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(metrics, f)
+        os.replace(tmp, folder / f"{model_hash}.json")
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def drop_metrics(model_location: Path, model_hash: str) -> None:
+    """Forget what mir measured for a model whose package is gone."""
+    (model_location / METRICS_DIR / f"{model_hash}.json").unlink(missing_ok=True)
+
+
+def read_metrics(model_location: Path, model_hash: str) -> dict[str, Any] | None:
+    """What mir measured for a model (None for an imported package never evaluated here)."""
+    path = model_location / METRICS_DIR / f"{model_hash}.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+MAX_PACKAGE_ENTRIES = 100_000  # files a model package may hold
+MAX_PACKAGE_RATIO = 250.0  # its files may total at most this many times the package's size...
+_RATIO_FLOOR = 1 << 20  # ...or this many bytes, whichever is more (weights hardly compress)
+
+
 def _safe_members(tar: tarfile.TarFile, source: Path) -> list[tarfile.TarInfo]:
-    members = tar.getmembers()
-    for m in members:
+    """The members, each checked (no links, devices or paths outside), read lazily and counted:
+    at most :data:`MAX_PACKAGE_ENTRIES`, and all together no more than :data:`MAX_PACKAGE_RATIO`
+    times the package's own size (a gzip bomb of many small entries adds up like one big one)."""
+    budget = max(int(MAX_PACKAGE_RATIO * source.stat().st_size), _RATIO_FLOOR)
+    members: list[tarfile.TarInfo] = []
+    total = 0
+    for m in tar:
         p = PurePosixPath(m.name)
         if p.is_absolute() or ".." in p.parts or m.issym() or m.islnk() or m.isdev():
             raise ModelError(
-                f"{source}: unsafe entry {m.name!r} in the model package",
+                f"{source.name}: unsafe entry {m.name!r} in the model package",
                 fix="a package may hold plain files under <stage>/ only",
+            )
+        members.append(m)
+        total += max(m.size, 0)
+        if len(members) > MAX_PACKAGE_ENTRIES:
+            raise ModelError(
+                f"{source.name}: the model package holds more than {MAX_PACKAGE_ENTRIES} entries",
+                fix="a package holds the files of its stages and ymir-info.yaml",
+            )
+        if total > budget:
+            raise ModelError(
+                f"{source.name}: the model package expands to more than {MAX_PACKAGE_RATIO:.0f} times "
+                f"its {source.stat().st_size} bytes (a tar bomb?)",
+                fix="pack the stage files without padding; weights do not compress that much",
             )
     return members
 

@@ -1,5 +1,5 @@
-"""Getting imported datasets onto disk safely: downloads with a size cap, zip extraction that
-refuses path traversal, links and zip bombs, and finding ``images/`` + ``annotations/`` inside.
+"""Getting imported datasets onto disk safely: zip extraction that refuses path traversal, links
+and zip bombs, and finding ``images/`` + ``annotations/`` inside (downloads: :mod:`.fetch`).
 
 The checks do not trust the archive's headers alone: extraction counts the bytes it really writes
 and stops at the declared size and at the overall limit.
@@ -12,53 +12,12 @@ import stat
 import zipfile
 from pathlib import Path, PurePosixPath
 
-import httpx
-
 from mir.errors import InputFileError
 
 IMAGE_DIRS = ("images", "jpegimages")
 GT_DIRS = ("annotations", "gt")
 PRED_DIRS = ("predictions", "pred")
 _IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
-
-
-def download(url: str, dest: Path, *, max_bytes: int, timeout: float) -> Path:
-    """Stream ``url`` to ``dest``; refuse non-HTTP(S) URLs, HTTP errors and oversized bodies."""
-    if not url.lower().startswith(("http://", "https://")):
-        raise InputFileError(
-            url, "only http:// and https:// URLs can be imported", fix="give a web address of a zip"
-        )
-    written = 0
-    try:
-        with httpx.stream("GET", url, timeout=timeout, follow_redirects=True) as response:
-            if response.status_code != 200:
-                raise InputFileError(
-                    url,
-                    f"the server answered HTTP {response.status_code}",
-                    fix="check the URL (it must download a .zip)",
-                )
-            declared = int(response.headers.get("content-length") or 0)
-            if declared > max_bytes:
-                raise InputFileError(
-                    url,
-                    f"the file is {declared} bytes, over the limit of {max_bytes}",
-                    fix="import it from the sharing folder instead",
-                )
-            with open(dest, "wb") as f:
-                for chunk in response.iter_bytes(1 << 20):
-                    written += len(chunk)
-                    if written > max_bytes:
-                        raise InputFileError(
-                            url,
-                            f"the download exceeds the limit of {max_bytes} bytes",
-                            fix="import it from the sharing folder instead",
-                        )
-                    f.write(chunk)
-    except httpx.HTTPError as e:
-        raise InputFileError(
-            url, f"cannot download ({e.__class__.__name__}: {e})", fix="check the URL"
-        ) from e
-    return dest
 
 
 def _check_entry(info: zipfile.ZipInfo, source: str) -> None:
@@ -79,38 +38,60 @@ def _check_entry(info: zipfile.ZipInfo, source: str) -> None:
         )
 
 
+_RATIO_FLOOR = 1 << 20  # bytes any archive may expand to whatever its size (a tiny zip of a few files)
+
+
+def _bomb(source: str, what: str) -> InputFileError:
+    return InputFileError(
+        source,
+        f"{what} (a zip bomb?)",
+        fix="zip images, which do not compress that much, or import the folder from the sharing folder",
+    )
+
+
 def safe_extract(
     archive: Path, dest: Path, *, max_total: int, max_ratio: float, max_entries: int, label: str = ""
 ) -> Path:
-    """Extract a zip into ``dest`` after checking every entry; raise InputFileError on anything unsafe."""
-    source = label or str(archive)
+    """Extract a zip into ``dest`` after checking every entry; raise InputFileError on anything unsafe.
+
+    Limits count every entry, whatever its size: the number of entries, each entry's size and
+    ratio, and the running total of all of them against ``max_total`` and against ``max_ratio``
+    times the archive's own size (many small entries that each look harmless add up). The headers
+    are checked first; extraction then counts the bytes it really writes against the same limits,
+    so a zip that lies about its sizes is stopped too.
+    """
+    source = label or archive.name
     if not zipfile.is_zipfile(archive):
-        head = archive.read_bytes()[:16] if archive.is_file() else b""
         raise InputFileError(
             source,
-            f"is not a zip archive (it starts with {head!r})",
+            "is not a zip archive",
             fix="upload a .zip holding images/ and annotations/",
         )
+    ratio_budget = max(int(max_ratio * archive.stat().st_size), _RATIO_FLOOR)
+    budget = min(max_total, ratio_budget)
     with zipfile.ZipFile(archive) as zf:
         infos = zf.infolist()
         if len(infos) > max_entries:
             raise InputFileError(
-                source, f"the archive holds {len(infos)} entries, over the limit of {max_entries}"
+                source,
+                f"the archive holds {len(infos)} entries, over the limit of {max_entries}",
+                fix="split it, or import it from the sharing folder",
             )
         total = 0
         for info in infos:
             _check_entry(info, source)
             total += info.file_size
-            if (
-                info.compress_size
-                and info.file_size > (1 << 20)
-                and info.file_size / info.compress_size > max_ratio
-            ):
-                raise InputFileError(
+            if info.file_size > _RATIO_FLOOR and info.file_size > max_ratio * max(info.compress_size, 1):
+                raise _bomb(
                     source,
-                    f"{info.filename!r} expands {info.file_size / info.compress_size:.0f}-fold (a zip bomb?)",
-                    fix="upload images, which do not compress that much",
+                    f"{info.filename!r} expands {info.file_size / max(info.compress_size, 1):.0f}-fold",
                 )
+        if total > ratio_budget:
+            raise _bomb(
+                source,
+                f"its {len(infos)} entries expand to {total} bytes, more than {max_ratio:.0f} times "
+                f"the archive's {archive.stat().st_size} bytes",
+            )
         if total > max_total:
             raise InputFileError(
                 source,
@@ -130,10 +111,8 @@ def safe_extract(
                 while block := src.read(1 << 20):
                     written += len(block)
                     written_total += len(block)
-                    if written > info.file_size or written_total > max_total:
-                        raise InputFileError(
-                            source, f"{info.filename!r} expands beyond its declared size (a zip bomb?)"
-                        )
+                    if written > info.file_size or written_total > budget:
+                        raise _bomb(source, f"{info.filename!r} expands beyond its declared size")
                     out.write(block)
     return dest
 

@@ -17,7 +17,7 @@ from pydantic import BaseModel
 
 from ymir_controller import flags
 from ymir_controller.app import make_app
-from ymir_controller.protocol import TASK_NAMES, Kind, Progress, TaskResult, interpret, queue_of
+from ymir_controller.protocol import TASK_NAMES, Kind, Progress, TaskResult, finish_flag, interpret, queue_of
 from ymir_controller.settings import Settings
 
 
@@ -54,6 +54,12 @@ class Client:
     def cancel(self, task_id: str) -> None:
         """Ask the task to stop (queued: it will not start; running: its executor is stopped)."""
         flags.request_cancel(self.settings.internal, task_id)
+
+    def finish(self, task_id: str) -> None:
+        """Ask a labeling task to import what is labeled now and end (asking twice changes nothing)."""
+        flag = finish_flag(self.settings.root, task_id)
+        flag.parent.mkdir(parents=True, exist_ok=True)
+        flag.touch()
 
     def wait(self, task_id: str, *, timeout: float = 600.0, poll: float = 0.05) -> TaskResult:
         """Block until the task has a result (raises TimeoutError)."""

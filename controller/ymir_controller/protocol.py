@@ -8,6 +8,10 @@ task (YMIR kept absolute paths in Redis, and a moved install broke every task).
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import os
+import secrets
 import time
 from enum import StrEnum
 from pathlib import Path, PurePosixPath
@@ -32,6 +36,7 @@ class Kind(StrEnum):
     EVALUATE = "evaluate"
     MODEL_IMPORT = "model_import"
     MODEL_EXPORT = "model_export"
+    LABEL = "label"
     PING = "ping"
 
 
@@ -159,7 +164,11 @@ class ExportRequest(_Request):
 
 class _Executes(_Writes):
     src_revs: str
-    executor: str = Field("", description="image name, 'local:<command>', or empty for our executor")
+    executor: str = Field(
+        "",
+        description="a container image reference, 'local:<name>' of a local executor the worker's "
+        "YMIR_LOCAL_EXECUTORS registers, or empty for our executor",
+    )
     config: dict[str, Any] = {}
     gpu_count: int = Field(0, ge=0)
     strategy: Literal["stop", "host", "guest"] = "stop"
@@ -218,6 +227,24 @@ class ModelExportRequest(BaseModel):
         return _relative(v)
 
 
+class LabelRequest(_Writes):
+    """Label a version in Label Studio; the annotators' boxes become version ``dst_rev`` (gt)."""
+
+    kind: Literal[Kind.LABEL] = Kind.LABEL
+    src_rev: str = Field(description="the version whose images are labeled")
+    class_names: list[str] = Field(min_length=1, description="the classes annotators may draw")
+    annotators: list[str] = Field([], description="annotators' e-mails")
+    instruction: str = Field("", max_length=20000, description="shown to annotators (text or HTML)")
+    pre_annotations: Literal["none", "pred", "gt"] = "none"
+    title: str = Field("", max_length=200)
+    unknown_classes: Literal["stop", "ignore"] = Field(
+        "stop", description="a box of a class outside the project: stop (wait for a fix) or leave it out"
+    )
+    invalid_boxes: Literal["stop", "clip", "drop"] = Field(
+        "stop", description="a box outside the image: stop (wait for a fix), clip it, or leave it out"
+    )
+
+
 class PingRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     kind: Literal[Kind.PING] = Kind.PING
@@ -238,6 +265,7 @@ TaskRequest = Annotated[
     | EvaluateRequest
     | ModelImportRequest
     | ModelExportRequest
+    | LabelRequest
     | PingRequest,
     Field(discriminator="kind"),
 ]
@@ -270,8 +298,9 @@ class ModelInfo(BaseModel):
     best_stage: str
     stages: dict[str, dict[str, Any]]
     class_names: list[str]
-    map: float | None = None
-    map50: float | None = None
+    map50_95: float | None = None  # COCO AP averaged over IoU .5:.95, measured by mir (docs/glossary.md)
+    map50: float | None = None  # COCO AP at IoU .5, measured by mir
+    executor_map50: float | None = None  # what the executor claimed for its best stage, never trusted alone
     evaluation: dict[str, Any] | None = None
 
 
@@ -296,6 +325,7 @@ class TaskResult(BaseModel):
     evaluation: dict[str, Any] | None = None
     output: str | None = None  # export: the written folder or zip, relative to the workplace
     error: TaskError | None = None
+    labeling: dict[str, Any] | None = None  # label: project, counts, what was left out and why
     seconds: float = 0.0
     redelivered: bool = False
 
@@ -403,3 +433,44 @@ def cancel_flag(workplace: Path, task_id: str) -> Path:
     """The file whose existence asks task ``task_id`` to stop (set by clients, polled by workers)."""
     safe = "".join(c for c in task_id if c.isalnum() or c in "-_.")
     return workplace / ".controller" / "cancel" / safe
+
+
+def finish_flag(workplace: Path, task_id: str) -> Path:
+    """The file whose existence asks labeling task ``task_id`` to collect what is labeled and end."""
+    return workplace / ".controller" / "label-finish" / _safe(task_id)
+
+
+def poke_flag(workplace: Path, task_id: str) -> Path:
+    """The file a Label Studio webhook touches so labeling task ``task_id`` looks at its project now."""
+    return workplace / ".controller" / "label-poke" / _safe(task_id)
+
+
+def _safe(task_id: str) -> str:
+    return "".join(c for c in task_id if c.isalnum() or c in "-_.")
+
+
+def label_url_key(workplace: Path) -> bytes:
+    """The key signing image URLs of labeling tasks, made once in the workplace (workers sign, the API
+    checks; both see the workplace)."""
+    path = workplace / ".controller" / "label-url-key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_hex(32))
+    for _ in range(50):  # another process may be writing it this very moment
+        text = path.read_text().strip()
+        if text:
+            return text.encode()
+        time.sleep(0.01)
+    raise RuntimeError(f"{path} is empty; delete it and start again")
+
+
+def label_url_signature(key: bytes, task_id: str, asset_id: str, expires: int) -> str:
+    """The signature of one image URL of a labeling task (valid until unix time ``expires``)."""
+    message = f"{task_id}:{asset_id}:{expires}".encode()
+    return hmac.new(key, message, hashlib.sha256).hexdigest()[:32]

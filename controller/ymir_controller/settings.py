@@ -1,5 +1,5 @@
 """Controller settings from the environment or ``.env`` (every ``YMIR_*`` variable is documented in
-the repository's ``.env.example``)."""
+the repository's ``.env``)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class Settings(BaseSettings):
     """Where the workplace is, which broker to use, which GPUs exist, and the import limits."""
 
-    model_config = SettingsConfigDict(env_prefix="YMIR_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="YMIR_", env_file=(".env", ".env.local"), extra="ignore")
 
     workplace: Path = Path("ymir-workplace")
     broker_url: str = ""  # empty: the embedded filesystem broker inside the workplace
@@ -24,12 +24,25 @@ class Settings(BaseSettings):
     max_unzipped_bytes: int = 100 * 1024**3
     max_zip_ratio: float = 250.0  # uncompressed/compressed beyond this is treated as a zip bomb
     max_zip_entries: int = 5_000_000
-    download_timeout: float = 60.0
+    download_timeout: float = 60.0  # seconds a URL import's server may stay silent (connect, each wait)
+    download_max_seconds: float = 6 * 3600.0  # a URL import's whole download, whatever the server does
+    fetch_allow: str = ""  # hosts, addresses and CIDR networks URL imports may reach though internal
     heartbeat_seconds: float = 5.0
     visibility_timeout: float = 12 * 3600.0  # Redis: when an unacknowledged task is delivered again
     restore_interval: float = 10.0  # Redis: how often a worker looks for such tasks
     redis_key_prefix: str = ""  # Redis: prefix of every key, so installations can share one server
     worker_concurrency: int = 4
+    # local executors this worker may run, name -> command line (JSON in .env); a task names one as
+    # ``local:<name>``, never gives a command itself
+    local_executors: dict[str, str] = {}
+    # labeling (Label Studio)
+    label_studio_url: str = "http://127.0.0.1:12007"  # how workers reach Label Studio
+    label_studio_public_url: str = ""  # how people reach it (links); empty: label_studio_url
+    label_studio_token: str = ""  # empty: <workplace>/label-studio/token (label_studio/ls.sh writes it)
+    label_studio_dir: str = "label-studio"  # label_studio/ls.sh's folder, relative to the workplace
+    public_url: str = "http://127.0.0.1:12001"  # YMIR's API as browsers and Label Studio reach it
+    label_poll_seconds: float = 30.0  # reconciling look at a project even without webhooks
+    label_url_days: float = 30.0  # how long the image links given to Label Studio stay valid
 
     @property
     def root(self) -> Path:
@@ -54,6 +67,13 @@ class Settings(BaseSettings):
     def internal(self) -> Path:
         """The controller's own state: embedded broker, results, cancel flags."""
         return self.root / ".controller"
+
+    def ls_token(self) -> str:
+        """The Label Studio API token: configured, or the one label_studio/ls.sh generated."""
+        if self.label_studio_token:
+            return self.label_studio_token
+        path = self.root / self.label_studio_dir / "token"
+        return path.read_text().strip() if path.exists() else ""
 
     def gpu_list(self) -> list[str]:
         """Configured GPU ids."""

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.controller.conftest import Engine, make_engine
+from tests.controller.conftest import Engine, local_executors, make_engine
 from ymir_backend.config import BackendSettings
 from ymir_backend.main import create_app
 
@@ -78,11 +78,13 @@ class Api:
         raise TimeoutError(task["id"])
 
 
-def _api(tmp: Path, db_url: str, with_worker: bool) -> Iterator[Api]:
-    engine = make_engine("embedded", tmp, tmp / "gpu-locks") if with_worker else None
+def _api(
+    tmp: Path, db_url: str, with_worker: bool, worker_env: dict[str, str] | None = None, **settings: Any
+) -> Iterator[Api]:
+    engine = make_engine("embedded", tmp, tmp / "gpu-locks", **(worker_env or {})) if with_worker else None
     if engine is not None:
         engine.start()
-    settings = BackendSettings(
+    backend = BackendSettings(
         workplace=tmp,
         database_url=db_url,
         admin_email="root@example.com",
@@ -90,11 +92,13 @@ def _api(tmp: Path, db_url: str, with_worker: bool) -> Iterator[Api]:
         monitor_interval=0.2,
         heartbeat_seconds=1,
         login_attempts_per_minute=1000,
+        local_executors=local_executors(tmp),
+        **settings,
     )
-    app = create_app(settings)
+    app = create_app(backend)
     try:
         with TestClient(app) as client:
-            yield Api(client=client, settings=settings, engine=engine)
+            yield Api(client=client, settings=backend, engine=engine)
     finally:
         if engine is not None:
             engine.stop()

@@ -81,7 +81,9 @@ def test_users_cannot_reach_each_others_things(light: Api) -> None:
     )
     assert c.get(f"/api/v1/projects/{pid}", headers=bob).status_code == 200
     r = c.patch(f"/api/v1/projects/{pid}", headers=bob, json={"name": "mine"})
-    assert r.status_code == 403 and "viewer" not in r.json()["detail"] or r.status_code == 403
+    assert r.status_code == 403 and r.json()["code"] == "forbidden"
+    assert "editor access" in r.json()["detail"]  # the viewer learns what to ask the owner for
+    assert c.get(f"/api/v1/projects/{pid}", headers=alice).json()["name"] != "mine"  # nothing changed
 
 
 def test_tokens(light: Api) -> None:

@@ -115,7 +115,7 @@ def test_user_journey(api: Api, tmp_path: Path) -> None:
     )
     models = c.get(f"/api/v1/projects/{pid}/models", headers=h).json()["items"]
     model = next(m for m in models if m["task_id"] == task["id"])
-    assert model["state"] == "ready" and model["model_hash"] and 0 <= model["map"] <= 1
+    assert model["state"] == "ready" and model["model_hash"] and 0 <= model["map50_95"] <= 1
     assert c.get(f"/api/v1/models/{model['id']}/stages", headers=h).json()
     assert set(c.get(f"/api/v1/models/{model['id']}/evaluation", headers=h).json()["per_class"]) == {
         "circle",
@@ -173,7 +173,7 @@ def test_user_journey(api: Api, tmp_path: Path) -> None:
         if v["task_id"] == ev["id"]
     )
     evaluation = c.get(f"/api/v1/datasets/{ev_id}/evaluation", headers=h).json()
-    assert 0 <= evaluation["map"] <= 1 and evaluation["pr_curves"]
+    assert 0 <= evaluation["map50_95"] <= 1 and evaluation["pr_curves"]
     shapes = {"circle", "square", "triangle"}  # classes by name, not by mir's ids
     assert set(evaluation["per_class"]) <= shapes and set(evaluation["pr_curves"]) <= shapes
     assert set(evaluation["confusion"]["classes"]) <= shapes
@@ -215,13 +215,24 @@ def test_user_journey(api: Api, tmp_path: Path) -> None:
         _done(api, h, c.post(f"/api/v1/iterations/{iid}/steps/training", headers=h, json={}))
         summary = c.get(f"/api/v1/iterations/{iid}", headers=h).json()
         assert summary["state"] == "done", summary
-        maps.append(summary["summary"]["map"])
+        maps.append(summary["summary"]["map50_95"])
         assert summary["summary"]["training_set_size"] >= 24
     rounds = c.get(f"/api/v1/projects/{pid}/iterations", headers=h).json()
     assert [r["round"] for r in rounds] == [1, 2]
     assert rounds[0]["summary"]["training_set_change"] is None  # no round before it
     assert rounds[1]["summary"]["training_set_change"] == 0  # the unlabeled images were not merged
-    assert rounds[1]["summary"]["map_change"] is not None
+    assert rounds[1]["summary"]["map50_95_change"] is not None
+    # a round's mining and training run on the GPUs their step asks for
+    it3 = c.post(f"/api/v1/projects/{pid}/iterations", headers=h, json={}).json()["id"]
+    c.post(f"/api/v1/iterations/{it3}/steps/prepare_mining", headers=h, json={"skip": True})
+    bad = c.post(f"/api/v1/iterations/{it3}/steps/mining", headers=h, json={"presets": {"gpu_count": "all"}})
+    assert bad.status_code == 422 and "gpu_count" in bad.json()["detail"]
+    on_gpu = c.post(f"/api/v1/iterations/{it3}/steps/mining", headers=h, json={"presets": {"gpu_count": 1}})
+    assert on_gpu.status_code == 202, on_gpu.text
+    asked = c.get(f"/api/v1/tasks/{on_gpu.json()['id']}", headers=h).json()
+    assert asked["request"]["gpu_count"] == 1
+    c.post(f"/api/v1/tasks/{on_gpu.json()['id']}/cancel", headers=h)
+    api.wait(h, on_gpu.json())
 
     # a zip with '../' entries fails the task with a clear message
     buf = io.BytesIO()

@@ -97,9 +97,9 @@ def test_equal_to_pycocotools(repo: Path) -> None:
         ev.evaluate()
         ev.accumulate()
         ev.summarize()
-    assert result["map"] == pytest.approx(ev.stats[0], abs=1e-6)
+    assert result["map50_95"] == pytest.approx(ev.stats[0], abs=1e-6)
     assert result["map50"] == pytest.approx(ev.stats[1], abs=1e-6)
-    assert 0 < result["map"] < result["map50"] <= 1
+    assert 0 < result["map50_95"] < result["map50"] <= 1
 
 
 def test_evaluate_bad_input(repo: Path) -> None:

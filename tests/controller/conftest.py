@@ -3,6 +3,7 @@ filesystem broker (the one-command default). Under CI a missing Redis fails the 
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -18,10 +19,23 @@ import pytest
 from bench.synthetic import generate_voc
 from mir.ops import history
 from ymir_controller.client import Client
-from ymir_controller.protocol import PingRequest
+from ymir_controller.protocol import ImportRequest, ImportSource, MergeRequest, PingRequest
 from ymir_controller.settings import Settings
 
 REDIS_DBS = {"redis": (11, 12)}
+FAKE = Path(__file__).parents[1] / "command" / "executors" / "fake_executor.py"
+
+
+def local_executors(root: Path) -> dict[str, str]:
+    """The fake executors the test workers register in YMIR_LOCAL_EXECUTORS (tasks name them as
+    ``local:<name>``; a command line in a request is refused)."""
+    py = f"{sys.executable} {FAKE}"
+    return {
+        "fake": py,
+        "fake-sleep": f"env FAKE_MODE=sleep {py}",
+        "fake-slow2": f"env FAKE_MODE=slow FAKE_SLEEP=2 FAKE_LOG={root / 'gpu-runs.txt'} {py}",
+        "fake-slow4": f"env FAKE_MODE=slow FAKE_SLEEP=4 {py}",
+    }
 
 
 def _redis_ok() -> bool:
@@ -93,7 +107,7 @@ class Engine:
         self.proc = None
 
 
-def make_engine(broker: str, root: Path, gpu_lock_dir: Path) -> Engine:
+def make_engine(broker: str, root: Path, gpu_lock_dir: Path, **extra_env: str) -> Engine:
     env = {k: v for k, v in os.environ.items() if not k.startswith("YMIR_")}
     env.update(
         {
@@ -103,6 +117,9 @@ def make_engine(broker: str, root: Path, gpu_lock_dir: Path) -> Engine:
             "YMIR_HEARTBEAT_SECONDS": "1",
             "YMIR_MAX_UNZIPPED_BYTES": str(50 * 1024**2),
             "MIR_WORKERS": "1",
+            "YMIR_LOCAL_EXECUTORS": json.dumps(local_executors(root)),
+            "YMIR_FETCH_ALLOW": "127.0.0.2",  # the tests' own web servers listen there
+            **extra_env,
         }
     )
     if broker == "redis":
@@ -118,6 +135,7 @@ def make_engine(broker: str, root: Path, gpu_lock_dir: Path) -> Engine:
         env["YMIR_RESTORE_INTERVAL"] = "1"
     settings = Settings(
         **{k.removeprefix("YMIR_").lower(): v for k, v in env.items() if k.startswith("YMIR_")}
+        | {"local_executors": json.loads(env["YMIR_LOCAL_EXECUTORS"])}
     )
     return Engine(
         broker=broker,
@@ -138,6 +156,30 @@ def engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         generate_voc(sharing / name, n_images=n, seed=seed, image_size=(64, 64), name_prefix=name)
         (sharing / name / "index.txt").unlink()
     history.init(root=root / "repos" / "main")
+    history.init(root=root / "repos" / READY_REPO.removeprefix("repos/"))
     eng.start()
+    _prepare_ready_repo(eng)
     yield eng
     eng.stop()
+
+
+READY_REPO = "repos/ready"
+"""A repository the fixture fills with ``train@import``, ``val@import``, ``pool@import`` and
+``tv@merged`` (train + val), so that every test needing them can run alone, in any order."""
+
+
+def _prepare_ready_repo(eng: Engine) -> None:
+    for name in ("train", "val", "pool"):
+        tid = eng.client.submit(
+            ImportRequest(
+                repo=READY_REPO,
+                dst_rev=f"{name}@import",
+                source=ImportSource(kind="path", path=name),
+                unknown_types_strategy="add",
+            )
+        )
+        assert eng.client.wait(tid, timeout=300).state == "done"
+    tid = eng.client.submit(
+        MergeRequest(repo=READY_REPO, dst_rev="tv@merged", src_revs="tr:train@import;va:val@import")
+    )
+    assert eng.client.wait(tid, timeout=300).state == "done"

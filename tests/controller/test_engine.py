@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import http.server
 import io
-import sys
 import threading
 import time
 import zipfile
@@ -17,7 +16,7 @@ from pydantic import ValidationError
 from mir.ops import history
 from mir.store.repo import Repo
 from tests.command.conftest import tree_bytes
-from tests.controller.conftest import Engine
+from tests.controller.conftest import READY_REPO, Engine
 from ymir_controller.protocol import (
     CopyRequest,
     EvaluateRequest,
@@ -37,7 +36,6 @@ from ymir_controller.protocol import (
     TrainRequest,
 )
 
-FAKE = Path(__file__).parents[1] / "command" / "executors" / "fake_executor.py"
 TINY = {
     "model_size": "tiny",
     "img_size": 64,
@@ -112,7 +110,7 @@ def test_every_task_type(engine: Engine) -> None:
         time.sleep(0.05)
     train = st.result
     assert train.state == "done", train.error
-    assert train.model is not None and train.model.map is not None and 0 <= train.model.map <= 1
+    assert train.model is not None and train.model.map50_95 is not None and 0 <= train.model.map50_95 <= 1
     assert any(0 < p < 1 for p in progress_seen), progress_seen  # progress observed while it ran
     model = f"{train.model.model_hash}@{train.model.best_stage}"
 
@@ -135,7 +133,7 @@ def test_every_task_type(engine: Engine) -> None:
     )
     assert inferred.version is not None and inferred.version.pred_boxes > 0
     ev = ok(engine, EvaluateRequest(repo=repo, dst_rev="val@eval", src_revs="val@infer"))
-    assert ev.evaluation is not None and 0 <= ev.evaluation["map"] <= 1
+    assert ev.evaluation is not None and 0 <= ev.evaluation["map50_95"] <= 1
 
     exp = ok(
         engine, ExportRequest(repo=repo, src_rev="tv@filtered", dst_dir="exports/tv", anno_format="coco")
@@ -162,9 +160,9 @@ def test_every_task_type(engine: Engine) -> None:
 
 
 def test_cancel_a_running_training(engine: Engine) -> None:
-    repo = "repos/main"
+    repo = READY_REPO
     before = tree_bytes(engine.settings.root / repo)
-    executor = f"local:env FAKE_MODE=sleep {sys.executable} {FAKE}"
+    executor = "local:fake-sleep"
     tid = engine.client.submit(
         TrainRequest(repo=repo, dst_rev="cancelled@t1", src_revs="tv@merged", executor=executor)
     )
@@ -184,8 +182,22 @@ def test_cancel_a_running_training(engine: Engine) -> None:
     assert engine.client.wait(queued, timeout=60).state in ("cancelled", "done")
 
 
+def test_the_worker_runs_no_command_line_from_a_request(engine: Engine, tmp_path: Path) -> None:
+    """Defence in depth: even if a command line reached a task (an image registered before the
+    backend checked names), the worker runs only executors its YMIR_LOCAL_EXECUTORS registers."""
+    marker = tmp_path / "ran"
+    for executor in (f"local:touch {marker}", "local:not-registered", "ubuntu; touch /tmp/x"):
+        r = run(
+            engine,
+            TrainRequest(repo=READY_REPO, dst_rev="shell@x1", src_revs="tv@merged", executor=executor),
+        )
+        assert r.state == "failed" and r.error is not None, r
+        assert "YMIR_LOCAL_EXECUTORS" in r.error.message or "not a container image" in r.error.message
+    assert not marker.exists()
+
+
 def test_twenty_concurrent_merges(engine: Engine) -> None:
-    repo = "repos/main"
+    repo = READY_REPO
     tids = [
         engine.client.submit(
             MergeRequest(repo=repo, dst_rev=f"many@m{i}", src_revs="train@import;pool@import")
@@ -200,13 +212,13 @@ def test_twenty_concurrent_merges(engine: Engine) -> None:
     assert all(r.read(r.resolve(f"many@m{i}")).assets.num_rows == 44 for i in range(20))
 
 
-def test_gpu_tasks_wait_for_the_slot(engine: Engine, tmp_path: Path) -> None:
-    log = tmp_path / "runs.txt"
-    executor = f"local:env FAKE_MODE=slow FAKE_SLEEP=2 FAKE_LOG={log} {sys.executable} {FAKE}"
+def test_gpu_tasks_wait_for_the_slot(engine: Engine) -> None:
+    log = engine.settings.root / "gpu-runs.txt"  # the fake-slow2 executor's log
+    executor = "local:fake-slow2"
     tids = [
         engine.client.submit(
             TrainRequest(
-                repo="repos/main", dst_rev=f"gpu@g{i}", src_revs="tv@merged", executor=executor, gpu_count=1
+                repo=READY_REPO, dst_rev=f"gpu@g{i}", src_revs="tv@merged", executor=executor, gpu_count=1
             )
         )
         for i in range(2)
@@ -218,9 +230,7 @@ def test_gpu_tasks_wait_for_the_slot(engine: Engine, tmp_path: Path) -> None:
     for (_s1, e1, _g1), (s2, _e2, _g2) in zip(runs, runs[1:], strict=False):
         assert float(s2) >= float(e1) - 0.05, "two tasks held the one GPU at once"
     assert {g for _s, _e, g in runs} == {"0"}
-    too_many = run(
-        engine, TrainRequest(repo="repos/main", dst_rev="gpu@g9", src_revs="tv@merged", gpu_count=2)
-    )
+    too_many = run(engine, TrainRequest(repo=READY_REPO, dst_rev="gpu@g9", src_revs="tv@merged", gpu_count=2))
     assert too_many.state == "failed" and "asks for 2 GPU(s)" in too_many.error.message  # type: ignore[union-attr]
 
 
@@ -247,10 +257,10 @@ def test_bad_requests_fail_clearly(engine: Engine, tmp_path: Path) -> None:
     assert r.state == "failed" and "zip bomb" in r.error.message  # type: ignore[union-attr]
     (tmp_path / "page.html").write_text("<html>not a zip</html>")
     handler = lambda *a: http.server.SimpleHTTPRequestHandler(*a, directory=str(tmp_path))  # noqa: E731
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server = http.server.ThreadingHTTPServer(("127.0.0.2", 0), handler)  # allowed by YMIR_FETCH_ALLOW
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        url = f"http://127.0.0.1:{server.server_address[1]}/page.html"
+        url = f"http://127.0.0.2:{server.server_address[1]}/page.html"
         r = run(engine, ImportRequest(repo=repo, dst_rev="bad@4", source=ImportSource(kind="url", url=url)))
         assert r.state == "failed" and "is not a zip archive" in r.error.message  # type: ignore[union-attr]
         r = run(
@@ -280,8 +290,8 @@ def test_bad_requests_fail_clearly(engine: Engine, tmp_path: Path) -> None:
 def test_killed_worker_never_leaves_a_task_running(engine: Engine) -> None:
     """SIGKILL the whole worker mid-task: the task is redelivered and finishes (Redis), or shows as
     lost (embedded broker); either way no half-written version and nothing "running" forever."""
-    repo = "repos/main"
-    executor = f"local:env FAKE_MODE=slow FAKE_SLEEP=4 {sys.executable} {FAKE}"
+    repo = READY_REPO
+    executor = "local:fake-slow4"
     tid = engine.client.submit(
         TrainRequest(repo=repo, dst_rev="killed@k1", src_revs="tv@merged", executor=executor)
     )

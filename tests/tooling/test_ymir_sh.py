@@ -77,19 +77,6 @@ def test_install_runs_only_when_a_project_file_changed(
     assert len(calls.read_text().splitlines()) == 4
 
 
-def test_start_docker_is_refused_with_the_local_mode_named(
-    tmp_path: Path, recording_venv: tuple[Path, Path]
-) -> None:
-    venv, calls = recording_venv
-    script = _copy_script(tmp_path / "checkout")
-    result = _run(script, "start", "--docker", env={**os.environ, "YMIR_VENV": str(venv)})
-    assert result.returncode == 2
-    assert "--docker is not available yet" in result.stderr
-    assert "./ymir.sh start" in result.stderr
-    assert not calls.exists()  # refused before installing anything
-    assert not (script.parent / ".ymir").exists()
-
-
 def test_test_part_unknown_names_the_parts(tmp_path: Path, recording_venv: tuple[Path, Path]) -> None:
     venv, _ = recording_venv
     script = _copy_script(tmp_path / "checkout")

@@ -31,8 +31,9 @@ class ModelVersion(Timestamped, Base):
     task_id: Mapped[str | None] = mapped_column(ForeignKey("tasks.id"), nullable=True)
     model_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
     best_stage: Mapped[str | None] = mapped_column(String(80), nullable=True)
-    map: Mapped[float | None] = mapped_column(Float, nullable=True)
+    map50_95: Mapped[float | None] = mapped_column(Float, nullable=True)  # docs/glossary.md
     map50: Mapped[float | None] = mapped_column(Float, nullable=True)
+    executor_map50: Mapped[float | None] = mapped_column(Float, nullable=True)
     class_names: Mapped[list[Any]] = mapped_column(JSON, default=list)
     evaluation: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     training_dataset_id: Mapped[int | None] = mapped_column(ForeignKey("dataset_versions.id"), nullable=True)

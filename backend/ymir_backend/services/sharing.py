@@ -16,6 +16,12 @@ def sharing_root(settings: BackendSettings) -> Path:
     return Path(os.path.realpath(settings.root / settings.sharing_dir))
 
 
+def shown(settings: BackendSettings) -> str:
+    """How errors name the sharing folder: relative to the workplace (errors carry no absolute server
+    paths; ``./ymir.sh start`` prints the absolute one and ``GET /api/v1/sharing`` answers it)."""
+    return f"'{settings.sharing_dir}' (in the workplace; GET /api/v1/sharing shows where)"
+
+
 def inside(root: Path, path: Path) -> bool:
     """Whether ``path`` (links resolved) is ``root`` or below it."""
     real = os.path.realpath(path)
@@ -41,8 +47,8 @@ def locate(settings: BackendSettings, path: str, *, field: str = "path") -> tupl
             raise ApiError(
                 422,
                 "outside_sharing_folder",
-                f"{field}: {raw!r} is not under the sharing folder {root}",
-                fix=f"copy the dataset into {root} (or a folder below it) and give that path, "
+                f"{field}: {raw!r} is not under the sharing folder {shown(settings)}",
+                fix="copy the dataset into the sharing folder (or a folder below it) and give that path, "
                 "absolute or relative to the sharing folder",
             )
     else:
@@ -51,15 +57,16 @@ def locate(settings: BackendSettings, path: str, *, field: str = "path") -> tupl
         raise ApiError(
             422,
             "outside_sharing_folder",
-            f"{field}: {raw!r} leads out of the sharing folder {root} (through '..' or a symbolic link)",
-            fix=f"copy the dataset into {root} instead of linking to it",
+            f"{field}: {raw!r} leads out of the sharing folder {shown(settings)} (through '..' or a "
+            "symbolic link)",
+            fix="copy the dataset into the sharing folder instead of linking to it",
         )
     real = Path(os.path.realpath(candidate))
     if not real.exists():
         raise ApiError(
             404,
             "path_not_found",
-            f"{field}: nothing at {raw!r} in the sharing folder {root}",
+            f"{field}: nothing at {raw!r} in the sharing folder {shown(settings)}",
             fix="list the sharing folder with GET /api/v1/sharing to see what is there",
         )
     rel = os.path.relpath(real, root)

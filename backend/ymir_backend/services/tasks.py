@@ -13,6 +13,7 @@ import datetime as dt
 import json
 import logging
 import threading
+import time
 import uuid
 from typing import Any
 
@@ -34,7 +35,7 @@ from ymir_backend.models import (
 )
 from ymir_backend.services.engine import Engine
 from ymir_backend.services.repos import adopt_classes, sync_labels
-from ymir_controller.protocol import TaskRequest, TaskResult
+from ymir_controller.protocol import Progress, TaskRequest, TaskResult
 
 RETRYABLE = ("failed", "cancelled", "lost")
 
@@ -96,8 +97,9 @@ def store_result(db: Session, task: Task, result: TaskResult) -> None:
             mv.state = "ready"
             mv.model_hash = m.model_hash
             mv.best_stage = m.best_stage
-            mv.map = m.map
+            mv.map50_95 = m.map50_95
             mv.map50 = m.map50
+            mv.executor_map50 = m.executor_map50
             mv.class_names = list(m.class_names)
             mv.evaluation = m.evaluation
             for name, stage in m.stages.items():
@@ -136,6 +138,8 @@ def apply_status(db: Session, engine: Engine, task: Task) -> None:
             task.result_stored = True
             task.finished_at = _now()
             _fail_versions(db, task)
+        elif state == "lost" and task.kind == "label":
+            _resume_labeling(engine, task)
         elif state != task.state:
             task.state = state
         db.commit()
@@ -161,6 +165,21 @@ def _api_error(result: TaskResult, kind: str) -> dict[str, Any] | None:
     error["message"] = api_words(error["message"], kind)
     error["fix"] = api_words(error["fix"], kind)
     return error
+
+
+def _resume_labeling(engine: Engine, task: Task) -> None:
+    """A labeling task whose worker died is sent again under its own id: it finds its Label Studio
+    project again and carries on (the embedded broker does not redeliver; Redis does, later)."""
+    log.warning("labeling task %s lost its worker; sending it again", task.id)
+    request: BaseModel = TypeAdapter(TaskRequest).validate_python(task.request)
+    engine.app.backend.store_result(  # a fresh heartbeat: not "lost" again before a worker takes it
+        task.id,
+        Progress(
+            percent=task.percent, stage="resuming", message="waiting for a worker", heartbeat=time.time()
+        ).model_dump(),
+        "PROGRESS",
+    )
+    engine.send(request, task.id)
 
 
 def _claim(db: Session, task: Task) -> bool:

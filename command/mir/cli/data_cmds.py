@@ -407,7 +407,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         iou_thr=args.iou_thr,
         user=args.user,
     )
-    print(f"evaluated into {commit.tag}: mAP@[.5:.95] {result['map']:.4f}  mAP@.5 {result['map50']:.4f}")
+    print(f"evaluated into {commit.tag}: map50_95 {result['map50_95']:.4f}  map50 {result['map50']:.4f}")
     for cid, c in result["per_class"].items():
         name = result["class_names"][cid]
         print(

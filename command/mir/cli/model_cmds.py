@@ -84,7 +84,7 @@ def _train(args: argparse.Namespace) -> int:
     m = report.metrics
     print(
         f"trained model {report.model_hash} (best stage {report.best_stage}) into {report.commit.tag}: "
-        f"mAP@[.5:.95] {m['map']:.4f}  mAP@.5 {m['map50']:.4f} (measured by mir on the validation assets)"
+        f"map50_95 {m['map50_95']:.4f}  map50 {m['map50']:.4f} (measured by mir on the validation assets)"
     )
     print(f"trained classes: {', '.join(report.class_names)} (from {report.class_names_source})")
     return 0
@@ -193,10 +193,17 @@ def _models(args: argparse.Namespace) -> int:
             f"imported model {digest} (stages: {', '.join(info['stages'])}; best {info['best_stage_name']})"
         )
     elif args.action == "list":
+        print("map50 / map50_95: COCO AP at IoU .5 / over IoU .5:.95, measured by mir on the validation")
+        print("assets (- for an imported model); executor_map50: the executor's claim for its best stage")
         for digest, info in models.list_models(location).items():
             best = info["best_stage_name"]
-            metric = info["stages"][best].get("mAP", "")
-            print(f"{digest}  best {best:<12} mAP {metric}  stages {', '.join(info['stages'])}")
+            measured = models.read_metrics(location, digest) or {}
+            claim = models.stage_metrics(info["stages"][best]).get("executor_map50")
+            print(
+                f"{digest}  best {best:<12} map50 {_num(measured.get('map50'))}  "
+                f"map50_95 {_num(measured.get('map50_95'))}  executor_map50 {_num(claim)}  "
+                f"stages {', '.join(info['stages'])}"
+            )
     elif args.action == "verify":
         return _verify(args, location)
     elif args.action == "show":
@@ -288,3 +295,8 @@ def add_models(sub: Sub, parent: argparse.ArgumentParser) -> None:
 
 
 COMMANDS = [add_train, add_mining, add_infer, add_models]
+
+
+def _num(value: object) -> str:
+    """A metric for a table: four decimals, or ``-`` when unknown."""
+    return f"{value:.4f}" if isinstance(value, int | float) else "-"

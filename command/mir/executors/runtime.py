@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import shlex
 import signal
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -176,6 +177,7 @@ class LocalRuntime:
                     env=env,
                     cwd=work.root,
                     start_new_session=True,
+                    preexec_fn=_die_with_parent(os.getpid()),  # noqa: PLW1509 - only calls a bound prctl
                 )
             except OSError as e:
                 raise ExecutorError(
@@ -206,16 +208,38 @@ class LocalRuntime:
             raise _failure(request, 0, follower, "the executor reported an error and")
 
 
-def _die_with_parent() -> None:
-    """In the child: ask Linux to SIGKILL the executor if the process that started it dies, so a
-    killed worker leaves no orphan executor writing into a work directory."""
+def _bind_prctl() -> Any:
+    """libc's ``prctl``, looked up once in the parent: the child must not load libraries between fork
+    and exec (another thread of the worker may hold the loader's lock)."""
     try:
         import ctypes
 
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):  # not Linux: executors then only stop on cancel or timeout
+        return None
+
+
+_PRCTL = _bind_prctl()
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(parent: int) -> Callable[[], None]:
+    """A ``preexec_fn`` asking Linux to SIGKILL the executor when the worker process that started it
+    dies, so a worker killed with SIGKILL (OOM killer, ``kill -9``, a lost machine) leaves no executor
+    holding a GPU and writing into a work folder nobody will read.
+
+    The executor runs in its own session (so cancel can kill its whole group), which is why it does not
+    die with the worker's process group by itself. If the worker died before the request took effect,
+    the child is already orphaned and exits at once.
+    """
+
+    def arm() -> None:
+        if _PRCTL is not None:
+            _PRCTL(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:
+            os._exit(1)
+
+    return arm
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
@@ -358,15 +382,79 @@ def _copy_logs(container: Any, path: Path) -> None:
         return
 
 
-def runtime_for(executor: str | None, *, docker_client: Any = None) -> Runtime:
-    """``local:<command>`` → a subprocess; an image name → Docker; empty → our own executor locally."""
+# A container image reference as Docker writes it: [registry[:port]/]path[:tag][@sha256:digest].
+# Nothing else reaches the Docker Engine as an image (no spaces, no options, no shell words).
+_IMAGE_REFERENCE = re.compile(
+    r"(?:(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*)"
+    r"(?::[0-9]{1,5})?/)?"
+    r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
+    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?"
+)
+_LOCAL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+LOCAL_PREFIX = "local:"
+LOCAL_EXECUTORS_SETTING = "YMIR_LOCAL_EXECUTORS"
+
+
+def is_image_reference(name: str) -> bool:
+    """Whether ``name`` is a well-formed container image reference (``team/det:1.0``)."""
+    return len(name) <= 255 and _IMAGE_REFERENCE.fullmatch(name) is not None
+
+
+def executor_problem(spec: str, local_executors: Mapping[str, str]) -> str | None:
+    """Why a platform may not run ``spec`` (``None``: it may).
+
+    On the platform an executor is our own (empty or ``ymir-executor``), a container image
+    reference, or ``local:<name>`` of a local executor the server's own configuration registers
+    (``local_executors``: name -> command line). A command line never comes from a request.
+    """
+    spec = spec.strip()
+    if not spec or spec == DEFAULT_EXECUTOR:
+        return None
+    if spec.startswith(LOCAL_PREFIX):
+        name = spec.removeprefix(LOCAL_PREFIX)
+        if name in local_executors:
+            return None
+        known = ", ".join(sorted(local_executors)) or "none"
+        shown = name if _LOCAL_NAME.fullmatch(name) else "a command line"
+        return (
+            f"'local:' names a local executor registered in the server's {LOCAL_EXECUTORS_SETTING}, "
+            f"and {shown!r} is not one of them (registered: {known}); "
+            f"give a container image such as 'registry.example.com/team/detector:1.0', or ask the "
+            f"server's operator to add the executor to {LOCAL_EXECUTORS_SETTING} and name it 'local:<name>'"
+        )
+    if not is_image_reference(spec):
+        return (
+            f"{spec[:80]!r} is not a container image reference; give one such as "
+            "'registry.example.com/team/detector:1.0' (lower-case path, optional :tag or @sha256:digest)"
+        )
+    return None
+
+
+def runtime_for(
+    executor: str | None, *, docker_client: Any = None, local_executors: Mapping[str, str] | None = None
+) -> Runtime:
+    """``local:<command>`` → a subprocess; an image name → Docker; empty → our own executor locally.
+
+    With ``local_executors`` (the platform's workers pass their configured ones), ``local:<name>``
+    must name one of them and runs its configured command; a command line in ``executor`` is refused,
+    and so is anything else that is not an image reference. Without it (the ``mir`` CLI, run by the
+    machine's own user) ``local:<command>`` runs that command.
+    """
     spec = (executor or "").strip()
     if not spec or spec == DEFAULT_EXECUTOR:
         return LocalRuntime(
             [sys.executable, "-m", "ymir_executor"], img_man=default_img_man(), name=DEFAULT_EXECUTOR
         )
-    if spec.startswith("local:"):
-        command = shlex.split(spec.removeprefix("local:"))
-        img_man = os.environ.get("YMIR_EXECUTOR_IMG_MAN")
+    img_man = os.environ.get("YMIR_EXECUTOR_IMG_MAN")
+    if local_executors is not None:
+        problem = executor_problem(spec, local_executors)
+        if problem:
+            raise InvalidArgsError(f"executor {problem}")
+        if spec.startswith(LOCAL_PREFIX):
+            command = shlex.split(local_executors[spec.removeprefix(LOCAL_PREFIX)])
+            return LocalRuntime(command, img_man=Path(img_man) if img_man else None, name=spec)
+        return DockerRuntime(spec, client=docker_client)
+    if spec.startswith(LOCAL_PREFIX):
+        command = shlex.split(spec.removeprefix(LOCAL_PREFIX))
         return LocalRuntime(command, img_man=Path(img_man) if img_man else None, name=spec)
     return DockerRuntime(spec, client=docker_client)

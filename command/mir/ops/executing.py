@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +44,9 @@ class TaskOptions:
     timeout: float | None = None
     docker_client: Any = None
     user: str = ""
+    # the platform's configured local executors (name -> command): set, ``executor`` may only name
+    # one of them or an image; unset (the CLI), ``local:<command>`` runs that command
+    local_executors: Mapping[str, str] | None = None
 
 
 def load_task_config(path: Path | None, inline: dict[str, Any] | None = None) -> dict[str, Any]:

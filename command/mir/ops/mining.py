@@ -79,7 +79,9 @@ def run_model(
     model_ref = models.parse_model_ref(model)
     model_location = absolute(options.model_location)
     media = absolute(options.media_location)
-    runtime = runtime_for(options.executor, docker_client=options.docker_client)
+    runtime = runtime_for(
+        options.executor, docker_client=options.docker_client, local_executors=options.local_executors
+    )
     run_mining = topk is not None
     template = template_for(
         runtime, (["mining"] if run_mining else []) + (["infer"] if add_prediction else [])

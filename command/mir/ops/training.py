@@ -52,6 +52,7 @@ class TrainReport:
     model_hash: str
     best_stage: str
     metrics: dict[str, Any]
+    model: dict[str, Any]  # the commit's model record: stages, class names, map50, map50_95, executor_map50
     class_names: list[str]
     class_names_source: str
 
@@ -116,7 +117,9 @@ def train(
     model_ref = models.parse_model_ref(pretrained) if pretrained else None
     media = absolute(options.media_location)
     model_location = absolute(options.model_location)
-    runtime = runtime_for(options.executor, docker_client=options.docker_client)
+    runtime = runtime_for(
+        options.executor, docker_client=options.docker_client, local_executors=options.local_executors
+    )
     template = template_for(runtime, ["training"])
     prog = Progress(options.progress, bar=False)
     gpu_ids = list(options.gpu_ids or [])
@@ -202,8 +205,9 @@ def train(
                 "stages": stages,
                 "executor": runtime.name,
                 "executor_config": config,
-                "mAP": metrics["map"],
-                "mAP50": metrics["map50"],
+                "map50_95": metrics["map50_95"],
+                "map50": metrics["map50"],
+                "executor_map50": result.stages[result.best_stage].metrics.get("mAP"),
                 "evaluation": metrics,
                 "executor_reported": result.stages[result.best_stage].metrics,
                 "train_assets": counts["train-index.tsv"],
@@ -224,11 +228,18 @@ def train(
                 executor=runtime.name,
                 params=params,
             )
+            models.write_metrics(
+                model_location,
+                model_hash,
+                {k: model[k] for k in ("map50_95", "map50", "executor_map50", "val_assets")}
+                | {"measured_for": str(dst_r)},
+            )
             commit = repo.commit(
                 dst=dst_r, task=task, build=lambda _labels: merged, parent=parent_of(sources)
             )
         except BaseException:
             (model_location / model_hash).unlink(missing_ok=True)  # no commit, no model: nothing half-done
+            models.drop_metrics(model_location, model_hash)
             raise
     prog.done("trained")
     return TrainReport(
@@ -236,6 +247,7 @@ def train(
         model_hash=model_hash,
         best_stage=result.best_stage,
         metrics=metrics,
+        model=model,
         class_names=names,
         class_names_source=names_source,
     )

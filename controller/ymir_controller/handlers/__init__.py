@@ -7,7 +7,6 @@ import fcntl
 import logging
 import os
 import time
-import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,7 +15,8 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 
 from mir.errors import CancelledError, ExecutorError, MirError, RevisionExistsError
-from ymir_controller.handlers import data, models
+from mir.messages import error_id, workplace_relative
+from ymir_controller.handlers import data, labeling, models
 from ymir_controller.handlers.context import Context, existing, version_info
 from ymir_controller.protocol import GPU_KINDS, Kind, PingRequest, TaskError, TaskRequest, TaskResult
 from ymir_controller.slots import NotEnoughGpus, gpu_slots
@@ -37,6 +37,7 @@ HANDLERS: dict[Kind, Callable[[Any, Context], TaskResult]] = {
     Kind.INFER: models.handle_infer,
     Kind.MODEL_IMPORT: models.handle_model_import,
     Kind.MODEL_EXPORT: models.handle_model_export,
+    Kind.LABEL: labeling.handle_label,
 }
 _ADAPTER: TypeAdapter[Any] = TypeAdapter(TaskRequest)
 
@@ -87,7 +88,7 @@ def run(payload: dict[str, Any], ctx: Context, *, gpu_count: int = 0) -> TaskRes
     kind = req.kind
     try:
         with task_lock(ctx.settings.internal, ctx.task_id, should_cancel=ctx.should_cancel):
-            return _run_locked(req, ctx, started, gpu_count)
+            return user_facing(_run_locked(req, ctx, started, gpu_count), ctx.settings.root)
     except InterruptedError:
         return TaskResult(
             task_id=ctx.task_id, kind=kind, state="cancelled", seconds=time.monotonic() - started
@@ -184,17 +185,32 @@ def _run_locked(req: Any, ctx: Context, started: float, gpu_count: int) -> TaskR
         )
     except MirError as e:
         return failed(ctx.task_id, kind, TaskError(code=e.code, message=e.message, fix=e.fix), started)
-    except Exception as e:  # noqa: BLE001 - an unexpected error is still a result, with its traceback
-        log.exception("task %s failed unexpectedly", ctx.task_id)
-        tb = traceback.format_exc(limit=8)
+    except Exception as e:  # noqa: BLE001 - an unexpected error is still a result, its detail in the log
+        eid = error_id()
+        log.exception("task %s (%s) failed unexpectedly [error id %s]", ctx.task_id, kind, eid)
         return failed(
             ctx.task_id,
             kind,
             TaskError(
                 code=169999,
-                message=f"unexpected error: {e!r}",
-                fix="please report it with the log tail",
-                log_tail=tb,
+                message=f"the {kind} task failed in the worker: {type(e).__name__}: {_first_line(e)}",
+                fix=f"retry it; if it fails again, give the operator the error id {eid} "
+                "(the worker's log has the detail under it)",
             ),
             started,
         )
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return text[0][:300] if text else "no message"
+
+
+def user_facing(result: TaskResult, root: Path) -> TaskResult:
+    """The result with the server's absolute paths in its error made workplace-relative."""
+    err = result.error
+    if err is not None:
+        err.message = workplace_relative(err.message, root)
+        err.fix = workplace_relative(err.fix, root) if err.fix else err.fix
+        err.log_tail = workplace_relative(err.log_tail, root) if err.log_tail else err.log_tail
+    return result

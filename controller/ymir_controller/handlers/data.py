@@ -10,7 +10,7 @@ from typing import Any
 from mir.errors import InputFileError, InvalidArgsError
 from mir.ops import copying, evaluate, export, filtering, importing, merge
 from mir.store.repo import Commit
-from ymir_controller import archives
+from ymir_controller import archives, fetch
 from ymir_controller.handlers.context import Context, version_info
 from ymir_controller.protocol import (
     CopyRequest,
@@ -81,8 +81,14 @@ def _dataset_folder(req: ImportRequest, ctx: Context) -> tuple[Path, str]:
         if not src.url:
             raise InvalidArgsError("a URL import needs a url", fix="give the address of a .zip")
         ctx.report(0.0, "downloading", src.url)
-        archive = archives.download(
-            src.url, work / "download.zip", max_bytes=s.max_download_bytes, timeout=s.download_timeout
+        archive = fetch.download(
+            src.url,
+            work / "download.zip",
+            max_bytes=s.max_download_bytes,
+            idle_timeout=s.download_timeout,
+            total_timeout=s.download_max_seconds,
+            allow=fetch.FetchAllow.parse(s.fetch_allow),
+            should_cancel=ctx.should_cancel,
         )
         label = src.url
     ctx.report(0.05, "unpacking", label)

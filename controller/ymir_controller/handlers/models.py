@@ -35,23 +35,34 @@ def _options(ctx: Context, executor: str, timeout: float | None, user: str) -> T
         should_cancel=ctx.should_cancel,
         timeout=timeout,
         user=user,
+        local_executors=ctx.settings.local_executors,
     )
 
 
-def model_info(model_location: Path, model_hash: str, metrics: dict[str, Any] | None = None) -> ModelInfo:
-    """A stored package summarised for the backend."""
-    info = models.read_info(models.package_path(model_location, model_hash))
-    names = (info.get("executor_config") or {}).get("class_names") or []
+def model_info(info: dict[str, Any], model_hash: str, metrics: dict[str, Any] | None = None) -> ModelInfo:
+    """A model summarised for the backend under the glossary's names (``map50``, ``map50_95``)."""
+    names = (info.get("executor_config") or {}).get("class_names") or info.get("class_names") or []
+    best = info.get("best_stage_name") or ""
+    stages = {name: {**st, **models.stage_metrics(st)} for name, st in info["stages"].items()}
     m = metrics or {}
     return ModelInfo(
         model_hash=model_hash,
-        best_stage=info["best_stage_name"],
-        stages=info["stages"],
+        best_stage=best,
+        stages=stages,
         class_names=[str(n) for n in names],
-        map=m.get("map"),
-        map50=m.get("map50"),  # type: ignore[arg-type]
+        map50_95=m.get("map50_95"),
+        map50=m.get("map50"),
+        executor_map50=models.stage_metrics(info["stages"].get(best) or {}).get("executor_map50"),
         evaluation=metrics,
     )
+
+
+def stored_model_info(model_location: Path, model_hash: str) -> ModelInfo:
+    """A package already in the model location (imported or exported), with what mir measured of it."""
+    info = models.read_info(models.package_path(model_location, model_hash))
+    summary = model_info(info, model_hash, models.read_metrics(model_location, model_hash))
+    summary.evaluation = None  # the full evaluation lives in the training commit, not beside the package
+    return summary
 
 
 def handle_train(req: TrainRequest, ctx: Context) -> TaskResult:
@@ -72,7 +83,7 @@ def handle_train(req: TrainRequest, ctx: Context) -> TaskResult:
         kind=Kind.TRAIN,
         state="done",
         version=version_info(repo, report.commit),
-        model=model_info(ctx.settings.models, report.model_hash, report.metrics),
+        model=model_info(report.model, report.model_hash, report.metrics),
     )
 
 
@@ -120,7 +131,7 @@ def handle_model_import(req: ModelImportRequest, ctx: Context) -> TaskResult:
         task_id=ctx.task_id,
         kind=Kind.MODEL_IMPORT,
         state="done",
-        model=model_info(ctx.settings.models, digest),
+        model=stored_model_info(ctx.settings.models, digest),
     )
 
 
@@ -135,5 +146,5 @@ def handle_model_export(req: ModelExportRequest, ctx: Context) -> TaskResult:
         kind=Kind.MODEL_EXPORT,
         state="done",
         output=req.dst,
-        model=model_info(ctx.settings.models, src.name),
+        model=stored_model_info(ctx.settings.models, src.name),
     )

@@ -120,7 +120,7 @@ def test_two_rounds_improve_map(tmp_path: Path, mir: Callable[..., CliResult]) -
     second = history.show(root=repo, rev="model-1@trained")["task"]["model"]
 
     assert second["train_assets"] == 240 and first["train_assets"] == 40
-    assert second["mAP"] > first["mAP"], (first["mAP"], second["mAP"])
-    assert second["mAP50"] > first["mAP50"]
+    assert second["map50_95"] > first["map50_95"], (first["map50_95"], second["map50_95"])
+    assert second["map50"] > first["map50"]
     log = mir("log", "model-1", "-r", repo).out
     assert "model-1@trained" in log and "tr-va-1@merged" in log

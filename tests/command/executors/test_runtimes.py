@@ -7,13 +7,16 @@ what container it was asked to create and runs our real executor in its place.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
+import signal
 import subprocess
 import sys
 import tarfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +33,7 @@ from mir.ops.merge import merge
 from mir.ops.mining import infer, mine
 from mir.ops.training import train
 from mir.store.repo import Repo
-from tests.command.conftest import tree_bytes
+from tests.command.conftest import CliResult, tree_bytes
 
 FAKE = f"local:{sys.executable} {Path(__file__).with_name('fake_executor.py')}"
 
@@ -67,16 +70,26 @@ def _opts(w: dict[str, Path], executor: str = FAKE, **kw: Any) -> TaskOptions:
 
 
 def test_train_records_model_and_our_own_metrics(
-    world: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+    world: dict[str, Path], monkeypatch: pytest.MonkeyPatch, mir: Callable[..., CliResult]
 ) -> None:
     monkeypatch.setenv("FAKE_MODE", "ok")
     report = train(root=world["root"], src_revs="tv@m", dst="m0@t1", options=_opts(world))
     model = report.commit.task["model"]
     assert model["model_hash"] == report.model_hash and (world["models"] / report.model_hash).is_file()
     assert model["executor_reported"] == {"mAP": 0.5}  # kept, but not what we report
-    assert 0.0 <= model["mAP"] <= 1.0 and model["mAP"] == report.metrics["map"]
+    assert model["executor_map50"] == 0.5
+    assert 0.0 <= model["map50_95"] <= 1.0 and model["map50_95"] == report.metrics["map50_95"]
     assert model["train_assets"] == 12 and model["val_assets"] == 6
     assert not world["work"].exists()  # removed on success
+    # stages show the executor's claim under its own name, never as a bare "mAP" beside ours
+    assert models.stage_metrics(model["stages"]["epoch_1"]) == {"executor_map50": 0.5}
+    measured = models.read_metrics(world["models"], report.model_hash)
+    assert measured is not None and measured["map50_95"] == model["map50_95"]
+    assert measured["map50"] == model["map50"] and measured["executor_map50"] == 0.5
+    listed = mir("models", "list", "--model-location", world["models"]).out
+    row = next(line for line in listed.splitlines() if line.startswith(report.model_hash))
+    assert f"map50 {model['map50']:.4f}" in row and f"map50_95 {model['map50_95']:.4f}" in row
+    assert "executor_map50 0.5000" in row and "measured by mir" in listed
     info = models.read_info(world["models"] / report.model_hash)
     assert (
         info["best_stage_name"] == "epoch_1"
@@ -372,3 +385,56 @@ def test_broken_task_config_file(world: dict[str, Path], tmp_path: Path, content
             task_config_file=tmp_path / "missing.yaml",
         )
     assert tree_bytes(world["root"]) == before
+
+
+def _gone(pid: int) -> bool:
+    """True once ``pid`` no longer runs (a zombie waiting for a reaper counts as gone)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+    return state in ("Z", "X")
+
+
+def test_executor_dies_when_its_worker_is_killed(tmp_path: Path) -> None:
+    """A worker killed with SIGKILL (OOM killer, kill -9) must not leave its executor running.
+
+    The executor runs in a session of its own (so cancel can stop its whole group); only the
+    parent-death signal ties it to the worker process that started it.
+    """
+    work = tmp_path / "work"
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys\n"
+            "from pathlib import Path\n"
+            "from mir.executors.contract import WorkDir, write_env\n"
+            "from mir.executors.runtime import RunRequest, runtime_for\n"
+            "work = WorkDir(Path(sys.argv[1])).create()\n"
+            "write_env(work, task_id='t', run_training=True, container=False)\n"
+            "runtime_for(sys.argv[2]).run(RunRequest(work=work, task_id='t'))\n",
+            str(work),
+            FAKE,
+        ],
+        env={**os.environ, "FAKE_MODE": "sleep"},
+    )
+    pid_file = work / "out" / "pid"
+    deadline = time.monotonic() + 60
+    while not (pid_file.is_file() and pid_file.read_text()):
+        assert worker.poll() is None, "the worker stopped before its executor started"
+        assert time.monotonic() < deadline, "the executor never started"
+        time.sleep(0.1)
+    executor = int(pid_file.read_text())
+    assert not _gone(executor)
+
+    try:
+        worker.kill()
+        worker.wait()
+        deadline = time.monotonic() + 5
+        while not _gone(executor) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _gone(executor), f"executor {executor} still runs 5 s after its worker was killed"
+    finally:
+        with contextlib.suppress(ProcessLookupError):  # the fake executor's own child (not our contract's)
+            os.killpg(executor, signal.SIGKILL)

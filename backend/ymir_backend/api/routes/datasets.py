@@ -232,8 +232,7 @@ def import_path(
         raise ApiError(
             422,
             "invalid_request",
-            f"path: {body.path!r} is not a dataset folder under the sharing folder "
-            f"{sharing.sharing_root(settings)}",
+            f"path: {body.path!r} is not a dataset folder under the sharing folder {sharing.shown(settings)}",
             fix="give a folder holding images/ (and annotations/); GET /api/v1/sharing lists them",
         )
     source = ImportSource(kind="path", path=rel)

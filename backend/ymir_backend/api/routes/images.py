@@ -7,7 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from sqlalchemy import func, or_, select
 
-from ymir_backend.api.deps import DB, Admin, CurrentUser
+from mir.executors.runtime import executor_problem
+from ymir_backend.api.deps import DB, Admin, CurrentUser, Settings
 from ymir_backend.errors import ApiError, not_found
 from ymir_backend.models import ExecutorImage
 from ymir_backend.models.users import Role
@@ -76,8 +77,15 @@ def copy_image(image_id: int, body: ImageCopy, user: CurrentUser, db: DB) -> Exe
 
 
 @router.post("", response_model=ImageOut, status_code=201)
-def register_image(body: ImageIn, admin: Admin, db: DB) -> ExecutorImage:
-    """Register an image with its templates (a template's presence is a capability)."""
+def register_image(body: ImageIn, admin: Admin, db: DB, settings: Settings) -> ExecutorImage:
+    """Register an image with its templates (a template's presence is a capability).
+
+    The name is a container image reference or ``local:<name>`` of a local executor the server's
+    ``YMIR_LOCAL_EXECUTORS`` registers; a command line is never accepted.
+    """
+    problem = executor_problem(body.name, settings.local_executors)
+    if problem:
+        raise ApiError(422, "invalid_executor", f"name: {problem}")
     if db.scalar(select(ExecutorImage).where(ExecutorImage.name == body.name)):
         raise ApiError(409, "image_exists", f"image {body.name!r} is already registered")
     if not body.templates:

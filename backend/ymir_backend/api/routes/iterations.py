@@ -14,9 +14,10 @@ from ymir_backend.api.routes.datasets import launch, new_version, ready, version
 from ymir_backend.api.routes.images import usable
 from ymir_backend.api.routes.mlmodels import executor_of, model_of, model_ref, new_model
 from ymir_backend.errors import ApiError, not_found
-from ymir_backend.models import DatasetVersion, Iteration, IterationStep, ModelVersion, Project, User
+from ymir_backend.models import Iteration, IterationStep, Project, User
 from ymir_backend.models.iterations import STEPS
 from ymir_backend.schemas import IterationIn, IterationOut, IterationStepOut, StepRun, TaskOut
+from ymir_backend.services import round_summary
 from ymir_backend.services import tasks as task_service
 from ymir_controller.protocol import FuseRequest, MergeRequest, MiningRequest, TrainRequest
 
@@ -24,50 +25,26 @@ router = APIRouter(tags=["iterations"])
 SKIPPABLE = {"prepare_mining", "label"}
 
 
+def _outs(db: Session, rounds: list[Iteration]) -> list[IterationOut]:
+    """Rounds with their steps and summaries (a fixed number of queries for any number of rounds)."""
+    steps: dict[int, list[IterationStepOut]] = {it.id: [] for it in rounds}
+    if rounds:
+        for s in db.scalars(
+            select(IterationStep).where(IterationStep.iteration_id.in_(steps)).order_by(IterationStep.id)
+        ):
+            steps[s.iteration_id].append(IterationStepOut.model_validate(s))
+    figures = round_summary.summaries(db, rounds)
+    outs = []
+    for it in rounds:
+        out = IterationOut.model_validate(it)
+        out.steps = steps[it.id]
+        out.summary = figures[it.id]
+        outs.append(out)
+    return outs
+
+
 def _out(db: Session, it: Iteration) -> IterationOut:
-    out = IterationOut.model_validate(it)
-    steps = list(
-        db.scalars(
-            select(IterationStep).where(IterationStep.iteration_id == it.id).order_by(IterationStep.id)
-        )
-    )
-    out.steps = [IterationStepOut.model_validate(s) for s in steps]
-    out.summary = _summary(db, it)
-    return out
-
-
-def _summary(db: Session, it: Iteration) -> dict[str, Any]:
-    """Training-set size and mAP of this round and their change from the previous round."""
-
-    def train_size(dataset_id: int | None) -> int | None:
-        dv = db.get(DatasetVersion, dataset_id) if dataset_id else None
-        return dv.asset_count if dv else None
-
-    merge = db.scalar(
-        select(IterationStep).where(IterationStep.iteration_id == it.id, IterationStep.name == "merge")
-    )
-    size = train_size(
-        merge.output_dataset_id if merge and merge.output_dataset_id else it.training_dataset_id
-    )
-    model = db.get(ModelVersion, it.result_model_id) if it.result_model_id else None
-    prev = db.scalar(
-        select(Iteration).where(Iteration.project_id == it.project_id, Iteration.round == it.round - 1)
-    )
-    prev_map = None
-    prev_size = None
-    if prev is not None:
-        pm = db.get(ModelVersion, prev.result_model_id) if prev.result_model_id else None
-        prev_map = pm.map if pm else None
-        prev_out = _summary(db, prev)
-        prev_size = prev_out["training_set_size"]
-    map_now = model.map if model else None
-    return {
-        "training_set_size": size,
-        "map": map_now,
-        "map50": model.map50 if model else None,
-        "training_set_change": (size - prev_size) if size is not None and prev_size is not None else None,
-        "map_change": (map_now - prev_map) if map_now is not None and prev_map is not None else None,
-    }
+    return _outs(db, [it])[0]
 
 
 def iteration_of(
@@ -130,13 +107,38 @@ def list_rounds(project_id: int, user: CurrentUser, db: DB) -> list[IterationOut
     """Every round with its steps and summary."""
     project_access(db, user, project_id)
     rows = db.scalars(select(Iteration).where(Iteration.project_id == project_id).order_by(Iteration.round))
-    return [_out(db, it) for it in rows]
+    return _outs(db, list(rows))
 
 
 @router.get("/iterations/{iteration_id}", response_model=IterationOut)
 def get_round(iteration_id: int, user: CurrentUser, db: DB) -> IterationOut:
     """One round."""
     return _out(db, iteration_of(db, user, iteration_id)[0])
+
+
+def _label_in_label_studio(
+    db: Session,
+    request: Request,
+    user: User,
+    project: Project,
+    it: Iteration,
+    step: IterationStep,
+    presets: dict[str, Any],
+) -> Any:
+    """The label step through Label Studio: a labeling task on the mined images (presets: class_names,
+    annotators, instruction, pre_annotations); its new version is the step's output."""
+    from ymir_backend.api.routes.labeling import LabelIn, start_labeling
+
+    mined = _previous_output(db, it, "mining")
+    if mined is None:
+        raise ApiError(409, "step_out_of_order", "the mining step has no output to label")
+    fields = {k: presets[k] for k in LabelIn.model_fields if k in presets}
+    task, out_id = start_labeling(db, request, user, project, mined, LabelIn(**fields), group="labeled")
+    step.task_id = task.id
+    step.output_dataset_id = out_id
+    step.state = "running"
+    db.commit()
+    return task
 
 
 def _previous_output(db: Session, it: Iteration, name: str) -> int | None:
@@ -175,9 +177,20 @@ def _label_outcome(
             422,
             "invalid_request",
             "labeled_dataset_id: give the dataset the annotators labeled; or skip the step "
-            '({"skip": true}: the mined images are not merged), or merge them without labels '
-            '({"skip": true, "merge_unlabeled": true})',
+            '({"skip": true}: the mined images are not merged), merge them without labels '
+            '({"skip": true, "merge_unlabeled": true}), or label them in Label Studio '
+            '({"presets": {"label_studio": true}})',
         )
+
+
+def _gpu_count(presets: dict[str, Any]) -> int:
+    """The GPUs a mining or training step asks for (its presets carry the form's ``gpu_count``)."""
+    value = presets.get("gpu_count", 0)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ApiError(
+            422, "invalid_gpu_count", f"presets.gpu_count must be a whole number >= 0, not {value!r}"
+        )
+    return value
 
 
 @router.post(
@@ -201,7 +214,10 @@ def run_step(iteration_id: int, name: str, body: StepRun, request: Request, user
     if step.state in ("running", "done", "skipped"):
         raise ApiError(409, "step_done", f"step {name!r} is already {step.state}")
     presets = {**step.presets, **body.presets}
+    gpu_count = _gpu_count(presets)
     step.presets = presets
+    if name == "label" and not body.skip and body.labeled_dataset_id is None and presets.get("label_studio"):
+        return _label_in_label_studio(db, request, user, project, it, step, presets)
     if body.skip or name == "label":
         if name not in SKIPPABLE:
             raise ApiError(400, "cannot_skip", f"step {name!r} cannot be skipped")
@@ -250,6 +266,7 @@ def run_step(iteration_id: int, name: str, body: StepRun, request: Request, user
             algorithm=presets.get("algorithm"),
             config=presets.get("config", {}),
             executor=executor_of(image),
+            gpu_count=gpu_count,
             user=user.email,
         )
         versions = [out]
@@ -290,6 +307,7 @@ def run_step(iteration_id: int, name: str, body: StepRun, request: Request, user
             pretrained=pretrained,
             strategy="host",
             executor=executor_of(image),
+            gpu_count=gpu_count,
             user=user.email,
         )
         versions = [mv]

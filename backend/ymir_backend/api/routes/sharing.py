@@ -47,7 +47,7 @@ def list_sharing(
         raise ApiError(
             404,
             "no_sharing_folder",
-            f"the sharing folder {root} does not exist",
+            f"the sharing folder {sharing.shown(settings)} does not exist",
             fix="create it (./ymir.sh start does) or set YMIR_SHARING_DIR",
         )
     folder, rel = sharing.locate(settings, path) if path else (root, "")

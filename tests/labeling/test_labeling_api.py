@@ -1,0 +1,211 @@
+"""Labeling over HTTP: the label endpoint, Label Studio's real webhooks waking the task, the signed image
+links Label Studio's pages load, finishing early (twice), on the embedded broker and SQLite."""
+
+from __future__ import annotations
+
+import io
+import socket
+import threading
+import time
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from bench.synthetic import generate_voc
+from tests.controller.conftest import Engine, make_engine
+from tests.labeling.conftest import TOKEN, LabelStudioServer, wait_for
+from tests.labeling.test_labeling import rect
+from ymir_backend.config import BackendSettings
+from ymir_backend.main import create_app
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Stack:
+    def __init__(self, url: str, ls: LabelStudioServer, engine: Engine) -> None:
+        self.url, self.ls, self.engine = url, ls, engine
+        self.http = httpx.Client(base_url=url, timeout=30)
+        self.state: dict[str, Any] = {}  # what the first test made: headers, project and dataset ids
+
+    def signup(self, email: str) -> dict[str, str]:
+        body = {"email": email, "username": email.split("@")[0], "password": "secret-pass-1"}
+        assert self.http.post("/api/v1/auth/signup", json=body).status_code == 201
+        r = self.http.post("/api/v1/auth/login", json={"email": email, "password": "secret-pass-1"})
+        return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+    def task(self, h: dict[str, str], tid: str) -> dict[str, Any]:
+        r = self.http.get(f"/api/v1/tasks/{tid}", headers=h)
+        assert r.status_code == 200, r.text
+        return dict(r.json())
+
+    def done(self, h: dict[str, str], tid: str, timeout: float = 90) -> dict[str, Any]:
+        body = wait_for(
+            lambda: (
+                (t := self.task(h, tid))["state"] in ("done", "failed", "cancelled") and t["result"] and t
+            ),
+            timeout,
+            f"task {tid}",
+        )
+        return dict(body)
+
+
+@pytest.fixture(scope="module")
+def stack(label_studio: LabelStudioServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """API served by uvicorn on a real port (Label Studio's webhooks reach it), a worker on the embedded
+    broker, SQLite."""
+    root = tmp_path_factory.mktemp("labeling-api")
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    engine = make_engine("embedded", root, root / "gpu-locks")
+    engine.env.update(
+        {
+            "YMIR_LABEL_STUDIO_URL": label_studio.url,
+            "YMIR_LABEL_STUDIO_TOKEN": TOKEN,
+            "YMIR_LABEL_POLL_SECONDS": "600",  # progress must come from the webhooks
+            "YMIR_PUBLIC_URL": url,
+        }
+    )
+    engine.start()
+    settings = BackendSettings(
+        workplace=root,
+        database_url="",
+        admin_email="root@example.com",
+        admin_password="root-pass-123",
+        monitor_interval=0.2,
+        heartbeat_seconds=1,
+        login_attempts_per_minute=1000,
+    )
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    wait_for(lambda: server.started, 30, "the API")
+    try:
+        yield Stack(url, label_studio, engine)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        engine.stop()
+
+
+def _zip(folder: Path) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for p in sorted(folder.rglob("*")):
+            if p.is_file() and p.suffix in (".jpg", ".xml"):
+                zf.write(p, str(p.relative_to(folder)))
+    return buf.getvalue()
+
+
+def test_label_over_http_with_webhooks_images_and_finish(stack: Stack, tmp_path: Path) -> None:
+    c, ls = stack.http, stack.ls
+    h = stack.signup("lena@example.com")
+    for name in ("circle", "square", "triangle"):
+        assert c.post("/api/v1/labels", json={"name": name, "aliases": []}, headers=h).status_code == 201
+    body = {"name": "shapes", "training_classes": ["circle", "square", "triangle"]}
+    pid = c.post("/api/v1/projects", json=body, headers=h).json()["id"]
+    folder = generate_voc(tmp_path / "pool", n_images=4, seed=5, image_size=(80, 60), name_prefix="pool")
+    r = c.post(
+        f"/api/v1/projects/{pid}/datasets/upload",
+        headers=h,
+        data={"group_name": "pool"},
+        files={"file": ("pool.zip", _zip(folder), "application/zip")},
+    )
+    assert r.status_code == 202, r.text
+    assert stack.done(h, r.json()["id"])["state"] == "done"
+    pool = c.get(f"/api/v1/projects/{pid}/datasets", headers=h).json()["items"][0]
+    stack.state.update(headers=h, project=pid, pool=pool["id"])
+
+    bad = c.post(f"/api/v1/datasets/{pool['id']}/label", json={"annotators": ["not-an-email"]}, headers=h)
+    assert bad.status_code == 422 and "not-an-email" in bad.json()["detail"]
+    r = c.post(
+        f"/api/v1/datasets/{pool['id']}/label",
+        json={"annotators": ["anna@example.com"], "pre_annotations": "gt", "instruction": "Box the shapes."},
+        headers=h,
+    )
+    assert r.status_code == 202, r.text
+    tid = r.json()["id"]
+    wait_for(lambda: stack.task(h, tid)["stage"] == "labeling", 90, "labeling")
+    task = stack.task(h, tid)
+    assert "0/4 labeled" in task["message"] and "/projects/" in task["message"]
+    assert "must join Label Studio" in task["message"]  # anna has no Label Studio account yet
+    project = ls.project_of(tid)
+    tasks = ls.tasks(project["id"])
+
+    # the images Label Studio's pages load: signed links to our API, with CORS; a forged one is refused
+    link = tasks[0]["data"]["image"]
+    assert link.startswith(stack.url)
+    got = httpx.get(link)
+    assert got.status_code == 200 and got.headers["access-control-allow-origin"] == "*"
+    assert got.headers["content-type"] == "image/jpeg" and got.content[:2] == b"\xff\xd8"
+    forged = httpx.get(link.replace("sig=", "sig=0"))
+    assert forged.status_code == 403 and forged.json()["code"] == "bad_signature"
+
+    # Label Studio's webhook (not the 600 s poll) brings the progress
+    ls.annotate(tasks[0]["id"], tasks[0]["predictions"][0]["result"])
+    wait_for(lambda: "1/4 labeled" in stack.task(h, tid)["message"], 20, "progress from the webhook")
+    ls.annotate(tasks[1]["id"], [rect(10, 10, 20, 20, "square")])
+    wait_for(lambda: "2/4 labeled" in stack.task(h, tid)["message"], 20, "progress from the webhook")
+
+    for _ in range(2):  # finishing twice makes one version
+        r = c.post(f"/api/v1/tasks/{tid}/finish", headers=h)
+        assert r.status_code == 202, r.text
+    done = stack.done(h, tid)
+    assert done["state"] == "done", done["error"]
+    assert done["result"]["labeling"]["unlabeled"] and len(done["result"]["labeling"]["unlabeled"]) == 2
+    assert c.post(f"/api/v1/tasks/{tid}/finish", headers=h).status_code == 202
+    versions = [
+        v for v in c.get(f"/api/v1/projects/{pid}/datasets", headers=h).json()["items"] if v["task_id"] == tid
+    ]
+    assert len(versions) == 1
+    labeled = versions[0]
+    assert labeled["state"] == "ready" and labeled["asset_count"] == 2
+    expected_boxes = len(tasks[0]["predictions"][0]["result"]) + 1
+    assert labeled["gt_boxes"] == expected_boxes
+    time.sleep(0.5)
+    assert (
+        len(
+            [
+                v
+                for v in c.get(f"/api/v1/projects/{pid}/datasets", headers=h).json()["items"]
+                if v["task_id"] == tid
+            ]
+        )
+        == 1
+    )
+    imp = c.post(f"/api/v1/tasks/{pool['task_id']}/finish", headers=h)
+    assert imp.status_code == 409 and imp.json()["code"] == "not_labeling"
+
+
+def test_worker_killed_mid_labeling_on_the_embedded_broker(stack: Stack) -> None:
+    """The embedded broker does not redeliver: the API sees the labeling task lost and sends it again
+    under its own id; it finds its project and carries on, losing nothing."""
+    if not stack.state:
+        pytest.skip("needs the dataset of the test above")
+    c, ls, h = stack.http, stack.ls, stack.state["headers"]
+    r = c.post(f"/api/v1/datasets/{stack.state['pool']}/label", json={}, headers=h)
+    assert r.status_code == 202, r.text
+    tid = r.json()["id"]
+    wait_for(lambda: stack.task(h, tid)["stage"] == "labeling", 90, "labeling")
+    project = ls.project_of(tid)
+    tasks = ls.tasks(project["id"])
+    stack.engine.kill()
+    ls.annotate(tasks[0]["id"], [rect(10, 10, 20, 20, "circle")])  # while no worker runs
+    stack.engine.start()
+    wait_for(lambda: "1/4 labeled" in stack.task(h, tid)["message"], 90, "the task sent again")
+    assert len(ls.projects_of(tid)) == 1 and len(ls.tasks(project["id"])) == 4
+    ls.annotate(tasks[1]["id"], [rect(5, 5, 20, 20, "square")])
+    assert c.post(f"/api/v1/tasks/{tid}/finish", headers=h).status_code == 202
+    done = stack.done(h, tid)
+    assert done["state"] == "done", done["error"]
+    assert done["result"]["version"]["assets"] == 2 and done["result"]["version"]["gt_boxes"] == 2
