@@ -82,6 +82,67 @@ declare -A PART_PACKAGE=([command]=command/mir [executor]=executor/ymir_executor
                          [controller]=controller/ymir_controller [backend]=backend/ymir_backend)
 PYTHON_PARTS=(command/mir executor/ymir_executor controller/ymir_controller backend/ymir_backend)
 
+# --- the web GUI (web/): node packages from the lock file, the typed client, the bundle ------------------
+WEB="$ROOT/web"
+
+# npm ci from package-lock.json, again only when the lock file changed since the last install
+web_node_modules() {
+    command -v npm >/dev/null || { log "the web GUI needs Node.js 20+ and npm (apt-get install -y nodejs npm)"; exit 1; }
+    local want; want="$(sha256sum "$WEB/package-lock.json" | cut -c1-16)"
+    if [ "$(cat "$WEB/node_modules/.ymir-lock" 2>/dev/null)" != "$want" ]; then
+        log "installing the web GUI's packages (npm ci, about a minute)"
+        (cd "$WEB" && nice npm ci --no-audit --no-fund --loglevel=error)
+        echo "$want" >"$WEB/node_modules/.ymir-lock"
+    fi
+}
+
+# the typed API client: the backend's OpenAPI (dumped without a server) -> web/src/api/schema.d.ts
+web_schema() {
+    "$VENV/bin/python" "$WEB/scripts/dump_openapi.py" "$WEB/openapi.json"
+    (cd "$WEB" && npx --no-install openapi-typescript openapi.json --default-non-nullable false \
+        -o src/api/schema.d.ts --silent)
+}
+
+# web_build: build web/dist when it is missing or its sources (or the API it is typed against) changed
+web_build() {
+    local stamp
+    stamp="$(find "$WEB/src" "$WEB/index.html" "$WEB/package-lock.json" "$WEB/vite.config.ts" \
+        "$ROOT/backend/ymir_backend" -type f \( -name '*.ts' -o -name '*.tsx' -o -name '*.json' \
+        -o -name '*.html' -o -name '*.py' \) ! -name schema.d.ts -print0 | sort -z | xargs -0 cat \
+        | sha256sum | cut -c1-16)"
+    if [ -f "$WEB/dist/index.html" ] && [ "$(cat "$WEB/dist/.ymir-build" 2>/dev/null)" = "$stamp" ]; then
+        return 0
+    fi
+    web_node_modules
+    log "building the web GUI (web/dist)"
+    web_schema
+    (cd "$WEB" && nice npx --no-install vite build --logLevel warn)
+    echo "$stamp" >"$WEB/dist/.ymir-build"
+}
+
+# web_check: the GUI's types, lint and unit tests, and the bundle the browser tests load
+web_check() {
+    web_node_modules
+    web_schema
+    log "web: tsc"
+    (cd "$WEB" && npx --no-install tsc -b)
+    log "web: eslint"
+    (cd "$WEB" && npx --no-install eslint --max-warnings 0 .)
+    log "web: vitest"
+    (cd "$WEB" && npx --no-install vitest run --reporter=dot)
+    web_build
+}
+
+# web_test [PYTEST-ARGS...]: ./ymir.sh test web — the checks above and the browser tests (tests/web)
+web_test() {
+    web_check
+    ensure_chromium
+    log "web: ruff"
+    "$VENV/bin/ruff" check tests/web web/scripts
+    log "web: pytest"
+    run_pytest tests/web "$@"
+}
+
 # Label Studio (label_studio/ls.sh): its own environment, installed only when the pinned version is missing.
 label_studio_install() { "$ROOT/label_studio/ls.sh" install; }
 label_studio_enabled() { case "${YMIR_LABEL_STUDIO:-false}" in true|1|yes) return 0 ;; *) return 1 ;; esac; }
@@ -119,7 +180,9 @@ cmd_test() {
     ensure_venv
     cd "$ROOT"
     local first="${1:-}"
-    if [ -n "$first" ] && [ "${first#-}" = "$first" ] && [ ! -e "$first" ]; then
+    # a part's name (command, executor, controller, backend, web: also folders here) or a name that is no path
+    if [ -n "$first" ] && [ "${first#-}" = "$first" ] \
+        && { [ -n "${PART_PACKAGE[$first]:-}" ] || [ "$first" = web ] || [ ! -e "$first" ]; }; then
         shift
         [ "$first" = backend ] && ensure_chromium
         [ "$first" = labeling ] && label_studio_install
@@ -128,9 +191,10 @@ cmd_test() {
     fi
     ensure_chromium
     label_studio_install  # the labeling tests start it from label_studio/ls.sh
+    web_check
     log "ruff"
-    "$VENV/bin/ruff" check "${PYTHON_PARTS[@]}" tests bench
-    "$VENV/bin/ruff" format --check --quiet "${PYTHON_PARTS[@]}" tests bench
+    "$VENV/bin/ruff" check "${PYTHON_PARTS[@]}" tests bench web/scripts
+    "$VENV/bin/ruff" format --check --quiet "${PYTHON_PARTS[@]}" tests bench web/scripts
     log "mypy"
     for part in "${PYTHON_PARTS[@]}"; do  # one part at a time: each is its own package
         "$VENV/bin/mypy" "$part"
@@ -185,6 +249,7 @@ cmd_start() {
     refuse_unknown_start_options "$@"
     ensure_venv
     load_env
+    [ -n "${YMIR_WEB_DIST:-}" ] || web_build  # the GUI's bundle, rebuilt only when its sources changed
     mkdir -p "$STATE" "$(sharing_folder)"
     if running worker; then
         log "the worker is already running (pid $(cat "$STATE/worker.pid")); ./ymir.sh stop first"

@@ -5,9 +5,10 @@ size, since one mining task runs on one GPU (or one CPU process): a team spreads
 machines by mining its shards as separate tasks. A tiny model is trained once with our executor. Then,
 for 1 and for 2 worker machines (network namespaces with their own hostnames and veth links to a
 Redis on the host, the workplace shared: ``tests/deploy/cluster.py``), each worker running one task at a
-time (``-c 1``, one "GPU slot" per machine), every shard is submitted as a ``MiningRequest`` (entropy,
-top 10, our executor as a local process on the CPU) and the wall time from the first submit to the last
-result is measured. Throughput = pool size / wall time; the ratio is 2 machines over 1.
+time (``-c 1``: one mining process per machine, as one GPU would be), every shard is submitted as a
+``MiningRequest`` (entropy, top 10, our executor as a local process on the CPU) and the wall time
+from the first submit to the last result is measured. Throughput = pool size / wall time; the ratio
+is 2 machines over 1.
 
 Needs root (network namespaces), ``ip``, ``unshare`` and ``redis-server``. Run::
 
@@ -88,7 +89,7 @@ def mine_all(root: Path, model: str, *, machines: int, shards: int, pool: int) -
         root,
         machines=machines,
         concurrency=1,
-        gpu_ids="0",
+        gpu_ids="",
         visibility_timeout=3600,
         extra_env={"MIR_WORKERS": "1"},
     ) as c:
@@ -103,7 +104,6 @@ def mine_all(root: Path, model: str, *, machines: int, shards: int, pool: int) -
                     topk=10,
                     algorithm="entropy",
                     config=SCORING,
-                    gpu_count=1,
                 )
             )
             for k in range(shards)
@@ -116,7 +116,7 @@ def mine_all(root: Path, model: str, *, machines: int, shards: int, pool: int) -
         seconds = time.monotonic() - started
         for m in c.machines:
             workers[m.name] = sum(
-                1 for line in m.log.read_text().splitlines() if ".mining[" in line and "succeeded in" in line
+                1 for line in m.log.read_text().splitlines() if ".mining[" in line and "received" in line
             )
     return {
         "machines": machines,

@@ -37,6 +37,7 @@ class BackendSettings(BaseSettings):
     # local executors the workers may run, name -> command line (JSON); images register them as
     # ``local:<name>`` (the workers check their own copy of this setting again)
     local_executors: dict[str, str] = {}
+    web_dist: str = ""  # the GUI bundle; empty: web/dist of this checkout
 
     @property
     def root(self) -> Path:

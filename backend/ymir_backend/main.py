@@ -10,7 +10,7 @@ from pathlib import Path
 
 from fastapi import APIRouter, FastAPI
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import select
 
@@ -26,6 +26,7 @@ from ymir_backend.api.routes import (
     mlmodels,
     projects,
     sharing,
+    task_events,
     tasks,
     users,
 )
@@ -40,6 +41,8 @@ from ymir_backend.security import RateLimiter, hash_password
 from ymir_backend.services.browse import BrowseCache
 from ymir_backend.services.engine import Engine
 from ymir_backend.services.tasks import Monitor
+from ymir_backend.webapp import default_dist
+from ymir_backend.webapp import install as install_web
 
 log = logging.getLogger(__name__)
 
@@ -148,31 +151,18 @@ def create_app(settings: BackendSettings | None = None) -> FastAPI:
     app.add_middleware(BodyLimit, settings=settings)
     app.add_middleware(JsonBodyLimit, limit=settings.max_json_bytes)
     api = APIRouter(prefix="/api/v1")
-    routes = (
-        auth,
-        users,
-        labels,
-        projects,
-        datasets,
-        assets,
-        mlmodels,
-        tasks,
-        images,
-        iterations,
-        labeling,
-        sharing,
-    )
+    routes = [auth, users, labels, projects, datasets, assets, mlmodels]
+    # task_events before tasks: /tasks/events is no task id
+    routes += [task_events, tasks, images, iterations, labeling, sharing]
     for module in routes:
         api.include_router(module.router)
     app.include_router(api)
 
-    @app.get("/", include_in_schema=False)
-    def root() -> RedirectResponse:
-        return RedirectResponse("/docs")
-
     @app.get("/health", include_in_schema=False)
     def health() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
+
+    install_web(app, Path(settings.web_dist) if settings.web_dist else default_dist())  # last: its catch-all
 
     return app
 

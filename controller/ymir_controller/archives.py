@@ -10,9 +10,11 @@ from __future__ import annotations
 import os
 import stat
 import zipfile
+import zlib
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 
-from mir.errors import InputFileError
+from mir.errors import CancelledError, InputFileError
 
 IMAGE_DIRS = ("images", "jpegimages")
 GT_DIRS = ("annotations", "gt")
@@ -50,7 +52,14 @@ def _bomb(source: str, what: str) -> InputFileError:
 
 
 def safe_extract(
-    archive: Path, dest: Path, *, max_total: int, max_ratio: float, max_entries: int, label: str = ""
+    archive: Path,
+    dest: Path,
+    *,
+    max_total: int,
+    max_ratio: float,
+    max_entries: int,
+    label: str = "",
+    should_cancel: Callable[[], bool] = lambda: False,
 ) -> Path:
     """Extract a zip into ``dest`` after checking every entry; raise InputFileError on anything unsafe.
 
@@ -58,7 +67,8 @@ def safe_extract(
     ratio, and the running total of all of them against ``max_total`` and against ``max_ratio``
     times the archive's own size (many small entries that each look harmless add up). The headers
     are checked first; extraction then counts the bytes it really writes against the same limits,
-    so a zip that lies about its sizes is stopped too.
+    so a zip that lies about its sizes is stopped too. ``should_cancel`` is looked at before each
+    entry and each MiB written (raises CancelledError).
     """
     source = label or archive.name
     if not zipfile.is_zipfile(archive):
@@ -101,19 +111,31 @@ def safe_extract(
         dest.mkdir(parents=True, exist_ok=True)
         written_total = 0
         for info in infos:
+            if should_cancel():
+                raise CancelledError("the task was cancelled while unpacking")
             target = dest / info.filename
             if info.is_dir():
                 target.mkdir(parents=True, exist_ok=True)
                 continue
             target.parent.mkdir(parents=True, exist_ok=True)
             written = 0
-            with zf.open(info) as src, open(target, "wb") as out:
-                while block := src.read(1 << 20):
-                    written += len(block)
-                    written_total += len(block)
-                    if written > info.file_size or written_total > budget:
-                        raise _bomb(source, f"{info.filename!r} expands beyond its declared size")
-                    out.write(block)
+            try:
+                with zf.open(info) as src, open(target, "wb") as out:
+                    while block := src.read(1 << 20):
+                        if should_cancel():
+                            raise CancelledError("the task was cancelled while unpacking")
+                        written += len(block)
+                        written_total += len(block)
+                        if written > info.file_size or written_total > budget:
+                            raise _bomb(source, f"{info.filename!r} expands beyond its declared size")
+                        out.write(block)
+            except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as e:
+                # zipfile stops at the declared size and then finds the CRC wrong: a damaged or lying zip
+                raise InputFileError(
+                    source,
+                    f"the entry {info.filename!r} is damaged ({e})",
+                    fix="re-create the zip and upload it again",
+                ) from e
     return dest
 
 

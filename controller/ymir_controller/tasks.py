@@ -14,6 +14,7 @@ from typing import Any
 
 from celery import Celery, Task
 
+from mir.messages import workplace_relative
 from ymir_controller import flags, handlers
 from ymir_controller.handlers.context import Context
 from ymir_controller.protocol import TASK_NAMES, Kind, Progress
@@ -47,7 +48,7 @@ class _Reporter:
         self.last = Progress(
             percent=round(percent, 4),
             stage=stage,
-            message=message,
+            message=workplace_relative(message, self.settings.root) if "/" in message else message,
             heartbeat=time.time(),
             worker=self.last.worker,
         )

@@ -11,9 +11,9 @@ import sys
 import traceback
 
 from ymir_executor.config import load_predict_config, load_train_config
-from ymir_executor.device import is_oom
+from ymir_executor.device import is_cuda_error, is_oom
 from ymir_executor.env import Roots, default_monitor_file, load_env
-from ymir_executor.errors import CODE_OOM, CODE_UNKNOWN, ExecutorError
+from ymir_executor.errors import CODE_OOM, CODE_UNKNOWN, DeviceError, ExecutorError
 from ymir_executor.monitor import Monitor
 from ymir_executor.predict import run_predict
 from ymir_executor.train import run_training
@@ -25,11 +25,13 @@ def run(roots: Roots | None = None) -> int:
     """Runs the task described by ``<input root>/env.yaml``; returns the process exit status."""
     roots = roots or Roots.from_environ()
     monitor = Monitor(default_monitor_file(roots), "default-task")
+    step = "the task"
     try:
         env = load_env(roots)
         monitor = Monitor(env.monitor_file, env.task_id)
         monitor.progress(0.0, force=True)
         if env.run_training:
+            step = "training"
             run_training(env, load_train_config(env.config_file), monitor)
         else:
             run_predict(env, load_predict_config(env.config_file), monitor)
@@ -40,6 +42,10 @@ def run(roots: Roots | None = None) -> int:
     except Exception as exc:  # anything unforeseen still reaches the platform as an error state
         code = CODE_OOM if is_oom(exc) else CODE_UNKNOWN
         message = f"unexpected {type(exc).__name__}: {exc}; see the traceback in the executor log"
+        if is_cuda_error(exc):  # training's CUDA errors (mining and inference name their images already)
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            err = DeviceError(step=step, images=[], problem=first)
+            code, message = err.code, err.message
         log.exception("unexpected error")
         monitor.error(code=code, message=message, detail=traceback.format_exc())
         return 1

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ymir_executor.errors import ConfigError, ObjectTypeError
 
 ModelSize = Literal["tiny", "small", "medium"]
-MiningAlgorithm = Literal["hybrid", "random", "entropy", "aldd", "cald", "kcenter"]
+MiningAlgorithm = Literal["balanced", "hybrid", "random", "entropy", "aldd", "cald", "kcenter"]
 
 
 class _Reserved(BaseModel):
@@ -102,18 +102,27 @@ class PredictConfig(_Reserved):
     backend: Literal["torch", "onnx"] = "torch"
     gpu_decode: bool = True
     # mining
-    mining_algorithm: MiningAlgorithm = "hybrid"
+    mining_algorithm: MiningAlgorithm = "balanced"
     topk: int = Field(default=0, ge=0)
     mining_conf_threshold: float = Field(default=0.05, ge=0.0, le=1.0)
     class_distribution_scores: list[float] | str = ""
-    hybrid_pool_factor: float = Field(default=3.0, ge=1.0)
+    novelty_radius: float = Field(default=1.0, ge=0.0)
     hybrid_balance: float = Field(default=0.5, ge=0.0)
+    mining_views: str = "auto"
     cald_beta: float = Field(default=1.3, gt=0.0)
     seed: int = 0
     # inference
     conf_threshold: float = Field(default=0.25, ge=0.0, le=1.0)
     iou_threshold: float = Field(default=0.6, gt=0.0, le=1.0)
     max_boxes: int = Field(default=100, ge=1)
+
+    @field_validator("mining_views")
+    @classmethod
+    def _known_views(cls, value: str) -> str:
+        names = [v.strip() for v in value.split(",") if v.strip()]
+        if value.strip() != "auto" and (not names or any(v not in ("flip", "scale", "crop") for v in names)):
+            raise ValueError("must be auto, or a comma list of flip, scale, crop, e.g. 'scale,crop'")
+        return value.strip()
 
     def class_weights(self, n_classes: int) -> list[float]:
         """Per-class weights from ``class_distribution_scores`` (YMIR's comma list), all 1.0 when empty."""

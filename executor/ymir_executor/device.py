@@ -71,3 +71,14 @@ def is_oom(exc: BaseException) -> bool:
     return isinstance(exc, (torch.cuda.OutOfMemoryError, MemoryError)) or (
         isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
     )
+
+
+def is_cuda_error(exc: BaseException) -> bool:
+    """True for an error of the CUDA context itself (device-side assert, illegal address, launch failure).
+
+    Such an error is sticky: every later call on the device fails too, so no fallback can run on it.
+    """
+    accel = getattr(torch, "AcceleratorError", None)
+    if accel is not None and isinstance(exc, accel):
+        return True
+    return isinstance(exc, RuntimeError) and "CUDA error" in str(exc)

@@ -17,6 +17,7 @@ CODE_OBJECT_TYPE = 300005
 CODE_GPU_MISMATCH = 300101
 CODE_NO_GPU = 300102
 CODE_OOM = 300103
+CODE_DEVICE = 300104
 CODE_NAN = 300201
 CODE_UNKNOWN = 160004
 
@@ -134,4 +135,23 @@ class NanLossError(ExecutorError):
         super().__init__(
             f"training: loss became NaN or infinite at epoch {epoch}, iteration {iteration}; "
             "lower learning_rate or raise warmup_epochs"
+        )
+
+
+class DeviceError(ExecutorError):
+    """The GPU reported an error (a device-side assert, an illegal address): its context is unusable.
+
+    CUDA reports kernel errors asynchronously, at the next call that waits for the device, so the message
+    names the step and the images in flight when it surfaced, and the step before when that is known.
+    """
+
+    code = CODE_DEVICE
+
+    def __init__(self, *, step: str, images: list[str], problem: str) -> None:
+        self.step, self.images = step, images
+        shown = ", ".join(images[:3]) + (f" and {len(images) - 3} more" if len(images) > 3 else "")
+        where = f" on {shown}" if shown else ""
+        super().__init__(
+            f"gpu: {step} failed{where} ({problem}); rerun with gpu_decode: false (mining, inference), and "
+            "with CUDA_LAUNCH_BLOCKING=1 to name the kernel if it fails again"
         )

@@ -9,6 +9,15 @@ torchvision is optional: it ships with the CUDA PyTorch images the executor's Do
 the CPU build used for development has none. Without it, or on the CPU, ``available`` is False and the
 caller keeps the CPU path. Files that are not JPEG, or that nvJPEG refuses (CMYK, some progressive or
 damaged files), fall back to Pillow one by one, so results never depend on which path decoded an image.
+
+Stream safety: torchvision's ``decode_jpeg(device="cuda")`` allocates its outputs on the caller's stream
+but lets nvJPEG (the hardware engine of an A100/H100) write them without waiting for the work already
+queued there. The caching allocator hands it blocks that queued kernels of the previous batch (top-k
+indices, gathers) have freed but not yet read, nvJPEG overwrites them, and those kernels then read
+garbage: a wrong score, or an index out of range that ends the process with "device-side assert
+triggered" at the next call that waits for the GPU (pytorch/vision PR 9606). The more processes share
+the GPU, the longer kernels wait in the queue, and the likelier this is. ``decode_batch`` therefore waits
+for the caller's stream before every decode.
 """
 
 from __future__ import annotations
@@ -26,6 +35,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch.utils.data import Dataset
 
+from ymir_executor.device import is_cuda_error
 from ymir_executor.env import Roots
 from ymir_executor.errors import ImageError
 from ymir_executor.images import DECODE_ERRORS, PAD_VALUE, decode_rgb, load_letterboxed
@@ -50,6 +60,23 @@ def _decoder() -> Decoder | None:
         return list(out) if isinstance(out, (list, tuple)) else [out]
 
     return decode
+
+
+def pillow_decode(data: list[torch.Tensor], device: torch.device) -> list[torch.Tensor]:
+    """The CPU stand-in for ``decode_jpeg``: same call, Pillow underneath, RuntimeError on a bad file.
+
+    Used when the GPU decoder fails on a batch (the rest of the task keeps the same batching and
+    letterboxing, decoded on the CPU), and by tests to run this module's code path without a GPU.
+    """
+    out = []
+    for d in data:
+        try:
+            with Image.open(io.BytesIO(d.numpy().tobytes())) as img:
+                rgb = np.asarray(img.convert("RGB"))
+        except DECODE_ERRORS as exc:
+            raise RuntimeError(f"Pillow cannot decode the JPEG ({type(exc).__name__}: {exc})") from exc
+        out.append(torch.from_numpy(rgb.copy()).permute(2, 0, 1).to(device))
+    return out
 
 
 def available(device: torch.device) -> bool:
@@ -169,15 +196,28 @@ class DecodedBatch:
     indices: torch.Tensor  # (B,) position in the dataset
 
 
-def decode_batch(batch: EncodedBatch, *, size: int, device: torch.device) -> DecodedBatch:
+def wait_for_device(device: torch.device) -> None:
+    """Waits until the work queued on ``device``'s current stream has run (a no-op on the CPU).
+
+    Raises the CUDA error of any kernel queued before, which is how an asynchronous assert surfaces.
+    """
+    if device.type == "cuda":
+        torch.cuda.current_stream(device).synchronize()
+
+
+def decode_batch(
+    batch: EncodedBatch, *, size: int, device: torch.device, decoder: Decoder | None = None
+) -> DecodedBatch:
     """Decodes a batch's JPEGs on ``device`` and letterboxes every image like ``load_letterboxed``.
 
     Images of one size (the usual case: a camera's whole pool) are resized and placed in one operation.
+    ``decoder`` defaults to torchvision's ``decode_jpeg``; ``pillow_decode`` runs the same path on the CPU.
 
     Raises:
         ImageError: For the first file that can be decoded neither on the GPU nor by Pillow.
+        RuntimeError: A CUDA error (``device.is_cuda_error``): the context is lost, nothing can fall back.
     """
-    decode = _decoder()
+    decode = decoder or _decoder()
     assert decode is not None, "decode_batch needs torchvision; check available() first"
     for err in batch.errors:
         if err:
@@ -189,9 +229,12 @@ def decode_batch(batch: EncodedBatch, *, size: int, device: torch.device) -> Dec
     sizes = [(0, 0)] * n
     if batch.spans:
         data = [batch.blob[a:b] for _, a, b in batch.spans]
+        wait_for_device(device)  # nvJPEG must not overwrite blocks queued kernels still read (see above)
         try:
             images = decode(data, device)
-        except RuntimeError:  # one bad file fails the whole batch: find it, image by image
+        except RuntimeError as exc:  # one bad file fails the whole batch: find it, image by image
+            if is_cuda_error(exc):
+                raise
             images = [
                 _decode_one(decode, d, batch.paths[r], device)
                 for d, (r, _, _) in zip(data, batch.spans, strict=True)
@@ -233,8 +276,9 @@ def _decode_one(decode: Decoder, data: torch.Tensor, path: str, device: torch.de
     """One JPEG on the GPU, else through Pillow (CMYK and other files nvJPEG refuses)."""
     try:
         return decode([data], device)[0]
-    except RuntimeError:
-        pass
+    except RuntimeError as exc:
+        if is_cuda_error(exc):
+            raise
     try:
         rgb = decode_rgb(path)  # full resolution: letterboxing happens with the others
     except DECODE_ERRORS as exc:

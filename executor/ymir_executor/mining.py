@@ -71,19 +71,20 @@ def entropy_scores(out: Dense, *, conf_threshold: float, k: int = 100) -> torch.
     return (ent * w).sum(1) / w.sum(1).clamp(min=EPS)
 
 
-def aldd_scores(out: Dense, mirrored: Dense, class_weights: torch.Tensor) -> torch.Tensor:
-    """ALDD (Aghdam et al. 2019): how much the heatmaps of an image and of its mirror image disagree -> (B,).
+def aldd_scores(out: Dense, views: list[Dense], class_weights: torch.Tensor) -> torch.Tensor:
+    """ALDD (Aghdam et al. 2019): how much the heatmaps of an image and of its views disagree -> (B,).
 
-    The two predictions are the ensemble. A pixel scores the entropy of their mean minus their mean entropy
-    (BALD's mutual information: high only where the views disagree, not where both are merely unsure), per
-    class, weighted by ``class_weights`` and summed. Each map is first max-pooled over the 3x3 neighbourhood
-    the paper compares a pixel with: a CenterNet peak is a sharp Gaussian, so its fall-off between
-    neighbouring cells, or a one-cell shift between the views, is not disagreement (comparing raw
-    neighbours ranks the most confident objects first). The image scores its worst region, the highest
-    3x3 mean, so a cluttered image does not win by holding many slightly unstable spots.
+    The image and its views (``VIEWS``, already mapped back into the image's frame by ``to_image_frame``)
+    are the ensemble. A pixel scores the entropy of their mean minus their mean entropy (BALD's mutual
+    information: high only where the views disagree, not where all are merely unsure), per class, weighted
+    by ``class_weights`` and summed. Each map is first max-pooled over the 3x3 neighbourhood the paper
+    compares a pixel with: a CenterNet peak is a sharp Gaussian, so its fall-off between neighbouring
+    cells, or a one-cell shift between the views, is not disagreement (comparing raw neighbours ranks the
+    most confident objects first). The image scores its worst region, the highest 3x3 mean, so a cluttered
+    image does not win by holding many slightly unstable spots.
 
     Args:
-        mirrored: Predictions on the horizontally flipped images.
+        views: Heatmaps of the views in the image's frame (``Dense`` with only ``heat`` used).
         class_weights: (C,) weight of each class's map in the sum.
     """
     cell = min(ALDD_CELL, out.heat.shape[-1], out.heat.shape[-2])
@@ -91,8 +92,8 @@ def aldd_scores(out: Dense, mirrored: Dense, class_weights: torch.Tensor) -> tor
     def region_max(p: torch.Tensor) -> torch.Tensor:
         return F.max_pool2d(p.float(), cell, stride=1, padding=cell // 2)
 
-    views = torch.stack((region_max(out.heat), region_max(mirrored.heat.flip(-1))))  # (2, B, C, H, W)
-    mi = (binary_entropy(views.mean(0)) - binary_entropy(views).mean(0)).clamp(min=0)  # (B, C, H, W)
+    maps = torch.stack([region_max(out.heat)] + [region_max(v.heat) for v in views])  # (V+1, B, C, H, W)
+    mi = (binary_entropy(maps.mean(0)) - binary_entropy(maps).mean(0)).clamp(min=0)  # (B, C, H, W)
     s = (mi * class_weights.view(1, -1, 1, 1)).sum(1, keepdim=True)  # (B, 1, H, W)
     s = F.avg_pool2d(s, cell, stride=1, padding=cell // 2, count_include_pad=False)
     return s.flatten(1).amax(1)
@@ -132,26 +133,50 @@ def _js(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
     return (kl(p, m) + kl(q, m)) / 2
 
 
-def cald_views(img: torch.Tensor, ref: Dense, gen: torch.Generator) -> torch.Tensor:
-    """The views CALD compares with the images (B, 3, S, S): flip, 0.8x rescale, cutout -> (3B, 3, S, S).
+VIEWS = ("flip", "scale", "crop")  # the views ALDD and CALD may compare an image with
 
-    The rescaled image sits top-left on grey. CALD's cutout hides part of a detected object (10-40% of its
-    box), since a patch on the background tests nothing: here a grey patch of half the width and height of
-    the strongest peak's box ``ref`` predicts, at a random place inside that box.
+
+def cald_views(
+    img: torch.Tensor, ref: Dense, gen: torch.Generator, views: tuple[str, ...] = VIEWS
+) -> torch.Tensor:
+    """The views of the images (B, 3, S, S), in the order of ``views`` -> (V*B, 3, S, S).
+
+    ``flip``: the mirror image (wrong where a mirrored object is another class: text, digits, arrows).
+    ``scale``: the image at 0.8x, top-left on grey. ``crop``: CALD's cutout, which hides part of a detected
+    object (10-40% of its box), since a patch on the background tests nothing: here a grey patch of half the
+    width and height of the strongest peak's box ``ref`` predicts, at a random place inside that box.
     """
     b, _, s, _ = img.shape
-    small = torch.full_like(img, GREY)
-    t = int(round(s * CALD_SCALE))
-    small[..., :t, :t] = F.interpolate(img, size=(t, t), mode="bilinear", align_corners=False)
-    box = _detections(ref, 1)[0][:, 0].clamp(0, s)  # (B, 4)
-    size = ((box[:, 2:] - box[:, :2]) / 2).clamp(min=2.0)  # (B, 2) patch width, height
-    u = torch.rand(b, 2, generator=gen, device=gen.device).to(img.device)  # patch place in the box
-    lo = box[:, :2] + u * (box[:, 2:] - box[:, :2] - size).clamp(min=0)  # (B, 2) patch x0, y0
-    grid = torch.arange(s, device=img.device, dtype=box.dtype)
-    inside_x = (grid >= lo[:, :1]) & (grid < lo[:, :1] + size[:, :1])  # (B, S)
-    inside_y = (grid >= lo[:, 1:]) & (grid < lo[:, 1:] + size[:, 1:])
-    cut = torch.where((inside_y[:, :, None] & inside_x[:, None, :])[:, None], GREY, img)
-    return torch.cat((img.flip(-1), small, cut))
+    out = []
+    for view in views:
+        if view == "flip":
+            out.append(img.flip(-1))
+        elif view == "scale":
+            small = torch.full_like(img, GREY)
+            t = int(round(s * CALD_SCALE))
+            small[..., :t, :t] = F.interpolate(img, size=(t, t), mode="bilinear", align_corners=False)
+            out.append(small)
+        else:
+            box = _detections(ref, 1)[0][:, 0].clamp(0, s)  # (B, 4)
+            size = ((box[:, 2:] - box[:, :2]) / 2).clamp(min=2.0)  # (B, 2) patch width, height
+            u = torch.rand(b, 2, generator=gen, device=gen.device).to(img.device)  # patch place in the box
+            lo = box[:, :2] + u * (box[:, 2:] - box[:, :2] - size).clamp(min=0)  # (B, 2) patch x0, y0
+            grid = torch.arange(s, device=img.device, dtype=box.dtype)
+            inside_x = (grid >= lo[:, :1]) & (grid < lo[:, :1] + size[:, :1])  # (B, S)
+            inside_y = (grid >= lo[:, 1:]) & (grid < lo[:, 1:] + size[:, 1:])
+            out.append(torch.where((inside_y[:, :, None] & inside_x[:, None, :])[:, None], GREY, img))
+    return torch.cat(out)
+
+
+def to_image_frame(heat: torch.Tensor, view: str) -> torch.Tensor:
+    """A view's heatmaps (B, C, H, W) moved back into the image's frame (the scaled view is resized up)."""
+    if view == "flip":
+        return heat.flip(-1)
+    if view == "scale":
+        h, w = heat.shape[-2:]
+        t, u = max(1, int(round(h * CALD_SCALE))), max(1, int(round(w * CALD_SCALE)))
+        return F.interpolate(heat[..., :t, :u], size=(h, w), mode="bilinear", align_corners=False)
+    return heat
 
 
 def _consistency(
@@ -172,7 +197,13 @@ def _consistency(
 
 
 def cald_scores(
-    ref: Dense, views: Dense, *, img_size: int, conf_threshold: float, beta: float
+    ref: Dense,
+    views: Dense,
+    *,
+    img_size: int,
+    conf_threshold: float,
+    beta: float,
+    names: tuple[str, ...] = VIEWS,
 ) -> torch.Tensor:
     """CALD (Yu et al. 2022): 1 - the consistency of the image's least consistent detection -> (B,), 0..1.
 
@@ -183,7 +214,7 @@ def cald_scores(
     weak background boxes of a two-stage detector; those are no references here, and a detection that is
     the image's best and still inconsistent is what should be labelled, so ``m`` is only capped: from
     ``beta`` on a detection counts as learnt (consistency ``min(m, beta) / beta``). An image's consistency
-    is the mean over views of its least consistent reference's.
+    is the mean over views (``names``, as ``cald_views`` made them) of its least consistent reference's.
     """
     b = ref.heat.shape[0]
     r_boxes, r_scores, r_dist = _detections(ref, 50)
@@ -191,8 +222,10 @@ def cald_scores(
     r_ok[:, 0] = True
     flipped = r_boxes.clone()
     flipped[..., 0], flipped[..., 2] = img_size - r_boxes[..., 2], img_size - r_boxes[..., 0]
+    frames = {"flip": flipped, "scale": r_boxes * CALD_SCALE, "crop": r_boxes}  # references in each view
     per_view = []
-    for v, expected in enumerate((flipped, r_boxes * CALD_SCALE, r_boxes)):  # the views' frames
+    for v, name in enumerate(names):
+        expected = frames[name]
         view = Dense(*(t[v * b : (v + 1) * b] for t in views))
         c = _consistency(expected, r_scores, r_dist, view).clamp(max=beta) / max(beta, EPS)
         per_view.append(c.masked_fill(~r_ok, math.inf).min(1).values)  # (B,) least consistent reference
@@ -201,12 +234,15 @@ def cald_scores(
 
 def kcenter_order(
     features: torch.Tensor, k: int, weights: torch.Tensor | None = None
-) -> tuple[torch.Tensor, torch.Tensor]:
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Greedy k-centre selection (Sener & Savarese 2018) on L2-normalised features (N, D).
 
     Starts at the point farthest from the mean and repeatedly adds the point farthest from every chosen
-    one (times its weight, when ``weights`` (N,) is given). Returns the chosen indices in pick order (k,)
-    and each point's final distance to its nearest chosen point (N,).
+    one (times its weight, when ``weights`` (N,) is given). Returns the chosen indices in pick order (k,),
+    each pick's gain, the weighted distance it was taken for (k,), and every point's final weighted distance
+    to its nearest chosen point (N,). Distances only shrink as points are added, so the gains never rise
+    and every unchosen point's final value is at most the last gain: sorting by these numbers gives the
+    pick order back.
     """
     f = F.normalize(features.float(), dim=1)
     n = f.shape[0]
@@ -214,8 +250,61 @@ def kcenter_order(
     w = torch.ones(n, device=f.device) if weights is None else weights.float().clamp(min=EPS)
     dist = (f - f.mean(0, keepdim=True)).norm(dim=1)  # (N,) start: farthest from the mean
     picks = torch.empty(k, dtype=torch.long, device=f.device)
+    gains = torch.empty(k, device=f.device)
     for t in range(k):
-        i = int(torch.argmax(dist * w))
-        picks[t] = i
+        value = dist * w
+        i = int(torch.argmax(value))
+        picks[t], gains[t] = i, value[i]
         dist = torch.minimum(dist if t else torch.full_like(dist, math.inf), (f - f[i]).norm(dim=1))
-    return picks, dist
+    return picks, gains, dist * w
+
+
+def novelty_order(
+    scores: torch.Tensor, features: torch.Tensor, k: int, radius: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Greedy selection of ``k`` images by score x novelty, novelty = min(1, distance to chosen / radius).
+
+    An image counts fully until an image within ``radius`` (L2 on normalised features) of it is chosen;
+    then by how far it is from that one. Novelty only falls as images are chosen, so each pick's gain is at
+    most the one before, and an unchosen image's final gain is at most the last pick's: the returned gains
+    (N,) sort into the pick order. Returns the picks (k,) and every image's gain at its pick, or at the end.
+    """
+    f = F.normalize(features.float(), dim=1)
+    n = f.shape[0]
+    k = min(k, n)
+    near = torch.full((n,), math.inf, device=f.device)
+    gains = scores.float().clone()
+    picks = torch.empty(k, dtype=torch.long, device=f.device)
+    taken = torch.zeros(n, dtype=torch.bool, device=f.device)
+    for t in range(k):
+        value = scores * (near / max(radius, EPS)).clamp(max=1.0)
+        value = value.masked_fill(taken, -math.inf)
+        i = int(torch.argmax(value))
+        picks[t], gains[i], taken[i] = i, value[i], True
+        near = torch.minimum(near, (f - f[i]).norm(dim=1))
+    rest = ~taken
+    gains[rest] = (scores * (near / max(radius, EPS)).clamp(max=1.0))[rest]
+    return picks, gains
+
+
+def box_uncertainty(out: Dense, *, conf_threshold: float, k: int = 100) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per image and class: the summed uncertainty of its detections, and their number -> (B, C) each.
+
+    A detection is a 3x3 peak of the objectness map scoring >= ``conf_threshold``, of its best class. Its
+    uncertainty is the binary entropy of its score (object or not: 1 bit at 0.5, 0 when sure) plus its
+    score times the normalised entropy of its class distribution (which class, given an object). Summing
+    boxes instead of averaging them counts every object a labeller will draw: at an equal number of
+    labelled images, one with several unsure objects teaches more than one with a single one.
+    """
+    scores, probs = location_peaks(out.heat, k)  # (B, k), (B, k, C)
+    b, _, c = probs.shape
+    q = probs / probs.sum(-1, keepdim=True).clamp(min=EPS)
+    confusion = (
+        -(q * torch.log(q.clamp(min=EPS))).sum(-1) / math.log(c) if c > 1 else torch.zeros_like(scores)
+    )
+    u = binary_entropy(scores) + scores * confusion  # (B, k)
+    keep = (scores >= max(conf_threshold, EPS)).float()
+    cls = probs.argmax(-1)  # (B, k)
+    per_class = torch.zeros(b, c, device=u.device).scatter_add(1, cls, u * keep)
+    counts = torch.zeros(b, c, device=u.device).scatter_add(1, cls, keep)
+    return per_class, counts

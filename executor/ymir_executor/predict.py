@@ -19,9 +19,15 @@ from torch.utils.data import DataLoader
 from ymir_executor import checkpoint, gpu_decode, mining
 from ymir_executor.config import PredictConfig
 from ymir_executor.dataset import Batch, LetterboxSet, collate, read_candidate_index
-from ymir_executor.device import DevicePlan, autocast, is_oom, plan_devices
+from ymir_executor.device import DevicePlan, autocast, is_cuda_error, is_oom, plan_devices
 from ymir_executor.env import Env
-from ymir_executor.errors import ConfigError, ExecutorError, ModelError, OutOfMemoryError
+from ymir_executor.errors import (
+    ConfigError,
+    DeviceError,
+    ExecutorError,
+    ModelError,
+    OutOfMemoryError,
+)
 from ymir_executor.model import Detector, decode
 from ymir_executor.model.detector import Dense
 from ymir_executor.monitor import Monitor
@@ -41,6 +47,7 @@ class Predictor:
     class_counts: list[int]
     amp: bool
     channels_last: bool
+    trained_with_flip: bool = True  # the model learnt mirror images as the same class (flip_prob > 0)
 
     def __call__(self, img: torch.Tensor) -> Dense:
         """Dense predictions for float images (B, 3, S, S) in 0..1 on ``device``."""
@@ -85,6 +92,7 @@ def load_predictor(env: Env, cfg: PredictConfig, plan: DevicePlan) -> Predictor:
             ckpt.class_counts,
             amp=False,
             channels_last=False,
+            trained_with_flip=float(ckpt.config.get("flip_prob", 0.5)) > 0,
         )
     model: Detector = ckpt.build().to(device).eval()
     if cfg.channels_last:
@@ -97,6 +105,7 @@ def load_predictor(env: Env, cfg: PredictConfig, plan: DevicePlan) -> Predictor:
         ckpt.class_counts,
         amp=cfg.amp,
         channels_last=cfg.channels_last,
+        trained_with_flip=float(ckpt.config.get("flip_prob", 0.5)) > 0,
     )
 
 
@@ -125,25 +134,86 @@ def batches(
 
 
 def _gpu_batches(
-    paths: np.ndarray, *, env: Env, cfg: PredictConfig, size: int, device: torch.device
+    paths: np.ndarray,
+    *,
+    env: Env,
+    cfg: PredictConfig,
+    size: int,
+    device: torch.device,
+    decoder: gpu_decode.Decoder | None = None,
 ) -> Iterator[tuple[Batch, torch.Tensor]]:
+    """Batches decoded by ``gpu_decode``; see ``batches``.
+
+    A CUDA error ends the task with a ``DeviceError`` naming the step and its images: one that surfaces
+    when the next batch waits for the device belongs to the scoring of the batch before. Any other
+    failure of the GPU decoder on a batch switches the rest of the task to Pillow (``pillow_decode``),
+    with the same batching and letterboxing.
+    """
+    dataset = gpu_decode.EncodedSet(paths, size=size, roots=env.roots)
     loader = DataLoader(
-        gpu_decode.EncodedSet(paths, size=size, roots=env.roots),
+        dataset,
         batch_size=cfg.batch_size_per_gpu,
         num_workers=cfg.workers_per_gpu,
         collate_fn=gpu_decode.collate_encoded,
         prefetch_factor=4 if cfg.workers_per_gpu else None,
     )
+    previous: list[str] = []
+    step = "mining" if env.run_mining else "inference"
     for encoded in loader:
-        dec = gpu_decode.decode_batch(encoded, size=size, device=device)
+        names = [str(dataset.path(int(i))) for i in encoded.indices]
+        _wait(device, step=f"{step} (model and scores)", images=previous)
+        try:
+            dec = gpu_decode.decode_batch(encoded, size=size, device=device, decoder=decoder)
+        except ExecutorError:
+            raise
+        except Exception as exc:
+            if is_cuda_error(exc) or decoder is gpu_decode.pillow_decode:
+                raise DeviceError(step="JPEG decoding", images=names, problem=_first_line(exc)) from exc
+            log.warning("the GPU JPEG decoder failed on %s (%s); decoding the rest on the CPU", names[0], exc)
+            decoder = gpu_decode.pillow_decode
+            dec = gpu_decode.decode_batch(encoded, size=size, device=device, decoder=decoder)
         batch = Batch(pixels=dec.images, scales=dec.scales, sizes=dec.sizes, indices=dec.indices, errors=[])
         yield batch, dec.images
+        previous = names
+    _wait(device, step=f"{step} (model and scores)", images=previous)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"
+
+
+def _wait(device: torch.device, *, step: str, images: list[str]) -> None:
+    """Waits for the device; a CUDA error becomes a ``DeviceError`` naming ``step`` and ``images``."""
+    try:
+        gpu_decode.wait_for_device(device)
+    except Exception as exc:
+        if is_cuda_error(exc):
+            raise DeviceError(step=step, images=images, problem=_first_line(exc)) from exc
+        raise
+
+
+def mining_views(cfg: PredictConfig, pred: Predictor) -> tuple[str, ...]:
+    """The views ALDD and CALD compare an image with (``mining_views``).
+
+    ``auto``: for ALDD the mirror image (the paper's ensemble), for CALD flip, scale and crop; without the
+    mirror image when the model was trained with ``flip_prob: 0`` (data where a mirrored object is another
+    class: text, digits, arrows), where ALDD compares with the 0.8x rescale instead.
+    """
+    if cfg.mining_views != "auto":
+        return tuple(v.strip() for v in cfg.mining_views.split(",") if v.strip())
+    if cfg.mining_algorithm == "aldd":
+        return ("flip",) if pred.trained_with_flip else ("scale",)
+    return mining.VIEWS if pred.trained_with_flip else tuple(v for v in mining.VIEWS if v != "flip")
 
 
 def mine(
     paths: np.ndarray, *, env: Env, cfg: PredictConfig, pred: Predictor, progress: Callable[[float], None]
-) -> np.ndarray:
-    """Scores every candidate; returns the order to write (indices, best first) and fills nothing else."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """Scores every candidate; returns the order to write (indices, best first) and each one's score.
+
+    The scores are the algorithm's own numbers and never rise along the order (mir sorts by them).
+    """
     n = len(paths)
     algo = cfg.mining_algorithm
     gen = torch.Generator(device=pred.device).manual_seed(cfg.seed)
@@ -156,15 +226,26 @@ def mine(
     if algo == "random":
         scores = torch.rand(n, generator=torch.Generator().manual_seed(cfg.seed))
         progress(1.0)
-        return _order(scores.numpy())
-    weights = torch.tensor(cfg.class_weights(len(pred.class_names)), device=pred.device)
+        return _order(scores.numpy()), scores.numpy()
+    views = mining_views(cfg, pred)
+    if algo in ("aldd", "cald") and not views:
+        raise ConfigError(
+            field="mining_views",
+            problem=f"leaves {algo} no view to compare the image with",
+            fix="name at least one of flip, scale, crop (or auto)",
+        )
+    c = len(pred.class_names)
+    weights = torch.tensor(cfg.class_weights(c), device=pred.device)
     scores_t = torch.zeros(n, device=pred.device)
-    keep_features = algo in ("kcenter", "hybrid")
+    keep_features = algo in ("kcenter", "hybrid", "balanced")
     features: torch.Tensor | None = None
-    class_vec = torch.zeros(n, len(pred.class_names), dtype=torch.float16) if algo == "hybrid" else None
+    class_vec = torch.zeros(n, c, dtype=torch.float16) if algo == "hybrid" else None
+    box_u = torch.zeros(n, c, device=pred.device) if algo == "balanced" else None
+    box_n = torch.zeros(n, c, device=pred.device) if algo == "balanced" else None
     done = 0
     for batch, img in batches(paths, env=env, cfg=cfg, size=pred.img_size, device=pred.device):
         out = pred(img)
+        b = img.shape[0]
         idx = batch.indices.to(pred.device)
         if keep_features:
             if features is None:
@@ -172,65 +253,99 @@ def mine(
             features[idx] = out.feature.half()
         if algo in ("entropy", "hybrid"):
             scores_t[idx] = mining.entropy_scores(out, conf_threshold=cfg.mining_conf_threshold)
+        elif algo == "balanced":
+            assert box_u is not None and box_n is not None
+            box_u[idx], box_n[idx] = mining.box_uncertainty(out, conf_threshold=cfg.mining_conf_threshold)
         elif algo == "aldd":
-            scores_t[idx] = mining.aldd_scores(out, pred(img.flip(-1)), weights)
+            seen = pred(mining.cald_views(img, out, gen, views))
+            mapped = [
+                Dense(mining.to_image_frame(seen.heat[v * b : (v + 1) * b], name), out.boxes, out.feature)
+                for v, name in enumerate(views)
+            ]
+            scores_t[idx] = mining.aldd_scores(out, mapped, weights)
         elif algo == "cald":
             scores_t[idx] = mining.cald_scores(
                 out,
-                pred(mining.cald_views(img, out, gen)),
+                pred(mining.cald_views(img, out, gen, views)),
                 img_size=pred.img_size,
                 conf_threshold=max(cfg.mining_conf_threshold, 0.1),
                 beta=cfg.cald_beta,
+                names=views,
             )
         if class_vec is not None:
             class_vec[batch.indices] = mining.class_vectors(out).half().cpu()
         done += len(batch.indices)
         progress(done / n)
+    budget = cfg.topk if cfg.topk > 0 else max(1, math.ceil(0.1 * n))
     if algo == "kcenter":
         assert features is not None
-        picks, dist = mining.kcenter_order(features, cfg.topk)
-        scores = dist.clone()
-        scores[picks] = dist.max() + 1.0 + torch.linspace(1.0, 0.0, len(picks), device=dist.device)
-        return _order(scores.cpu().numpy())
+        # picks hold their gains, the rest their final distance: the same numbers sort into the pick order
+        picks, gains, final = mining.kcenter_order(features, cfg.topk)
+        final[picks] = gains
+        return _ranked(final)
     if algo == "hybrid":
         assert features is not None and class_vec is not None
-        return _hybrid(scores_t, features, class_vec, cfg=cfg, pred=pred, weights=weights)
-    return _order(scores_t.cpu().numpy())
+        score = (
+            scores_t * _rarity_factor(class_vec.float().to(pred.device), pred, weights) ** cfg.hybrid_balance
+        )
+        return _diverse(score, features, budget, cfg)
+    if algo == "balanced":
+        assert features is not None and box_u is not None and box_n is not None
+        return _diverse(_balanced(box_u, box_n, pred=pred, weights=weights, cfg=cfg), features, budget, cfg)
+    return _ranked(scores_t)
 
 
-def _hybrid(
-    uncertainty: torch.Tensor,
-    features: torch.Tensor,
-    class_vec: torch.Tensor,
-    *,
-    cfg: PredictConfig,
-    pred: Predictor,
-    weights: torch.Tensor,
-) -> np.ndarray:
-    """Uncertainty x class rarity, then uncertainty-weighted k-centre over the best candidates.
+def _ranked(scores: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    values = scores.float().cpu().numpy()
+    return _order(values), values
 
-    Class rarity: classes rare in the training set (counts stored with the model) weigh more; an image's
-    factor is the score-weighted mean weight of the classes it seems to hold, raised to ``hybrid_balance``.
-    Diversity: among the ``hybrid_pool_factor * budget`` best, pick ``budget`` by greedy k-centre weighted
-    by their score (budget = ``topk``, or a tenth of the pool); they lead the order, the rest follow by score.
-    """
-    n = len(uncertainty)
+
+def _class_rarity(pred: Predictor, device: torch.device) -> torch.Tensor:
+    """(C,) sqrt(mean count / count) of each class in the model's training set: rare classes weigh more."""
     counts = torch.tensor(
-        pred.class_counts or [1] * len(pred.class_names), dtype=torch.float32, device=uncertainty.device
+        pred.class_counts or [1] * len(pred.class_names), dtype=torch.float32, device=device
     )
-    rarity = (counts.mean() / counts.clamp(min=1.0)).sqrt() * weights  # (C,)
-    vec = class_vec.float().to(uncertainty.device)  # (N, C)
-    mass = vec.sum(1)
-    factor = torch.where(mass > 0, (vec * rarity).sum(1) / mass.clamp(min=mining.EPS), torch.ones_like(mass))
-    score = uncertainty * factor.clamp(min=mining.EPS) ** cfg.hybrid_balance  # (N,)
-    budget = cfg.topk if cfg.topk > 0 else max(1, math.ceil(0.1 * n))
-    pool_size = min(n, int(math.ceil(cfg.hybrid_pool_factor * budget)))
-    pool = torch.argsort(score, descending=True, stable=True)[:pool_size]
-    picks, _ = mining.kcenter_order(features[pool], budget, weights=score[pool])
-    chosen = pool[picks]
-    final = score.clone()
-    final[chosen] = score.max() + 1.0 + torch.linspace(1.0, 0.0, len(chosen), device=score.device)
-    return _order(final.cpu().numpy())
+    return (counts.mean() / counts.clamp(min=1.0)).sqrt()
+
+
+def _rarity_factor(class_vec: torch.Tensor, pred: Predictor, weights: torch.Tensor) -> torch.Tensor:
+    """Per image, the score-weighted mean rarity (x user weight) of the classes it seems to hold (N,)."""
+    rarity = _class_rarity(pred, class_vec.device) * weights  # (C,)
+    mass = class_vec.sum(1)
+    factor = torch.where(
+        mass > 0, (class_vec * rarity).sum(1) / mass.clamp(min=mining.EPS), torch.ones_like(mass)
+    )
+    return factor.clamp(min=mining.EPS)
+
+
+def _balanced(
+    box_u: torch.Tensor, box_n: torch.Tensor, *, pred: Predictor, weights: torch.Tensor, cfg: PredictConfig
+) -> torch.Tensor:
+    """The ``balanced`` score (N,): summed box uncertainty, each class's boxes weighted by its rarity in the
+    training set (^ ``hybrid_balance``) and its difficulty: the mean uncertainty of its boxes over the
+    pool, relative to the classes' mean (PPAL's difficulty calibration, estimated on the pool)."""
+    difficulty = box_u.sum(0) / box_n.sum(0).clamp(min=1.0)  # (C,) mean uncertainty of a box of c
+    seen = box_n.sum(0) > 0
+    mean = difficulty[seen].mean() if bool(seen.any()) else torch.ones((), device=box_u.device)
+    difficulty = torch.where(seen, difficulty / mean.clamp(min=mining.EPS), torch.ones_like(difficulty))
+    w = _class_rarity(pred, box_u.device) ** cfg.hybrid_balance * difficulty * weights  # (C,)
+    return (box_u * w).sum(1)
+
+
+def _diverse(
+    score: torch.Tensor, features: torch.Tensor, budget: int, cfg: PredictConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    """Greedy score x novelty (``mining.novelty_order``); the radius is ``novelty_radius`` times the median
+    distance between the ``budget`` best-scoring images and their nearest neighbour among them."""
+    if cfg.novelty_radius <= 0 or len(score) < 2:
+        return _ranked(score)
+    top = torch.argsort(score, descending=True, stable=True)[: min(len(score), max(budget, 2), 2048)]
+    f = torch.nn.functional.normalize(features[top].float(), dim=1)
+    d = torch.cdist(f, f)
+    d.fill_diagonal_(math.inf)
+    radius = float(d.min(1).values.median()) * cfg.novelty_radius
+    _, gains = mining.novelty_order(score, features, budget, radius)
+    return _ranked(gains)
 
 
 def _order(scores: np.ndarray) -> np.ndarray:
@@ -238,14 +353,13 @@ def _order(scores: np.ndarray) -> np.ndarray:
     return np.argsort(-scores.astype(np.float64), kind="stable")
 
 
-def write_mining_result(path: Path, paths: np.ndarray, order: np.ndarray) -> None:
-    """result.tsv: ``<path as in the index>\\t<score>`` per candidate, scores strictly descending."""
-    n = len(order)
+def write_mining_result(path: Path, paths: np.ndarray, order: np.ndarray, scores: np.ndarray) -> None:
+    """result.tsv: ``<path as in the index>\t<score>`` per candidate, best first; the algorithm's scores."""
     tmp = path.with_name(path.name + ".tmp")
     path.parent.mkdir(parents=True, exist_ok=True)
     with tmp.open("wb") as fh:
-        for rank, i in enumerate(order.tolist()):
-            fh.write(paths[i] + b"\t" + f"{(n - rank) / n:.8f}".encode() + b"\n")
+        for i in order.tolist():
+            fh.write(paths[i] + b"\t" + f"{float(scores[i]):.8g}".encode() + b"\n")
     tmp.replace(path)
 
 
@@ -314,16 +428,17 @@ def run_predict(env: Env, cfg: PredictConfig, monitor: Monitor, *, plan: DeviceP
     try:
         if env.run_mining:
             part = monitor.span(0.0, 0.5) if both else monitor
-            order = mine(paths, env=env, cfg=cfg, pred=pred, progress=part.progress)
-            write_mining_result(env.mining_result_file, paths, order)
+            order, scores = mine(paths, env=env, cfg=cfg, pred=pred, progress=part.progress)
+            write_mining_result(env.mining_result_file, paths, order, scores)
         if env.run_infer:
             part = monitor.span(0.5, 1.0) if both else monitor
             infer(paths, env=env, cfg=cfg, pred=pred, out_path=env.infer_result_file, progress=part.progress)
     except ExecutorError:
         raise
     except Exception as exc:
+        where = "mining" if env.run_mining else "inference"
         if is_oom(exc):
-            raise OutOfMemoryError(
-                where="mining" if env.run_mining else "inference", batch_size=cfg.batch_size_per_gpu
-            ) from exc
+            raise OutOfMemoryError(where=where, batch_size=cfg.batch_size_per_gpu) from exc
+        if is_cuda_error(exc):
+            raise DeviceError(step=where, images=[], problem=_first_line(exc)) from exc
         raise

@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 import os
 import shutil
-import sys
 import time
 import uuid
 import zipfile
@@ -28,7 +27,6 @@ from ymir_backend.main import create_app
 from ymir_controller.protocol import TrainRequest
 
 N = 2_100
-FAKE = Path(__file__).parents[1] / "command" / "executors" / "fake_executor.py"
 
 
 @pytest.fixture(scope="module")
@@ -154,7 +152,7 @@ def test_thousands_of_images_import_export_and_train(full: Api, big: Path, big_z
                 repo=f"repos/project-{pid}",
                 dst_rev="big-model@t1",
                 src_revs=f"tr:{zipped['rev']};va:{val_rev}",
-                executor=f"local:{sys.executable} {FAKE}",
+                executor="local:fake",  # registered by make_engine (YMIR_LOCAL_EXECUTORS)
                 class_names=["cat", "dog"],
             )
         ),

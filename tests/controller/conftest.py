@@ -98,8 +98,10 @@ class Engine:
         self.proc = None
 
     def stop(self) -> None:
+        """Warm shutdown, asked of the main process only: signalling the whole group as well killed the
+        pool processes under Celery and made it wait about 20 s for them on every module's teardown."""
         if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
+            os.kill(self.proc.pid, signal.SIGTERM)
             try:
                 self.proc.wait(timeout=20)
             except subprocess.TimeoutExpired:

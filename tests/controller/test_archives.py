@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from mir import models
-from mir.errors import InputFileError, ModelError
+from mir.errors import CancelledError, InputFileError, ModelError
 from ymir_controller.archives import safe_extract
 
 LIMITS = {"max_total": 1 << 40, "max_ratio": 250.0, "max_entries": 1000}
@@ -61,3 +61,23 @@ def test_a_model_package_of_many_padded_entries_is_refused(tmp_path: Path) -> No
     with pytest.raises(ModelError, match="tar bomb") as e:
         models.read_info(package)
     assert str(tmp_path) not in str(e.value)
+
+
+def test_a_zip_that_lies_about_its_sizes_is_refused(tmp_path: Path) -> None:
+    archive = _zip(tmp_path / "lie.zip", {"images/a.jpg": b"\0" * (2 << 20)})
+    raw = bytearray(archive.read_bytes())
+    true_size = (2 << 20).to_bytes(4, "little")
+    assert raw.count(true_size) == 2  # the local header and the central directory
+    archive.write_bytes(bytes(raw).replace(true_size, (1000).to_bytes(4, "little")))
+    with pytest.raises(InputFileError, match=r"the entry 'images/a.jpg' is damaged"):
+        safe_extract(archive, tmp_path / "out", **LIMITS)
+    out = tmp_path / "out" / "images" / "a.jpg"
+    assert not out.exists() or out.stat().st_size <= 1000  # never more than it declared
+
+
+def test_unpacking_stops_on_cancel(tmp_path: Path) -> None:
+    archive = _zip(tmp_path / "ok.zip", {f"images/{i}.jpg": b"x" * 1000 for i in range(5)})
+    asked = iter([False, False, True])
+    with pytest.raises(CancelledError):
+        safe_extract(archive, tmp_path / "out", should_cancel=lambda: next(asked, True), **LIMITS)
+    assert len(list((tmp_path / "out").rglob("*.jpg"))) <= 2

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.server
 import ipaddress
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -127,3 +128,32 @@ def test_downloads_refuse_what_they_must(base: str, tmp_path: Path) -> None:
             should_cancel=lambda: time.monotonic() > started + 0.5,
         )
     assert time.monotonic() - started < 2  # cancel is seen while the server is silent
+
+
+def test_open_and_closed_ports_read_the_same(tmp_path: Path) -> None:
+    """A port that accepts and hangs up (a database) and a closed port give one message."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.2", 0))
+    listener.listen()
+
+    def hang_up() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            conn.recv(100)
+            conn.close()
+
+    threading.Thread(target=hang_up, daemon=True).start()
+    closed = socket.socket()
+    closed.bind(("127.0.0.2", 0))
+    closed_port = closed.getsockname()[1]
+    closed.close()
+    messages = []
+    for port in (listener.getsockname()[1], closed_port):
+        with pytest.raises(InputFileError) as e:
+            _get(f"http://127.0.0.2:{port}/x.zip", tmp_path)
+        messages.append(str(e.value).replace(str(port), "PORT"))
+    listener.close()
+    assert messages[0] == messages[1] and "could not be reached" in messages[0], messages

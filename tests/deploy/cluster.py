@@ -121,7 +121,7 @@ def cluster(
                 host_if=f"yh{tag}{i}",
                 host_ip=f"10.{net}.{i}.1",
                 lock_dir=root / ".machines" / f"m{i}-gpu-slots",
-                log=root / ".machines" / f"worker-m{i}.log",
+                log=root / ".machines" / f"worker-{tag}-m{i}.log",  # one file per run
             )
             m.lock_dir.mkdir(parents=True, exist_ok=True)
             made.append(m)

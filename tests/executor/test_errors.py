@@ -109,6 +109,11 @@ def test_kcenter_without_topk(tmp_path: Path, trained: Trained, data: dict[str, 
     _fails_with(din, dout, errors.CODE_CONFIG, "topk")
 
 
+def test_unknown_mining_view_is_named(tmp_path: Path, trained: Trained, data: dict[str, Path]) -> None:
+    din, dout = _mine_dir(tmp_path, trained, data, mining_algorithm="cald", mining_views="flip,rotate")
+    _fails_with(din, dout, errors.CODE_CONFIG, "mining_views", "flip, scale, crop")
+
+
 def test_unsupported_object_type(tmp_path: Path, data: dict[str, Path]) -> None:
     din, dout = _train_dir(tmp_path, data, object_type=3)
     _fails_with(din, dout, errors.CODE_OBJECT_TYPE, "object_type")
@@ -133,6 +138,19 @@ def test_out_of_memory(tmp_path: Path, data: dict[str, Path], monkeypatch: pytes
     monkeypatch.setattr(detector_module.Detector, "forward", boom)
     din, dout = _train_dir(tmp_path, data)
     _fails_with(din, dout, errors.CODE_OOM, "batch_size_per_gpu")
+
+
+def test_cuda_error_in_training(
+    tmp_path: Path, data: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def boom(*args: object, **kwargs: object) -> object:
+        raise RuntimeError("CUDA error: device-side assert triggered\nCompile with TORCH_USE_CUDA_DSA")
+
+    monkeypatch.setattr(detector_module.Detector, "forward", boom)
+    din, dout = _train_dir(tmp_path, data)
+    _fails_with(
+        din, dout, errors.CODE_DEVICE, "training failed", "device-side assert", "CUDA_LAUNCH_BLOCKING"
+    )
 
 
 def test_nan_loss(tmp_path: Path, data: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:

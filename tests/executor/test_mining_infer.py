@@ -17,7 +17,7 @@ from ymir_executor.model.decode import peaks
 from ymir_executor.monitor import Monitor
 from ymir_executor.onnx_export import DETECTIONS_TOPK, OUTPUTS_VERSION, OnnxRunner
 
-ALGORITHMS = ["random", "entropy", "aldd", "cald", "kcenter", "hybrid"]
+ALGORITHMS = ["random", "entropy", "aldd", "cald", "kcenter", "hybrid", "balanced"]
 
 
 def _candidates(data: dict[str, Path]) -> list[Path]:
@@ -177,3 +177,43 @@ def test_onnx_backend_infers_like_torch(trained: Trained, data: dict[str, Path],
         other = results[1]["detection"][key]["boxes"]
         assert [b["box"] for b in value["boxes"]] == [b["box"] for b in other]
         assert np.allclose([b["score"] for b in value["boxes"]], [b["score"] for b in other], atol=1e-4)
+
+
+def test_mining_scores_are_the_algorithms_own(
+    mined: dict[str, list[tuple[str, float]]], trained: Trained, data: dict[str, Path]
+) -> None:
+    """result.tsv (and so each mined asset's ``mining_score``) holds the entropy itself, not a rank."""
+    from ymir_executor import mining
+
+    rows = dict(mined["entropy"])
+    paths = _candidates(data)[:16]
+    model = checkpoint.load(trained.stage_dir() / "model.pt").build().eval()
+    x = torch.stack([torch.from_numpy(load_letterboxed(p, SIZE).pixels).permute(2, 0, 1) for p in paths])
+    with torch.no_grad():
+        expected = mining.entropy_scores(model.predict(x.float() / 255), conf_threshold=0.05)
+    got = torch.tensor([rows[str(p)] for p in paths])
+    assert torch.allclose(got, expected, atol=1e-4), (got, expected)
+    for algo in ("hybrid", "balanced", "kcenter"):  # set selections: the gain each image was taken for
+        scores = [s for _, s in mined[algo]]
+        assert len(set(scores)) > len(scores) // 2  # real numbers, not a few levels or an even ladder
+        assert scores != [(len(scores) - r) / len(scores) for r in range(len(scores))]
+
+
+def test_views_follow_the_training_flips(trained: Trained, data: dict[str, Path], tmp_path: Path) -> None:
+    """``mining_views: auto`` drops the mirror image for a model trained with ``flip_prob: 0``."""
+    from ymir_executor.config import PredictConfig
+    from ymir_executor.predict import Predictor, mining_views
+
+    def pred(flip: bool) -> Predictor:
+        return Predictor(lambda x: None, torch.device("cpu"), SIZE, CLASSES, [], False, False, flip)  # type: ignore[arg-type,return-value]
+
+    cald = PredictConfig(class_names=CLASSES, mining_algorithm="cald")
+    aldd = PredictConfig(class_names=CLASSES, mining_algorithm="aldd")
+    assert mining_views(cald, pred(True)) == ("flip", "scale", "crop")
+    assert mining_views(cald, pred(False)) == ("scale", "crop")
+    assert mining_views(aldd, pred(True)) == ("flip",)
+    assert mining_views(aldd, pred(False)) == ("scale",)
+    chosen = PredictConfig(class_names=CLASSES, mining_algorithm="cald", mining_views="crop")
+    assert mining_views(chosen, pred(True)) == ("crop",)
+    rows = _mine(trained, data, tmp_path, "cald", mining_views="scale,crop")
+    assert len(rows) == len(_candidates(data))

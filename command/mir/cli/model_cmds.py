@@ -144,7 +144,7 @@ def add_mining(sub: Sub, parent: argparse.ArgumentParser) -> None:
     p.add_argument("--topk", type=int, required=True, help="how many assets to keep")
     p.add_argument("--add-prediction", action="store_true", help="also store the model's boxes on them")
     p.add_argument(
-        "--mining-algorithm", help="overrides the template, e.g. entropy, aldd, cald, kcenter, random"
+        "--mining-algorithm", help="overrides the template: balanced, entropy, aldd, cald, kcenter, random"
     )
     p.add_argument("--cache", help="accepted for YMIR compatibility (assets are hard-linked)")
     p.set_defaults(func=_mining)

@@ -99,6 +99,7 @@ def _dataset_folder(req: ImportRequest, ctx: Context) -> tuple[Path, str]:
         max_ratio=s.max_zip_ratio,
         max_entries=s.max_zip_entries,
         label=label,
+        should_cancel=ctx.should_cancel,
     )
     return work / "unpacked", label
 

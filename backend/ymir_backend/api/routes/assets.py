@@ -15,7 +15,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials
 from PIL import Image
-from pydantic import TypeAdapter, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from mir.labels import Labels
 from mir.store import media
@@ -37,6 +37,40 @@ from ymir_backend.services import browse, evaluations
 from ymir_backend.services.repos import repo_path
 
 router = APIRouter(prefix="/datasets", tags=["browsing"])
+
+
+class AssetBox(BaseModel):
+    """A box in the image's pixels: top-left ``x``, ``y`` and size ``w``, ``h``; ``score`` for predictions,
+    ``mark`` (tp, fp, fn, mtp, ignored) once the version is evaluated."""
+
+    class_name: str
+    x: float
+    y: float
+    w: float
+    h: float
+    score: float | None = None
+    mark: str | None = None
+
+
+class AssetOut(BaseModel):
+    asset_id: str
+    width: int
+    height: int
+    tvt: str
+    tags: dict[str, str]
+    image_format: str
+    gt: list[AssetBox]
+    pred: list[AssetBox]
+
+
+class AssetPage(BaseModel):
+    """What ``GET /datasets/{id}/assets`` answers (written directly, not validated: it is the hot path)."""
+
+    items: list[AssetOut]
+    total: int
+    offset: int
+    limit: int
+
 
 _labels_cache: dict[Path, tuple[tuple[Any, ...], Labels]] = {}
 _labels_lock = threading.Lock()
@@ -112,7 +146,7 @@ def _version_by_api_token(
 # Async, unlike most routes: with a warm version a page is a few hundred microseconds of work, and the
 # thread-pool hop cost more than that under load. What can take long (loading a version, a new filter,
 # parsing the label file) runs in the thread pool; the database query does not block the event loop.
-@router.get("/{dataset_id}/assets", response_model=dict[str, Any])
+@router.get("/{dataset_id}/assets", response_model=AssetPage)
 async def list_assets(
     dataset_id: int,
     request: Request,

@@ -1,0 +1,58 @@
+"""Data and page helpers for the GUI tests (tiny seeded datasets)."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from bench.synthetic import generate_voc
+
+
+def voc(folder: Path, n: int, seed: int, classes: tuple[str, ...] = ("circle", "square", "triangle")) -> Path:
+    return generate_voc(
+        folder, n_images=n, seed=seed, image_size=(64, 64), name_prefix=folder.name, classes=classes
+    )
+
+
+def zip_of(folder: Path, out: Path) -> Path:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for p in sorted(folder.rglob("*")):
+            if p.is_file() and p.suffix in (".jpg", ".xml"):
+                zf.write(p, str(p.relative_to(folder)))
+    out.write_bytes(buf.getvalue())
+    return out
+
+
+OPEN_PAGES: list[Any] = []  # screenshotted when a test fails (conftest)
+
+
+def new_page(browser: Any, url: str, locale: str = "en-US") -> Any:
+    ctx = browser.new_context(viewport={"width": 1280, "height": 800}, base_url=url, locale=locale)
+    page = ctx.new_page()
+    page.set_default_timeout(20_000)
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.errors = errors
+    OPEN_PAGES.append(page)
+    return page
+
+
+def sign_in(page: Any, email: str, password: str) -> None:
+    page.goto("/signin")
+    page.fill("#signin_email", email)
+    page.fill("#signin_password", password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(lambda u: "/signin" not in u)
+
+
+def pick(page: Any, field_id: str, text: str) -> None:
+    """Choose the option of an antd Select whose label contains ``text``."""
+    page.click(f"#{field_id}", force=True)
+    page.locator(".ant-select-dropdown:visible .ant-select-item-option", has_text=text).first.click()
+
+
+def wait_state(page: Any, state: str, timeout: float = 240_000) -> None:
+    page.locator(f"[data-testid=state][data-state={state}]").first.wait_for(timeout=timeout)

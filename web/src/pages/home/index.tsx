@@ -1,0 +1,136 @@
+import { useState } from 'react'
+import { App, Button, Empty, Form, Input, InputNumber, Modal, Select, Space, Table, Tag, Typography } from 'antd'
+import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query'
+import { Link } from 'react-router'
+import { useTranslation } from 'react-i18next'
+import { api, unwrap, type Schemas } from '../../api/client'
+import { keys, labelsQuery, projectsQuery } from '../../api/queries'
+import { ErrorAlert } from '../../components/ErrorAlert'
+import { showFieldErrors } from '../../components/forms'
+
+type Project = Schemas['ProjectOut']
+
+interface Values {
+  name: string
+  description?: string
+  training_classes: string[]
+  target_map?: number | null
+  target_iterations?: number | null
+}
+
+export default function Home() {
+  const { t } = useTranslation('project')
+  const projects = useQuery(projectsQuery)
+  const [editing, setEditing] = useState<Project | 'new' | null>(null)
+
+  return (
+    <>
+      <Space style={{ width: '100%', justifyContent: 'space-between', marginBottom: 16 }}>
+        <Typography.Title level={3} style={{ margin: 0 }}>
+          {t('title')}
+        </Typography.Title>
+        <Button type="primary" onClick={() => setEditing('new')} data-testid="new-project">
+          {t('create')}
+        </Button>
+      </Space>
+      <ErrorAlert error={projects.error} />
+      <Table<Project>
+        rowKey="id"
+        loading={projects.isPending}
+        dataSource={projects.data?.items ?? []}
+        pagination={false}
+        locale={{ emptyText: <Empty description={t('empty')} /> }}
+        columns={[
+          {
+            title: t('name'),
+            dataIndex: 'name',
+            render: (name: string, p) => <Link to={`/projects/${p.id}/datasets`}>{name}</Link>,
+          },
+          {
+            title: t('classes'),
+            dataIndex: 'training_classes',
+            render: (cs: string[]) => cs.map((c) => <Tag key={c}>{c}</Tag>),
+          },
+          { title: t('targetMap'), dataIndex: 'target_map', render: (v: number | null) => v ?? '—' },
+          { title: t('targetRounds'), dataIndex: 'target_iterations', render: (v: number | null) => v ?? '—' },
+          { title: t('description'), dataIndex: 'description', ellipsis: true },
+          {
+            title: '',
+            key: 'actions',
+            render: (_, p) => (
+              <Space>
+                <Link to={`/projects/${p.id}/iterations`}>{t('iterations')}</Link>
+                <Button size="small" onClick={() => setEditing(p)}>
+                  {t('edit')}
+                </Button>
+              </Space>
+            ),
+          },
+        ]}
+      />
+      {editing && <ProjectForm project={editing === 'new' ? null : editing} onClose={() => setEditing(null)} />}
+    </>
+  )
+}
+
+function ProjectForm({ project, onClose }: { project: Project | null; onClose: () => void }) {
+  const { t } = useTranslation('project')
+  const { message } = App.useApp()
+  const [form] = Form.useForm<Values>()
+  const labels = useQuery(labelsQuery)
+  const queryClient = useQueryClient()
+  const save = useMutation({
+    mutationFn: (values: Values) => {
+      const body = { ...values, description: values.description ?? '' }
+      return project
+        ? unwrap(api.PATCH('/api/v1/projects/{project_id}', { params: { path: { project_id: project.id } }, body }))
+        : unwrap(api.POST('/api/v1/projects', { body }))
+    },
+    onSuccess: () => {
+      void message.success(t('saved'))
+      onClose()
+    },
+    onError: (e) => showFieldErrors(form, e),
+    onSettled: () => queryClient.invalidateQueries({ queryKey: keys.projects.all }),
+  })
+  return (
+    <Modal
+      open
+      title={project ? t('editTitle') : t('create')}
+      onCancel={onClose}
+      onOk={() => form.submit()}
+      okText={t('save')}
+      confirmLoading={save.isPending}
+      okButtonProps={{ id: 'save-project' }}
+    >
+      <ErrorAlert error={save.error} />
+      <Form
+        form={form}
+        layout="vertical"
+        name="project"
+        initialValues={
+          project ?? { training_classes: [], name: '', description: '', target_map: null, target_iterations: null }
+        }
+        onFinish={(v) => save.mutate(v)}
+      >
+        <Form.Item name="name" label={t('name')} rules={[{ required: true, message: t('nameRequired') }]}>
+          <Input />
+        </Form.Item>
+        <Form.Item name="training_classes" label={t('classes')} extra={t('classesHelp')}>
+          <Select mode="tags" options={(labels.data ?? []).map((l) => ({ value: l.name, label: l.name }))} />
+        </Form.Item>
+        <Space>
+          <Form.Item name="target_map" label={t('targetMap')}>
+            <InputNumber step={0.05} />
+          </Form.Item>
+          <Form.Item name="target_iterations" label={t('targetRounds')}>
+            <InputNumber />
+          </Form.Item>
+        </Space>
+        <Form.Item name="description" label={t('description')}>
+          <Input.TextArea rows={2} />
+        </Form.Item>
+      </Form>
+    </Modal>
+  )
+}
