@@ -325,20 +325,24 @@ compose() {
     fi
 }
 
+# generate_secret FILE NAME WHAT: when NAME is empty, generate it once into FILE (mode 600) and keep it there.
+generate_secret() {
+    local file="$1" name="$2" what="$3"
+    [ -n "${!name:-}" ] && return 0
+    grep -q "^$name=" "$file" 2>/dev/null && return 0
+    (umask 077 && printf '%s=%s\n' "$name" "$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')" >>"$file")
+    log "generated $what (kept in $file)"
+}
+
 docker_env() {
     load_env
     [ -f "$ROOT/.env" ] || { log "$ROOT/.env is missing (it is part of the checkout: git checkout .env)"; exit 1; }
     mkdir -p "$YMIR_WORKPLACE/sharing"
     # secrets left empty in .env are generated once and kept in the workplace
     local secrets="$YMIR_WORKPLACE/.secrets.env"
-    if [ -z "${YMIR_POSTGRES_PASSWORD:-}" ]; then
-        if [ ! -s "$secrets" ]; then
-            (umask 077 && printf 'YMIR_POSTGRES_PASSWORD=%s\n' \
-                "$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')" >"$secrets")
-            log "generated the database password (kept in $secrets)"
-        fi
-        set -a; . "$secrets"; set +a
-    fi
+    generate_secret "$secrets" YMIR_POSTGRES_PASSWORD "the database password"
+    [ "${YMIR_LABEL_STUDIO:-false}" = true ] && generate_secret "$secrets" YMIR_LABEL_STUDIO_TOKEN "Label Studio's API token"
+    if [ -f "$secrets" ]; then set -a; . "$secrets"; set +a; fi
     local profiles=()
     [ -n "${YMIR_GPU_IDS:-}" ] && profiles+=(gpu)
     [ "${YMIR_LABEL_STUDIO:-false}" = true ] && profiles+=(label)

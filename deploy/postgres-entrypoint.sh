@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# First start: initdb with POSTGRES_USER/POSTGRES_PASSWORD and create POSTGRES_DB; then run the server.
+# First start: initdb with POSTGRES_USER/POSTGRES_PASSWORD, create POSTGRES_DB and run the init SQL files; then
+# run the server.
 set -euo pipefail
 : "${POSTGRES_USER:=postgres}" "${POSTGRES_DB:=$POSTGRES_USER}"
 [ -n "${POSTGRES_PASSWORD:-}" ] || { echo "POSTGRES_PASSWORD is empty: set it (./ymir.sh start --docker generates one)" >&2; exit 1; }
@@ -16,6 +17,11 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
         PGPASSWORD="$POSTGRES_PASSWORD" as_pg psql -U "$POSTGRES_USER" -d postgres -v ON_ERROR_STOP=1 \
             -c "CREATE DATABASE \"$POSTGRES_DB\"" >/dev/null
     fi
+    for sql in /docker-entrypoint-initdb.d/*.sql; do  # as the official image does
+        [ -f "$sql" ] || continue
+        PGPASSWORD="$POSTGRES_PASSWORD" as_pg psql -U "$POSTGRES_USER" -d "$POSTGRES_DB" -v ON_ERROR_STOP=1 \
+            -f "$sql" >/dev/null
+    done
     as_pg pg_ctl -D "$PGDATA" -m fast -w stop >/dev/null
 fi
 exec setpriv --reuid=postgres --regid=postgres --init-groups postgres -D "$PGDATA" -c listen_addresses='*'

@@ -21,12 +21,17 @@ class BackendSettings(BaseSettings):
     admin_email: str = "admin@example.com"
     admin_password: str = "change-me-now"
     signup_needs_approval: bool = False
-    login_attempts_per_minute: int = 10
+    login_attempts_per_minute: int = 10  # per account; an address gets three times as many
+    password_hash_time_cost: int = 3  # argon2id passes (argon2-cffi's default)
+    password_hash_memory_kib: int = 65536  # argon2id memory per hash (argon2-cffi's default)
+    trusted_proxies: str = ""  # addresses/networks whose X-Forwarded-For is believed
     max_upload_bytes: int = 20 * 1024**3
     max_json_bytes: int = 1024**2  # every request body that is not a file upload
     verify_max_image_bytes: int = 20 * 1024**2  # model verification: largest image upload
     verify_max_pixels: int = 50_000_000  # model verification: width * height refused above this
     monitor_interval: float = 1.0
+    keep_failed_hours: float = 24.0  # uploads and work folders of failed/cancelled/lost tasks, then removed
+    sweep_seconds: float = 600.0  # how often the monitor removes what is past its time
     run_monitor: bool = True
     # the task engine: the same variables the workers read
     broker_url: str = ""

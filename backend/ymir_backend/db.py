@@ -4,18 +4,39 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import weakref
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 import anyio.to_thread
 import psycopg
-from sqlalchemy import Compiled, Engine, Select, create_engine, event
+from sqlalchemy import Compiled, DateTime, Dialect, Engine, Select, TypeDecorator, create_engine, event
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 
 class Base(DeclarativeBase):
     """Base of every ORM model."""
+
+
+class UtcDateTime(TypeDecorator[dt.datetime]):
+    """A timestamp that always comes back time-zone aware, in UTC. PostgreSQL keeps the zone itself;
+    SQLite stores text without one, so naive values read from it are UTC by construction."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is not None and value.tzinfo is not None:
+            value = value.astimezone(dt.UTC)
+            if dialect.name == "sqlite":
+                value = value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=dt.UTC)
+        return value
 
 
 def make_engine(url: str) -> Engine:

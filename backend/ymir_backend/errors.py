@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mir.errors import MirError
@@ -90,6 +91,46 @@ def api_words(text: str, kind: str | None = None) -> str:
     return text
 
 
+class ErrorOut(BaseModel):
+    """Every error: a message for humans, a stable machine code, and what to do about it."""
+
+    detail: str
+    code: str
+    fix: str = ""
+
+
+class FieldError(BaseModel):
+    """One refused field: where it is (``["body", "name"]``, ``["query", "offset"]``), why, and
+    pydantic's error type."""
+
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ValidationErrorOut(ErrorOut):
+    """422: ``detail`` sums up the first few problems; ``errors`` lists each one, for forms."""
+
+    errors: list[FieldError] = []
+
+
+def _declared(description: str, model: type[BaseModel] = ErrorOut) -> dict[str, Any]:
+    return {"model": model, "description": description}
+
+
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: _declared("the request cannot be carried out as asked (the message says why and what to do)"),
+    401: _declared("no valid bearer token (missing, expired, revoked), or wrong credentials at login"),
+    403: _declared("authenticated, but your role (viewer, user, admin) may not do this"),
+    404: _declared("no such resource, or one you may not see (the same answer for both)"),
+    409: _declared("the resource is not in a state that allows this (not ready, already done, taken)"),
+    413: _declared("the request body is larger than this route accepts"),
+    422: _declared("a parameter or body field is invalid (each is listed in ``errors``)", ValidationErrorOut),
+    429: _declared("too many attempts; wait the number of seconds the message gives"),
+}
+"""What any route of the API may answer besides its success: declared once, for every operation."""
+
+
 def not_found(what: str, ident: object) -> ApiError:
     """404 — also what a user gets for another user's resources (their ids are not confirmed)."""
     return ApiError(404, f"{what}_not_found", f"{what.replace('_', ' ')} {ident} does not exist")
@@ -146,11 +187,25 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = exc.errors()
-        parts = []
-        for e in errors[:5]:
-            loc = ".".join(str(p) for p in e.get("loc", ()) if p != "body")
-            parts.append(f"{loc}: {e.get('msg')}" if loc else str(e.get("msg")))
-        return JSONResponse(
-            _body("; ".join(parts) or "invalid request", "invalid_request", 422), status_code=422
-        )
+        return invalid(exc.errors())
+
+    @app.exception_handler(ValidationError)
+    async def _model(_: Request, exc: ValidationError) -> JSONResponse:
+        # a request model the API builds from what the user gave (an iteration step's presets...)
+        return invalid(exc.errors(include_url=False, include_input=False))
+
+
+def invalid(errors: Any) -> JSONResponse:
+    """422 in the declared shape (``ValidationErrorOut``), from pydantic's list of errors."""
+    parts: list[str] = []
+    fields: list[dict[str, Any]] = []
+    for e in errors:
+        loc = [p if isinstance(p, int) else str(p) for p in e.get("loc", ())]
+        msg = str(e.get("msg", "invalid"))
+        fields.append({"loc": loc, "msg": msg, "type": str(e.get("type", "value_error"))})
+        where = ".".join(str(p) for p in loc if p != "body")
+        if len(parts) < 5:
+            parts.append(f"{where}: {msg}" if where else msg)
+    body = _body("; ".join(parts) or "invalid request", "invalid_request", 422)
+    body["errors"] = fields
+    return JSONResponse(body, status_code=422)

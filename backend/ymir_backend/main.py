@@ -8,13 +8,14 @@ from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import select
 
 from ymir_backend import __version__, errors
+from ymir_backend.api.deps import refuse_nul
 from ymir_backend.api.routes import (
     assets,
     auth,
@@ -37,10 +38,11 @@ from ymir_backend.limits import BodyLimit
 from ymir_backend.migrate import upgrade
 from ymir_backend.models import ExecutorImage, User
 from ymir_backend.models.users import Role, UserState
-from ymir_backend.security import RateLimiter, hash_password
+from ymir_backend.security import RateLimiter, configure_hasher, hash_password, parse_networks
 from ymir_backend.services.browse import BrowseCache
 from ymir_backend.services.engine import Engine
 from ymir_backend.services.tasks import Monitor
+from ymir_backend.services.uploads import sweep_partial_uploads
 from ymir_backend.webapp import default_dist
 from ymir_backend.webapp import install as install_web
 
@@ -119,9 +121,12 @@ def install_docs(app: FastAPI) -> None:
 def create_app(settings: BackendSettings | None = None) -> FastAPI:
     """A configured app: migrated database, first admin, built-in image, task monitor."""
     settings = settings or get_settings()
+    configure_hasher(time_cost=settings.password_hash_time_cost, memory_kib=settings.password_hash_memory_kib)
     db = Database(settings.db_url)
     upgrade(settings.db_url)
     bootstrap(db, settings)
+    for part in sweep_partial_uploads(settings.root / "uploads"):
+        log.warning("removed %s: a partial upload of an API process that is gone", part.name)
     engine = Engine(settings)
 
     @asynccontextmanager
@@ -146,11 +151,13 @@ def create_app(settings: BackendSettings | None = None) -> FastAPI:
     app.state.db = db
     app.state.engine = engine
     app.state.browse = BrowseCache()
-    app.state.login_limiter = RateLimiter(settings.login_attempts_per_minute)
+    app.state.login_limiter = RateLimiter(settings.login_attempts_per_minute)  # per account
+    app.state.address_limiter = RateLimiter(3 * settings.login_attempts_per_minute)  # per client address
+    app.state.trusted_proxies = parse_networks(settings.trusted_proxies)
     errors.install(app)
     app.add_middleware(BodyLimit, settings=settings)
     app.add_middleware(JsonBodyLimit, limit=settings.max_json_bytes)
-    api = APIRouter(prefix="/api/v1")
+    api = APIRouter(prefix="/api/v1", responses=errors.RESPONSES, dependencies=[Depends(refuse_nul)])
     routes = [auth, users, labels, projects, datasets, assets, mlmodels]
     # task_events before tasks: /tasks/events is no task id
     routes += [task_events, tasks, images, iterations, labeling, sharing]

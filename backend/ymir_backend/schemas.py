@@ -3,11 +3,59 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
+from annotated_types import Ge, Le
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
+from pydantic.json_schema import SkipJsonSchema
+
+from mir.errors import InvalidLabelError
+from mir.labels import check_label
 
 T = TypeVar("T")
+
+DB_INT_MAX = 2**31 - 1  # an INTEGER column on PostgreSQL; SQLite's is wider
+DbId = Annotated[int, Ge(1), Le(DB_INT_MAX)]
+"""An id of a row: 1 to 2^31-1 (a larger one is refused with 422, never looked up)."""
+DbInt = Annotated[int, Ge(0), Le(DB_INT_MAX)]
+"""A count, offset or other integer stored in (or compared with) an INTEGER column."""
+
+
+NO_NUL = r"^[^\x00]*$"
+"""The pattern of a form field or parameter that may hold anything but NUL."""
+
+
+def first_nul(value: Any, path: str = "") -> str | None:
+    """Where a NUL character sits in a JSON-like value (``a.b[2]``), or None. PostgreSQL cannot store
+    NUL in text, and no name, path or description needs one."""
+    if isinstance(value, str):
+        return (path or "the value") if "\x00" in value else None
+    if isinstance(value, dict):
+        for k, v in value.items():
+            where = f"{path}.{k}" if path else str(k)
+            if isinstance(k, str) and "\x00" in k:
+                return where
+            found = first_nul(v, where)
+            if found:
+                return found
+    if isinstance(value, list | tuple):
+        for i, v in enumerate(value):
+            found = first_nul(v, f"{path}[{i}]")
+            if found:
+                return found
+    return None
+
+
+class In(BaseModel):
+    """Base of every request body: no NUL character in any field, nested keys included."""
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        where = first_nul(value)
+        if where:
+            raise ValueError(f"{where} contains a NUL character (\\x00); remove it")
+        return value
 
 
 class Page(BaseModel, Generic[T]):
@@ -24,14 +72,22 @@ class Orm(BaseModel):
 
 
 # -- auth and users -------------------------------------------------------------------------------
-class SignUp(BaseModel):
+class SignUp(In):
     model_config = ConfigDict(extra="forbid")
     email: EmailStr
     username: str = Field(min_length=1, max_length=80)
     password: str = Field(min_length=8, max_length=200)
 
 
-class Login(BaseModel):
+class SignUpOut(BaseModel):
+    """The same for a new and an already registered e-mail (sign-up does not reveal accounts)."""
+
+    email: str
+    username: str
+    state: str
+
+
+class Login(In):
     model_config = ConfigDict(extra="forbid")
     email: EmailStr
     password: str = Field(max_length=200)
@@ -43,17 +99,17 @@ class Tokens(BaseModel):
     token_type: Literal["bearer"] = "bearer"
 
 
-class Refresh(BaseModel):
+class Refresh(In):
     refresh_token: str
 
 
-class PasswordChange(BaseModel):
+class PasswordChange(In):
     model_config = ConfigDict(extra="forbid")
     old_password: str
     new_password: str = Field(min_length=8, max_length=200)
 
 
-class PasswordReset(BaseModel):
+class PasswordReset(In):
     model_config = ConfigDict(extra="forbid")
     reset_token: str
     new_password: str = Field(min_length=8, max_length=200)
@@ -68,13 +124,13 @@ class UserOut(Orm):
     created_at: dt.datetime
 
 
-class UserAdminUpdate(BaseModel):
+class UserAdminUpdate(In):
     model_config = ConfigDict(extra="forbid")
     role: Literal["user", "admin", "super_admin"] | None = None
     state: Literal["pending", "active", "declined", "deactivated"] | None = None
 
 
-class ApiTokenIn(BaseModel):
+class ApiTokenIn(In):
     name: str = Field(min_length=1, max_length=80)
 
 
@@ -88,16 +144,18 @@ class ApiTokenOut(Orm):
 
 # -- labels and projects --------------------------------------------------------------------------
 def _label(value: str) -> str:
-    v = value.strip().lower()
-    if not v or "," in v or ";" in v:
-        raise ValueError("a class name must be non-empty and may not contain ',' or ';'")
-    return v
+    """mir's own rule for a class name (no ',', ';' or control character), checked before anything is
+    written, so a refused name changes nothing."""
+    try:
+        return str(check_label(value))
+    except InvalidLabelError as e:
+        raise ValueError(f"{e.message}; {e.fix}" if e.fix else e.message) from None
 
 
-class LabelIn(BaseModel):
+class LabelIn(In):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(max_length=120)
-    aliases: list[str] = []
+    aliases: list[Annotated[str, Field(max_length=120)]] = []
 
     @field_validator("name")
     @classmethod
@@ -110,7 +168,7 @@ class LabelIn(BaseModel):
         return [_label(a) for a in v]
 
 
-class LabelUpdate(BaseModel):
+class LabelUpdate(In):
     """A PATCH of a label: aliases to add. ``name`` may be repeated but never changed."""
 
     model_config = ConfigDict(extra="forbid")
@@ -134,13 +192,13 @@ class LabelOut(Orm):
     aliases: list[str]
 
 
-class ProjectIn(BaseModel):
+class ProjectIn(In):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=120)
     description: str = ""
-    training_classes: list[str] = []
+    training_classes: list[Annotated[str, Field(max_length=120)]] = []
     target_map: float | None = Field(None, ge=0, le=1)
-    target_iterations: int | None = Field(None, ge=1)
+    target_iterations: int | None = Field(None, ge=1, le=DB_INT_MAX)
 
     @field_validator("training_classes")
     @classmethod
@@ -148,17 +206,30 @@ class ProjectIn(BaseModel):
         return [_label(c) for c in v]
 
 
-class ProjectUpdate(BaseModel):
+class ProjectUpdate(In):
     model_config = ConfigDict(extra="forbid")
-    name: str | None = Field(None, min_length=1, max_length=120)
-    description: str | None = None
-    training_classes: list[str] | None = None
+    # leave a field out to keep it; null is refused where the column cannot hold it
+    name: str | SkipJsonSchema[None] = Field(None, min_length=1, max_length=120)
+    description: str | SkipJsonSchema[None] = None
+    training_classes: list[Annotated[str, Field(max_length=120)]] | SkipJsonSchema[None] = None
     target_map: float | None = Field(None, ge=0, le=1)
-    target_iterations: int | None = Field(None, ge=1)
-    training_dataset_id: int | None = None
-    validation_dataset_id: int | None = None
-    mining_dataset_id: int | None = None
-    initial_model_id: int | None = None
+    target_iterations: int | None = Field(None, ge=1, le=DB_INT_MAX)
+    training_dataset_id: DbId | None = None
+    validation_dataset_id: DbId | None = None
+    mining_dataset_id: DbId | None = None
+    initial_model_id: DbId | None = None
+
+    @field_validator("name", "description", "training_classes", mode="before")
+    @classmethod
+    def _not_null(cls, v: Any) -> Any:
+        if v is None:
+            raise ValueError("may not be null; leave the field out to keep its value")
+        return v
+
+    @field_validator("training_classes")
+    @classmethod
+    def _classes(cls, v: list[str] | None) -> list[str] | None:
+        return None if v is None else [_label(c) for c in v]
 
 
 class ProjectOut(Orm):
@@ -176,7 +247,7 @@ class ProjectOut(Orm):
     created_at: dt.datetime
 
 
-class MemberIn(BaseModel):
+class MemberIn(In):
     model_config = ConfigDict(extra="forbid")
     email: EmailStr
     role: Literal["viewer", "editor"]
@@ -203,7 +274,7 @@ class DatasetVersionOut(Orm):
     created_at: dt.datetime
 
 
-class DatasetUpdate(BaseModel):
+class DatasetUpdate(In):
     """What a PATCH of a dataset version changes; any other field is refused (422)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -227,6 +298,7 @@ class DatasetGroupOut(Orm):
     created_at: dt.datetime
 
 
+ANNO_FORMATS = ("auto", "voc", "coco", "yolo", "ark", "labelstudio", "none")
 AnnoFormat = Literal["auto", "voc", "coco", "yolo", "ark", "labelstudio", "none"]
 ANNO_FORMAT_HELP = (
     "format of annotations/: auto (detected; an empty or missing annotations/ imports the images "
@@ -235,7 +307,7 @@ ANNO_FORMAT_HELP = (
 UNKNOWN_TYPES_HELP = "classes not among your labels: add (new labels), ignore (drop their boxes), stop (fail)"
 
 
-class ImportUrl(BaseModel):
+class ImportUrl(In):
     model_config = ConfigDict(extra="forbid")
     group_name: str = Field(min_length=1, max_length=120)
     url: str = Field(min_length=1, max_length=2000)
@@ -243,7 +315,7 @@ class ImportUrl(BaseModel):
     unknown_types_strategy: Literal["stop", "ignore", "add"] = Field("add", description=UNKNOWN_TYPES_HELP)
 
 
-class ImportPath(BaseModel):
+class ImportPath(In):
     model_config = ConfigDict(extra="forbid")
     group_name: str = Field(min_length=1, max_length=120)
     path: str = Field(
@@ -256,64 +328,64 @@ class ImportPath(BaseModel):
     with_predictions: bool = False
 
 
-class ImportCopy(BaseModel):
+class ImportCopy(In):
     model_config = ConfigDict(extra="forbid")
     group_name: str = Field(min_length=1, max_length=120)
-    source_dataset_id: int
+    source_dataset_id: DbId
     unknown_types_strategy: Literal["stop", "ignore", "add"] = "add"
 
 
-class MergeIn(BaseModel):
+class MergeIn(In):
     model_config = ConfigDict(extra="forbid")
-    group_name: str | None = None
-    dataset_ids: list[int] = Field(min_length=1)
+    group_name: str | None = Field(None, min_length=1, max_length=120)
+    dataset_ids: list[DbId] = Field(min_length=1)
     types: list[Literal["train", "val", "test", ""]] = []
-    exclude_dataset_ids: list[int] = []
+    exclude_dataset_ids: list[DbId] = []
     strategy: Literal["stop", "host", "guest"] = "stop"
 
 
-class FilterIn(BaseModel):
+class FilterIn(In):
     model_config = ConfigDict(extra="forbid")
-    dataset_id: int
+    dataset_id: DbId
     include: list[str] = []
     exclude: list[str] = []
     anno_src: Literal["gt", "pred", "any"] = "any"
-    tvt: list[str] = []
+    tvt: list[Literal["train", "val", "test", "unknown"]] = []
     tags: list[str] = []
 
 
-class SamplingIn(BaseModel):
+class SamplingIn(In):
     model_config = ConfigDict(extra="forbid")
-    dataset_id: int
-    count: int | None = Field(None, gt=0)
+    dataset_id: DbId
+    count: int | None = Field(None, gt=0, le=DB_INT_MAX)
     rate: float | None = Field(None, gt=0, le=1)
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=2**32 - 1)
 
 
-class FuseIn(BaseModel):
+class FuseIn(In):
     """Merge, filter and sample in one step (YMIR's "fuse", used to prepare mining data)."""
 
     model_config = ConfigDict(extra="forbid")
-    group_name: str | None = None
-    dataset_ids: list[int] = Field(min_length=1)
-    exclude_dataset_ids: list[int] = []
+    group_name: str | None = Field(None, min_length=1, max_length=120)
+    dataset_ids: list[DbId] = Field(min_length=1)
+    exclude_dataset_ids: list[DbId] = []
     strategy: Literal["stop", "host", "guest"] = "stop"
     include: list[str] = []
     exclude: list[str] = []
     anno_src: Literal["gt", "pred", "any"] = "any"
-    count: int | None = Field(None, gt=0)
+    count: int | None = Field(None, gt=0, le=DB_INT_MAX)
     rate: float | None = Field(None, gt=0, le=1)
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=2**32 - 1)
 
 
-class ExportIn(BaseModel):
+class ExportIn(In):
     model_config = ConfigDict(extra="forbid")
     anno_format: Literal["voc", "coco", "yolo", "ark", "labelstudio"] = "voc"
     gt: bool = True
     pred: bool = False
 
 
-class EvaluateIn(BaseModel):
+class EvaluateIn(In):
     model_config = ConfigDict(extra="forbid")
     conf_thr: float = Field(0.0, ge=0, lt=1)
     iou_thr: float = Field(0.5, gt=0, lt=1)
@@ -321,37 +393,37 @@ class EvaluateIn(BaseModel):
 
 
 # -- models -----------------------------------------------------------------------------------------
-class TrainIn(BaseModel):
+class TrainIn(In):
     model_config = ConfigDict(extra="forbid")
-    training_dataset_id: int
-    validation_dataset_id: int
-    image_id: int | None = None
+    training_dataset_id: DbId
+    validation_dataset_id: DbId
+    image_id: DbId | None = None
     config: dict[str, Any] = {}
     class_names: list[str] = []
-    pretrained_model_id: int | None = None
-    gpu_count: int = Field(0, ge=0)
-    group_name: str | None = None
+    pretrained_model_id: DbId | None = None
+    gpu_count: int = Field(0, ge=0, le=1024)
+    group_name: str | None = Field(None, min_length=1, max_length=120)
 
 
-class MiningIn(BaseModel):
+class MiningIn(In):
     model_config = ConfigDict(extra="forbid")
-    dataset_id: int
-    model_id: int
-    topk: int = Field(gt=0)
+    dataset_id: DbId
+    model_id: DbId
+    topk: int = Field(gt=0, le=DB_INT_MAX)
     add_prediction: bool = False
     algorithm: str | None = None
-    image_id: int | None = None
+    image_id: DbId | None = None
     config: dict[str, Any] = {}
-    gpu_count: int = Field(0, ge=0)
+    gpu_count: int = Field(0, ge=0, le=1024)
 
 
-class InferIn(BaseModel):
+class InferIn(In):
     model_config = ConfigDict(extra="forbid")
-    dataset_id: int
-    model_id: int
-    image_id: int | None = None
+    dataset_id: DbId
+    model_id: DbId
+    image_id: DbId | None = None
     config: dict[str, Any] = {}
-    gpu_count: int = Field(0, ge=0)
+    gpu_count: int = Field(0, ge=0, le=1024)
 
 
 class ModelStageOut(Orm):
@@ -403,14 +475,14 @@ class TaskOut(Orm):
 
 
 # -- executor images ----------------------------------------------------------------------------------
-class ImageIn(BaseModel):
+class ImageIn(In):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=300)
     description: str = ""
     templates: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="training / mining / infer templates; their presence = capability"
     )
-    object_type: int = 2
+    object_type: int = Field(2, ge=0, le=DB_INT_MAX)
     is_public: bool = True
 
     @field_validator("templates")
@@ -422,7 +494,7 @@ class ImageIn(BaseModel):
         return v
 
 
-class ImageCopy(BaseModel):
+class ImageCopy(In):
     """A copy of a public image: your own entry running the same container, with your name for it,
     and templates you may change."""
 
@@ -461,7 +533,7 @@ class VerifiedBox(BaseModel):
 class VerificationOut(BaseModel):
     """The model's boxes on one image, best first, and how long the platform took."""
 
-    model_id: int
+    model_id: DbId
     stage: str
     width: int
     height: int
@@ -470,19 +542,19 @@ class VerificationOut(BaseModel):
 
 
 # -- iterations -------------------------------------------------------------------------------------
-class IterationIn(BaseModel):
+class IterationIn(In):
     model_config = ConfigDict(extra="forbid")
-    training_dataset_id: int | None = None
-    mining_dataset_id: int | None = None
-    model_id: int | None = None
+    training_dataset_id: DbId | None = None
+    mining_dataset_id: DbId | None = None
+    model_id: DbId | None = None
     presets: dict[str, Any] = {}
 
 
-class StepRun(BaseModel):
+class StepRun(In):
     model_config = ConfigDict(extra="forbid")
     presets: dict[str, Any] = {}
     skip: bool = False
-    labeled_dataset_id: int | None = None
+    labeled_dataset_id: DbId | None = None
     merge_unlabeled: bool = Field(
         False, description="label step: merge the mined images into training although nobody labeled them"
     )

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
+import ipaddress
 import secrets
 import threading
 import time
@@ -16,6 +18,14 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 _hasher = PasswordHasher()
 API_TOKEN_PREFIX = "ymir_"
+
+
+def configure_hasher(*, time_cost: int, memory_kib: int) -> None:
+    """argon2id's cost for new hashes (a stored hash keeps the cost it was made with)."""
+    global _hasher
+    if (_hasher.time_cost, _hasher.memory_cost) != (time_cost, memory_kib):
+        _hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_kib)
+        _dummy_hash.cache_clear()
 
 
 def hash_password(password: str) -> str:
@@ -31,17 +41,51 @@ def verify_password(password: str, hashed: str) -> bool:
         return False
 
 
-def make_token(*, user_id: int, version: int, kind: str, key: str, lifetime: dt.timedelta) -> str:
-    """A signed JWT of ``kind`` access or refresh."""
+def needs_rehash(hashed: str) -> bool:
+    """Whether a stored hash was made at another cost than the configured one (then a login rehashes
+    it, so known accounts keep costing what the dummy hash of unknown ones costs)."""
+    try:
+        return _hasher.check_needs_rehash(hashed)
+    except InvalidHashError:
+        return True
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    return _hasher.hash(secrets.token_urlsafe(16))
+
+
+def verify_or_waste(password: str, hashed: str | None) -> bool:
+    """``verify_password``, or for an unknown account the same work against a dummy hash, so a wrong
+    e-mail and a wrong password take the same time."""
+    if hashed is None:
+        verify_password(password, _dummy_hash())
+        return False
+    return verify_password(password, hashed)
+
+
+def make_token(
+    *,
+    user_id: int,
+    version: int,
+    kind: str,
+    key: str,
+    lifetime: dt.timedelta,
+    jti: str | None = None,
+    family: str | None = None,
+) -> str:
+    """A signed JWT of ``kind`` access, refresh or reset (refresh tokens carry their ``fam``ily)."""
     now = dt.datetime.now(dt.UTC)
-    payload = {
+    payload: dict[str, Any] = {
         "sub": str(user_id),
         "ver": version,
         "typ": kind,
         "iat": now,
         "exp": now + lifetime,
-        "jti": secrets.token_hex(8),
+        "jti": jti or secrets.token_hex(16),
     }
+    if family is not None:
+        payload["fam"] = family
     return jwt.encode(payload, key, algorithm="HS256")
 
 
@@ -63,6 +107,38 @@ def new_api_token() -> tuple[str, str]:
 def hash_api_token(token: str) -> str:
     """sha256 hex of a token (tokens are long random strings: no KDF needed)."""
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def parse_networks(text: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """``YMIR_TRUSTED_PROXIES``: comma-separated addresses or networks (``10.0.0.5, 172.18.0.0/16``)."""
+    nets = []
+    for part in text.split(","):
+        if part.strip():
+            nets.append(ipaddress.ip_network(part.strip(), strict=False))
+    return tuple(nets)
+
+
+def _trusted(address: str, proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address.strip())
+    except ValueError:
+        return False
+    return any(ip in net for net in proxies)
+
+
+def client_address(
+    peer: str, forwarded_for: str | None, proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+) -> str:
+    """The address a request came from: the TCP peer, unless the peer is a trusted proxy; then the
+    nearest address in ``X-Forwarded-For`` that is not itself a trusted proxy. A client cannot choose
+    its own address by sending the header: only what trusted proxies appended is read."""
+    if not forwarded_for or not _trusted(peer, proxies):
+        return peer
+    hops = [h.strip() for h in forwarded_for.split(",") if h.strip()]
+    for hop in reversed(hops):
+        if not _trusted(hop, proxies):
+            return hop
+    return hops[0] if hops else peer
 
 
 class RateLimiter:

@@ -435,6 +435,12 @@ def cancel_flag(workplace: Path, task_id: str) -> Path:
     return workplace / ".controller" / "cancel" / safe
 
 
+def superseded_flag(workplace: Path, task_id: str) -> Path:
+    """The file whose existence says task ``task_id`` was retried under another id (the file holds
+    it): a late redelivery of the original must not run, so a request never commits twice."""
+    return workplace / ".controller" / "superseded" / _safe(task_id)
+
+
 def finish_flag(workplace: Path, task_id: str) -> Path:
     """The file whose existence asks labeling task ``task_id`` to collect what is labeled and end."""
     return workplace / ".controller" / "label-finish" / _safe(task_id)

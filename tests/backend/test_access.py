@@ -123,7 +123,7 @@ def test_broken_input(light: Api) -> None:
     r = c.post("/api/v1/projects", json={"name": "x", "target_map": "high"}, headers=h)
     assert r.status_code == 422 and "target_map" in r.json()["detail"]
     r = c.post("/api/v1/labels", json={"name": "cat;dog"}, headers=h)
-    assert r.status_code == 422 and "may not contain" in r.json()["detail"]
+    assert r.status_code == 422 and "contains ';'" in r.json()["detail"]
     pid = _project(light, h)
     r = c.post(
         f"/api/v1/projects/{pid}/datasets/path", json={"group_name": "g", "path": "../../etc"}, headers=h
@@ -157,7 +157,7 @@ def test_broken_input(light: Api) -> None:
     r = c.post(
         "/api/v1/auth/signup", json={"email": "dave@example.com", "username": "d", "password": "another-pass"}
     )
-    assert r.status_code == 409 and r.json()["code"] == "email_taken"
+    assert r.status_code == 201  # the same answer as for a new e-mail: sign-up reveals no accounts
     r = c.post("/api/v1/auth/login", json={"email": "dave@example.com", "password": "wrong-password"})
     assert r.status_code == 401 and r.json()["code"] == "bad_credentials"
     r = c.post(f"/api/v1/projects/{pid}/datasets/merge", json={"dataset_ids": [999999]}, headers=h)

@@ -24,6 +24,7 @@ from tests.backend.conftest import Api, _drop, _pg_database
 from tests.controller.conftest import make_engine
 from ymir_backend.config import BackendSettings
 from ymir_backend.main import create_app
+from ymir_backend.services import lifecycle
 from ymir_controller.protocol import TrainRequest
 
 N = 2_100
@@ -117,6 +118,7 @@ def test_thousands_of_images_import_export_and_train(full: Api, big: Path, big_z
     assert zipped["state"] == "ready" and zipped["asset_count"] == N, zipped
     assert zipped["gt_stats"]["cat"]["boxes"] + zipped["gt_stats"]["dog"]["boxes"] == N
     upload_s = time.monotonic() - t0
+    _eventually(lambda: _uploads(full) == [])  # the zip goes once its import is done
 
     shutil.copytree(big, full.settings.root / "sharing" / "big")
     by_path = _done(
@@ -180,3 +182,92 @@ def _descendants(pid: int) -> list[int]:
         out.extend(kids)
         todo.extend(kids)
     return [k for k in out if os.path.exists(f"/proc/{k}")]
+
+
+def test_a_lost_then_retried_import_commits_once(full: Api, big_zip: bytes) -> None:
+    """Kill the worker mid-import: the task reads ``lost``, the user retries it, and on Redis the
+    original is delivered again later; only the retry commits (one version for one request)."""
+    c, engine = full.client, full.engine
+    assert engine is not None
+    h = full.signup(f"lost-{uuid.uuid4().hex[:6]}@example.com")
+    pid = c.post("/api/v1/projects", headers=h, json={"name": "lost", "training_classes": ["cat"]}).json()[
+        "id"
+    ]
+    r = c.post(
+        f"/api/v1/projects/{pid}/datasets/upload",
+        headers=h,
+        data={"group_name": "again"},
+        files={"file": ("big.zip", big_zip, "application/zip")},
+    )
+    assert r.status_code == 202, r.text
+    original = r.json()["id"]
+    deadline = time.monotonic() + 60
+    while c.get(f"/api/v1/tasks/{original}", headers=h).json()["state"] != "running":
+        assert time.monotonic() < deadline, "the import never started"
+        time.sleep(0.05)
+    engine.kill()
+    deadline = time.monotonic() + 60
+    while (st := c.get(f"/api/v1/tasks/{original}", headers=h).json())["state"] != "lost":
+        assert time.monotonic() < deadline, st
+        time.sleep(0.3)
+    retry = c.post(f"/api/v1/tasks/{original}/retry", headers=h)
+    assert retry.status_code == 202, retry.text
+    engine.start()
+    done = full.wait(h, retry.json())
+    assert done["state"] == "done", done["error"]
+    if engine.broker == "redis":  # the original comes back after the visibility timeout: it must do nothing
+        deadline = time.monotonic() + 90
+        while (late := engine.client.status(original)).result is None:
+            assert time.monotonic() < deadline, "the original was never delivered again"
+            time.sleep(0.5)
+        assert late.result.state == "cancelled" and "retried as" in late.result.error.message  # type: ignore[union-attr]
+    from mir.store.repo import Repo
+
+    tags = Repo(full.settings.root / f"repos/project-{pid}").refs()["tags"]
+    assert [t for t in tags if t.endswith(original)] == []
+    assert len([t for t in tags if t.endswith(done["id"])]) == 1
+    items = c.get(f"/api/v1/projects/{pid}/datasets", headers=h).json()["items"]
+    assert [(v["state"], v["asset_count"]) for v in items] == [("ready", N)]
+    _eventually(lambda: _uploads(full) == [])  # the retry is done: the zip it shared is gone
+
+
+def test_a_failed_import_keeps_its_upload_and_work_folder_for_a_while(full: Api) -> None:
+    c = full.client
+    h = full.signup(f"broken-{uuid.uuid4().hex[:6]}@example.com")
+    pid = c.post("/api/v1/projects", headers=h, json={"name": "broken", "training_classes": ["cat"]}).json()[
+        "id"
+    ]
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("images/a.jpg", b"not a jpeg")
+    r = c.post(
+        f"/api/v1/projects/{pid}/datasets/upload",
+        headers=h,
+        data={"group_name": "broken"},
+        files={"file": ("broken.zip", buf.getvalue(), "application/zip")},
+    )
+    assert r.status_code == 202, r.text
+    task = full.wait(h, r.json())
+    assert task["state"] == "failed"
+    work = full.settings.root / "work" / task["id"]
+    kept = _uploads(full)
+    assert len(kept) == 1 and work.is_dir()  # kept for a retry, and to look at
+    db = full.client.app.state.db  # type: ignore[attr-defined]
+    with db.sessions() as s:
+        lifecycle.sweep(s, full.settings)
+        assert _uploads(full) == kept and work.is_dir()  # not yet
+        hours = full.settings.keep_failed_hours
+        gone = lifecycle.sweep(s, full.settings, now=time.time() + 3600 * (hours + 1))
+    assert set(gone) >= {kept[0], work} and _uploads(full) == [] and not work.exists()
+
+
+def _uploads(api: Api) -> list[Path]:
+    folder = api.settings.root / "uploads"
+    return sorted(folder.iterdir()) if folder.is_dir() else []
+
+
+def _eventually(check: Any, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)

@@ -48,8 +48,10 @@ def test_start_and_stop_with_docker(tmp_path: Path) -> None:
     assert "generated the database password" in first.stderr and "http://127.0.0.1:12001" in first.stderr
     secrets = workplace / ".secrets.env"
     assert stat.S_IMODE(secrets.stat().st_mode) == 0o600
-    password = secrets.read_text().strip().removeprefix("YMIR_POSTGRES_PASSWORD=")
-    assert len(password) >= 32
+    kept = dict(line.split("=", 1) for line in secrets.read_text().splitlines())
+    password = kept["YMIR_POSTGRES_PASSWORD"]
+    assert len(password) >= 32 and len(kept["YMIR_LABEL_STUDIO_TOKEN"]) >= 32  # the label profile is on
+    assert "generated Label Studio's API token" in first.stderr
     assert (workplace / "sharing").is_dir()
     second = _run(root, "start", "--docker")
     assert second.returncode == 0 and "generated" not in second.stderr  # kept, never replaced

@@ -1,11 +1,13 @@
 """The seed's GUI journey in headless Chromium against a real server, worker and PostgreSQL:
 sign up, labels with an alias, a project, imports by zip upload and by server folder, browsing with
 the drawn boxes checked against the API (count and on-screen position), training from the template
-form (a bad value refused first), the model's charts, and verification on an uploaded image."""
+form (a bad value refused first), the model's charts, verification on an uploaded image, and mining
+with the new model, its result browsed."""
 
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +70,17 @@ def _import(page: Any, pid: int, source: str, group: str, fill: Any) -> None:
     wait_state(page, "done", 120_000)
 
 
+def _settled(locator: Any) -> dict[str, float]:
+    box = locator.bounding_box()
+    for _ in range(50):
+        time.sleep(0.1)
+        again = locator.bounding_box()
+        if again == box:
+            return dict(box)
+        box = again
+    raise AssertionError(f"{locator} kept moving")
+
+
 def _check_boxes(page: Any, live: Live, did: int) -> None:
     """The viewer's rects are the API's boxes, and they sit where the box is on the shown image."""
     first = live.http.get(
@@ -78,7 +91,7 @@ def _check_boxes(page: Any, live: Live, did: int) -> None:
     viewer.get_by_test_id("asset-image").wait_for()
     rects = viewer.locator("[data-side=gt] rect")
     assert rects.count() == len(first["gt"]) > 0
-    frame = viewer.bounding_box()
+    frame = _settled(viewer)  # the modal zooms in when it opens: measure once it stopped moving
     scale = min(frame["width"] / first["width"], frame["height"] / first["height"])
     left = frame["x"] + (frame["width"] - first["width"] * scale) / 2
     top = frame["y"] + (frame["height"] - first["height"] * scale) / 2
@@ -155,4 +168,16 @@ def test_gui_journey(live: Live, browser: Any, tmp_path: Path) -> None:
     count = int(summary.inner_text().split()[0])
     assert page.get_by_test_id("verify-view").locator("[data-side=pred] rect").count() == count
     shot(page, "model")
+
+    # mining: the top 3 of the validation images by the new model, opened in the browser
+    mid = int(page.url.rsplit("/", 1)[1])
+    page.goto(f"/projects/{pid}/mine?model={mid}")
+    page.get_by_test_id("cfg-mining_algorithm").wait_for()
+    pick(page, "mine_dataset_id", "val v1")
+    page.fill("#mine_topk", "3")
+    page.get_by_test_id("start-task").click()
+    wait_state(page, "done", 180_000)
+    page.goto(f"/projects/{pid}/datasets")
+    page.locator("[data-testid=dataset-group]", has_text="mined").get_by_test_id("version-link").click()
+    page.get_by_test_id("asset-total").get_by_text("3 images").wait_for()
     assert not page.errors, page.errors

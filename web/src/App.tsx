@@ -14,6 +14,7 @@ import MainLayout from './layouts/MainLayout'
 
 const SignIn = lazy(() => import('./pages/auth/SignIn'))
 const SignUp = lazy(() => import('./pages/auth/SignUp'))
+const ResetPassword = lazy(() => import('./pages/auth/ResetPassword'))
 const Home = lazy(() => import('./pages/home'))
 const Labels = lazy(() => import('./pages/labels'))
 const Datasets = lazy(() => import('./pages/datasets'))
@@ -92,6 +93,7 @@ export default function App() {
             <Routes>
               <Route path="/signin" element={<SignIn />} />
               <Route path="/signup" element={<SignUp />} />
+              <Route path="/reset" element={<ResetPassword />} />
               <Route
                 element={
                   <RequireAuth>

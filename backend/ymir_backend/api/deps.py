@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import and_, bindparam, select
 from sqlalchemy.orm import Session
@@ -22,8 +23,26 @@ from ymir_backend.errors import ApiError, forbidden, not_found
 from ymir_backend.models import ApiToken, DatasetVersion, Project, ProjectMember, User
 from ymir_backend.models.users import Role, UserState
 from ymir_backend.security import API_TOKEN_PREFIX, hash_api_token, read_token
+from ymir_backend.services.access import project_access as project_access
 
 bearer = HTTPBearer(auto_error=False, description="a JWT from /auth/login, or a personal API token")
+
+
+def refuse_nul(request: Request) -> None:
+    """422 for a NUL character in the path or the query (PostgreSQL cannot even compare one); request
+    bodies are checked by their models (``schemas.In``)."""
+    for where, params in (("path", request.path_params), ("query", request.query_params)):
+        for key, value in params.items():
+            if "\x00" in str(key) or "\x00" in str(value):
+                raise RequestValidationError(
+                    [
+                        {
+                            "loc": (where, key),
+                            "msg": f"{key} contains a NUL character; remove it",
+                            "type": "value_error",
+                        }
+                    ]
+                )
 
 
 def get_db(request: Request) -> Iterator[Session]:
@@ -92,25 +111,6 @@ def require_super_admin(user: CurrentUser) -> User:
 
 Admin = Annotated[User, Depends(require_admin)]
 SuperAdmin = Annotated[User, Depends(require_super_admin)]
-
-
-def project_access(db: Session, user: User, project_id: int, *, write: bool = False) -> Project:
-    """The project if ``user`` may see it (owner, member, or super admin) and, with ``write``, change it."""
-    project = db.get(Project, project_id)
-    if project is None or project.deleted:
-        raise not_found("project", project_id)
-    if project.owner_id == user.id or user.role == Role.SUPER_ADMIN:
-        return project
-    member = db.scalar(
-        select(ProjectMember).where(ProjectMember.project_id == project_id, ProjectMember.user_id == user.id)
-    )
-    if member is None:
-        raise not_found("project", project_id)
-    if write and member.role != "editor":
-        raise forbidden(
-            f"you may view project {project_id} but not change it (ask its owner for editor access)"
-        )
-    return project
 
 
 @dataclass(frozen=True, slots=True)

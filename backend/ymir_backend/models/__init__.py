@@ -6,7 +6,7 @@ from ymir_backend.models.iterations import Iteration, IterationStep
 from ymir_backend.models.mlmodels import ModelGroup, ModelStage, ModelVersion
 from ymir_backend.models.projects import Label, Project, ProjectMember
 from ymir_backend.models.tasks import Task
-from ymir_backend.models.users import ApiToken, User
+from ymir_backend.models.users import ApiToken, RefreshToken, User
 
 __all__ = [
     "ApiToken",
@@ -21,6 +21,7 @@ __all__ = [
     "ModelVersion",
     "Project",
     "ProjectMember",
+    "RefreshToken",
     "Task",
     "User",
 ]

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import DateTime
 from sqlalchemy.orm import Mapped, mapped_column
+
+from ymir_backend.db import UtcDateTime
 
 
 def utcnow() -> dt.datetime:
@@ -16,4 +17,4 @@ def utcnow() -> dt.datetime:
 class Timestamped:
     """``created_at`` on every row."""
 
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=utcnow)

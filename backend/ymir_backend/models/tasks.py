@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, String, Text
+from sqlalchemy import JSON, Float, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ymir_backend.db import Base
+from ymir_backend.db import Base, UtcDateTime
 from ymir_backend.models._common import Timestamped
 
 FINAL_STATES = ("done", "failed", "cancelled")
@@ -30,4 +30,4 @@ class Task(Timestamped, Base):
     error: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     result_stored: Mapped[bool] = mapped_column(default=False)
     retry_of: Mapped[str | None] = mapped_column(String(40), nullable=True)
-    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime(), nullable=True)

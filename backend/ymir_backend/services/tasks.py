@@ -33,9 +33,10 @@ from ymir_backend.models import (
     Task,
     User,
 )
+from ymir_backend.services import lifecycle
 from ymir_backend.services.engine import Engine
 from ymir_backend.services.repos import adopt_classes, sync_labels
-from ymir_controller.protocol import Progress, TaskRequest, TaskResult
+from ymir_controller.protocol import Progress, TaskRequest, TaskResult, superseded_flag
 
 RETRYABLE = ("failed", "cancelled", "lost")
 
@@ -155,6 +156,7 @@ def apply_status(db: Session, engine: Engine, task: Task) -> None:
     if task.state == "failed" or task.state == "cancelled":
         _fail_versions(db, task)
     db.commit()
+    lifecycle.release_upload(db, settings_of(engine), task)
 
 
 def _api_error(result: TaskResult, kind: str) -> dict[str, Any] | None:
@@ -212,13 +214,19 @@ def poll_once(db: Session, engine: Engine) -> int:
     return len(tasks)
 
 
+def settings_of(engine: Engine) -> BackendSettings:
+    """The settings the engine was made with."""
+    return engine.settings
+
+
 class Monitor:
-    """A background thread polling the engine for the API process."""
+    """A background thread polling the engine for the API process (and sweeping the workplace)."""
 
     def __init__(self, sessions: Any, engine: Engine, interval: float) -> None:
         self.sessions = sessions
         self.engine = engine
         self.interval = interval
+        self.swept_at = 0.0
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True, name="ymir-task-monitor")
 
@@ -227,6 +235,9 @@ class Monitor:
             try:
                 with self.sessions() as db:
                     poll_once(db, self.engine)
+                    if time.monotonic() - self.swept_at >= self.engine.settings.sweep_seconds:
+                        self.swept_at = time.monotonic()
+                        lifecycle.sweep(db, self.engine.settings)
             except Exception:  # noqa: BLE001
                 log.exception("task monitor round failed")
 
@@ -257,11 +268,27 @@ def retry(db: Session, engine: Engine, settings: BackendSettings, task: Task, us
             "task_not_retryable",
             f"task {task.id} is {task.state}; only failed, cancelled or lost tasks can be retried",
         )
-    if not task.result_stored:  # lost: claim it, so the monitor stops waiting for a result
-        if not _claim(db, task):
+    new_id = new_task_id()
+    # The original must never commit once its retry exists (Redis delivers a lost task again after
+    # its visibility timeout). Mark it superseded first, then look at it once more: a delivery that
+    # started before the mark shows as running by now and the retry is refused; one that starts later
+    # finds the mark and does nothing (ymir_controller.handlers.run).
+    mark = superseded_flag(settings.root, task.id)
+    mark.parent.mkdir(parents=True, exist_ok=True)
+    mark.write_text(new_id)
+    if not task.result_stored:  # lost
+        state, _, result = engine.read(task.id)
+        if state != "lost" or result is not None:
+            mark.unlink(missing_ok=True)
+            raise ApiError(
+                409,
+                "task_not_retryable",
+                f"task {task.id} is {state} again (its worker came back); look at it again",
+            )
+        if not _claim(db, task):  # so the monitor stops waiting for a result
+            mark.unlink(missing_ok=True)
             raise ApiError(409, "task_not_retryable", f"task {task.id} has just ended; look at it again")
         task.finished_at = _now()
-    new_id = new_task_id()
     raw = json.loads(json.dumps(task.request).replace(task.id, new_id))
     request: BaseModel = TypeAdapter(TaskRequest).validate_python(raw)
     if task.project_id is not None:

@@ -3,9 +3,11 @@ holds GPU slots, calls the handler and turns every outcome into a :class:`TaskRe
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import logging
 import os
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -18,7 +20,15 @@ from mir.errors import CancelledError, ExecutorError, MirError, RevisionExistsEr
 from mir.messages import error_id, workplace_relative
 from ymir_controller.handlers import data, labeling, models
 from ymir_controller.handlers.context import Context, existing, version_info
-from ymir_controller.protocol import GPU_KINDS, Kind, PingRequest, TaskError, TaskRequest, TaskResult
+from ymir_controller.protocol import (
+    GPU_KINDS,
+    Kind,
+    PingRequest,
+    TaskError,
+    TaskRequest,
+    TaskResult,
+    superseded_flag,
+)
 from ymir_controller.slots import NotEnoughGpus, gpu_slots
 
 log = logging.getLogger(__name__)
@@ -119,6 +129,21 @@ def task_lock(internal: Path, task_id: str, *, should_cancel: Callable[[], bool]
 
 def _run_locked(req: Any, ctx: Context, started: float, gpu_count: int) -> TaskResult:
     kind = req.kind
+    retry = superseded_flag(ctx.settings.root, ctx.task_id)
+    if retry.exists():  # a late redelivery of a task the user already retried: the retry commits
+        by = retry.read_text().strip() or "another task"
+        log.warning("task %s was retried as %s; this delivery does nothing", ctx.task_id, by)
+        return TaskResult(
+            task_id=ctx.task_id,
+            kind=kind,
+            state="cancelled",
+            redelivered=True,
+            error=TaskError(
+                code=160001,
+                message=f"task {ctx.task_id} was retried as {by}; this late delivery of it did nothing",
+                fix=f"look at task {by}",
+            ),
+        )
     if ctx.should_cancel():
         return TaskResult(task_id=ctx.task_id, kind=kind, state="cancelled")
     dst = getattr(req, "dst_rev", None)
@@ -186,6 +211,8 @@ def _run_locked(req: Any, ctx: Context, started: float, gpu_count: int) -> TaskR
     except MirError as e:
         return failed(ctx.task_id, kind, TaskError(code=e.code, message=e.message, fix=e.fix), started)
     except Exception as e:  # noqa: BLE001 - an unexpected error is still a result, its detail in the log
+        if isinstance(e, OSError) and e.errno == errno.ENOSPC:
+            return _disk_full(ctx, kind, e, started)
         eid = error_id()
         log.exception("task %s (%s) failed unexpectedly [error id %s]", ctx.task_id, kind, eid)
         return failed(
@@ -199,6 +226,45 @@ def _run_locked(req: Any, ctx: Context, started: float, gpu_count: int) -> TaskR
             ),
             started,
         )
+
+
+def _disk_full(ctx: Context, kind: Kind, e: OSError, started: float) -> TaskResult:
+    """A full disk: where and how much is left; what this task wrote in its work folder is given
+    back (mir's own writes undo themselves)."""
+    shutil.rmtree(ctx.work_dir, ignore_errors=True)
+    root = ctx.settings.root
+    name = Path(str(e.filename)) if e.filename else root
+    where = _mount_of(name if name.is_absolute() else root)
+    try:
+        free = shutil.disk_usage(where).free / 1e9
+    except OSError:
+        free = 0.0
+    # users see the workplace-relative place (no server paths in messages); the log has the full one
+    if where == root or root in where.parents:
+        label = f"the workplace{'/' + str(where.relative_to(root)) if where != root else ''}"
+    else:
+        label = "the workplace's disk"
+    log.warning("task %s: disk full at %s (%s)", ctx.task_id, where, e)
+    return failed(
+        ctx.task_id,
+        kind,
+        TaskError(
+            code=160002,
+            message=f"disk full at {label}, free {free:.1f} GB",
+            fix="free some space on that disk (or move the workplace to a larger one), then retry the task",
+        ),
+        started,
+    )
+
+
+def _mount_of(path: Path) -> Path:
+    """The mount point of the file system holding ``path`` (or of its nearest existing parent)."""
+    p = path.absolute()
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    while not os.path.ismount(p) and p != p.parent:
+        p = p.parent
+    return p
 
 
 def _first_line(e: BaseException) -> str:

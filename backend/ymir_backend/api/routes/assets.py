@@ -33,6 +33,7 @@ from ymir_backend.api.routes.datasets import version_of
 from ymir_backend.config import BackendSettings
 from ymir_backend.db import Database
 from ymir_backend.errors import ApiError, not_found
+from ymir_backend.schemas import DB_INT_MAX, DbId
 from ymir_backend.services import browse, evaluations
 from ymir_backend.services.repos import repo_path
 
@@ -104,7 +105,7 @@ def _labels(root: Path) -> Labels:
     return labels
 
 
-_ID = TypeAdapter(int)
+_ID = TypeAdapter(DbId)
 
 
 async def readable_version(request: Request, creds: Bearer) -> VersionRef | None:
@@ -148,10 +149,10 @@ def _version_by_api_token(
 # parsing the label file) runs in the thread pool; the database query does not block the event loop.
 @router.get("/{dataset_id}/assets", response_model=AssetPage)
 async def list_assets(
-    dataset_id: int,
+    dataset_id: DbId,
     request: Request,
     ref: Annotated[VersionRef | None, Depends(readable_version)],
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=DB_INT_MAX),
     limit: int = Query(20, ge=1, le=200),
     class_name: str | None = None,
     side: Literal["gt", "pred", "any"] = "any",
@@ -221,9 +222,16 @@ def _in_version(request: Request, settings: Settings, project: Any, rev: str, as
         raise not_found("asset", asset_id)
 
 
-@router.get("/{dataset_id}/assets/{asset_id}/image")
+_IMAGE_TYPES = ("image/jpeg", "image/png", "image/bmp", "image/webp")
+
+
+@router.get(
+    "/{dataset_id}/assets/{asset_id}/image",
+    response_class=FileResponse,
+    responses={200: {"description": "the image file", "content": dict.fromkeys(_IMAGE_TYPES, {})}},
+)
 def asset_image(
-    dataset_id: int, asset_id: str, request: Request, user: CurrentUser, db: DB, settings: Settings
+    dataset_id: DbId, asset_id: str, request: Request, user: CurrentUser, db: DB, settings: Settings
 ) -> FileResponse:
     """The image itself (only through a version the user may see)."""
     dv, project = version_of(db, user, dataset_id)
@@ -234,9 +242,13 @@ def asset_image(
     )
 
 
-@router.get("/{dataset_id}/assets/{asset_id}/thumbnail")
+@router.get(
+    "/{dataset_id}/assets/{asset_id}/thumbnail",
+    response_class=Response,
+    responses={200: {"description": "a JPEG thumbnail", "content": {"image/jpeg": {}}}},
+)
 def asset_thumbnail(
-    dataset_id: int,
+    dataset_id: DbId,
     asset_id: str,
     request: Request,
     user: CurrentUser,
@@ -249,22 +261,60 @@ def asset_thumbnail(
     path = _asset_file(settings, asset_id)
     _in_version(request, settings, project, dv.rev, asset_id)
     cache = settings.root / "thumbnails" / str(size) / asset_id[-2:] / f"{asset_id}.jpg"
+    headers = {"Cache-Control": "private, max-age=86400"}
     if not cache.exists():
+        buf = _thumbnail(path, asset_id, dataset_id, size)
+        tmp = cache.with_suffix(".tmp")
+        try:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_bytes(buf.getvalue())
+            tmp.replace(cache)
+        except OSError:  # a full disk (or read-only workplace): serve it uncached
+            tmp.unlink(missing_ok=True)
+            return Response(buf.getvalue(), media_type="image/jpeg", headers=headers)
+    return Response(cache.read_bytes(), media_type="image/jpeg", headers=headers)
+
+
+THUMBNAIL_MAX_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485
+"""Pillow's own decompression-bomb limit: an image larger than this is never decoded for a thumbnail."""
+
+
+def _thumbnail(path: Path, asset_id: str, dataset_id: int, size: int) -> io.BytesIO:
+    """A JPEG of at most ``size`` pixels a side; 422 for an image too large (or too broken) to decode."""
+    try:
         with Image.open(path) as img:
+            pixels = img.width * img.height
+            if pixels > THUMBNAIL_MAX_PIXELS:
+                raise ApiError(
+                    422,
+                    "image_too_large",
+                    f"asset {asset_id} is {img.width}x{img.height} pixels, more than the "
+                    f"{THUMBNAIL_MAX_PIXELS} a thumbnail is made from; download the image itself "
+                    f"(GET /api/v1/datasets/{dataset_id}/assets/{asset_id}/image)",
+                )
+            img.draft("RGB", (size, size))
             img.thumbnail((size, size))
             buf = io.BytesIO()
             img.convert("RGB").save(buf, "JPEG", quality=85)
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(".tmp")
-        tmp.write_bytes(buf.getvalue())
-        tmp.replace(cache)
-    return Response(
-        cache.read_bytes(), media_type="image/jpeg", headers={"Cache-Control": "private, max-age=86400"}
-    )
+            return buf
+    except Image.DecompressionBombError as e:  # Pillow refuses to even open it
+        raise ApiError(
+            422,
+            "image_too_large",
+            f"asset {asset_id} has more than the {THUMBNAIL_MAX_PIXELS} pixels a thumbnail is made from; "
+            f"download the image itself (GET /api/v1/datasets/{dataset_id}/assets/{asset_id}/image)",
+        ) from e
+    except (OSError, SyntaxError) as e:
+        raise ApiError(
+            422,
+            "image_unreadable",
+            f"no thumbnail can be made of asset {asset_id} ({type(e).__name__}); download the image "
+            f"itself (GET /api/v1/datasets/{dataset_id}/assets/{asset_id}/image)",
+        ) from e
 
 
 @router.get("/{dataset_id}/evaluation")
-def evaluation(dataset_id: int, user: CurrentUser, db: DB) -> dict[str, Any]:
+def evaluation(dataset_id: DbId, user: CurrentUser, db: DB) -> dict[str, Any]:
     """mAP, per-class AP, PR curves and confusion of an evaluated version."""
     dv, _ = version_of(db, user, dataset_id)
     if not dv.evaluation:

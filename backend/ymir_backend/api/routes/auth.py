@@ -3,23 +3,38 @@
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 
 from fastapi import APIRouter, Request
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from ymir_backend.api.deps import DB, CurrentUser, Settings
 from ymir_backend.errors import ApiError
-from ymir_backend.models import User
+from ymir_backend.models import ApiToken, RefreshToken, User
 from ymir_backend.models.users import UserState
-from ymir_backend.schemas import Login, PasswordChange, PasswordReset, Refresh, SignUp, Tokens, UserOut
-from ymir_backend.security import hash_password, make_token, read_token, verify_password
+from ymir_backend.schemas import Login, PasswordChange, PasswordReset, Refresh, SignUp, SignUpOut, Tokens
+from ymir_backend.security import (
+    client_address,
+    hash_password,
+    make_token,
+    needs_rehash,
+    read_token,
+    verify_or_waste,
+    verify_password,
+)
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
 
-def issue(user: User, settings: Settings) -> Tokens:
-    """A fresh access + refresh token pair."""
+def issue(db: Session, user: User, settings: Settings, family: str | None = None) -> Tokens:
+    """A fresh access + refresh token pair; the refresh token is recorded, good for one refresh, and
+    belongs to ``family`` (new at login)."""
     key = settings.key()
+    jti = secrets.token_hex(16)
+    family = family or jti
+    db.add(RefreshToken(jti=jti, user_id=user.id, family=family))
     return Tokens(
         access_token=make_token(
             user_id=user.id,
@@ -34,83 +49,134 @@ def issue(user: User, settings: Settings) -> Tokens:
             kind="refresh",
             key=key,
             lifetime=dt.timedelta(days=settings.refresh_token_days),
+            jti=jti,
+            family=family,
         ),
     )
 
 
-@router.post("/signup", response_model=UserOut, status_code=201)
-def signup(body: SignUp, db: DB, settings: Settings) -> User:
-    """Create an account (pending approval when ``YMIR_SIGNUP_NEEDS_APPROVAL`` is on)."""
+def end_sessions(db: Session, user: User) -> None:
+    """Revoke every login token (access and refresh) and every personal API token of ``user``: what a
+    password change, a password reset or a detected token theft does."""
+    user.token_version += 1
+    db.execute(update(ApiToken).where(ApiToken.user_id == user.id).values(revoked=True))
+    db.execute(update(RefreshToken).where(RefreshToken.user_id == user.id).values(revoked=True))
+
+
+@router.post("/signup", response_model=SignUpOut, status_code=201)
+def signup(body: SignUp, db: DB, settings: Settings) -> SignUpOut:
+    """Create an account (pending approval when ``YMIR_SIGNUP_NEEDS_APPROVAL`` is on).
+
+    An e-mail that already has an account gets the same answer, after the same work, and nothing
+    changes: sign-up does not tell who has an account (docs/security.md)."""
     email = body.email.lower()
-    if db.scalar(select(User).where(User.email == email)):
-        raise ApiError(409, "email_taken", f"an account with {email} already exists; log in instead")
-    user = User(
-        email=email,
-        username=body.username,
-        password_hash=hash_password(body.password),
-        state=UserState.PENDING if settings.signup_needs_approval else UserState.ACTIVE,
+    state = UserState.PENDING if settings.signup_needs_approval else UserState.ACTIVE
+    password_hash = hash_password(body.password)  # the same work for a taken e-mail
+    if db.scalar(select(User.id).where(User.email == email)) is None:
+        db.add(User(email=email, username=body.username, password_hash=password_hash, state=state))
+        try:
+            db.commit()
+        except IntegrityError:  # the same e-mail signed up at the same moment
+            db.rollback()
+    return SignUpOut(email=email, username=body.username, state=state)
+
+
+def _limited(request: Request, settings: Settings, email: str) -> None:
+    """429 past the budget of the account or of the client address (the TCP peer, unless it is a
+    trusted proxy: docs/security.md)."""
+    peer = request.client.host if request.client else "?"
+    proxies = request.app.state.trusted_proxies
+    address = client_address(peer, request.headers.get("x-forwarded-for"), proxies)
+    wait = max(
+        request.app.state.login_limiter.hit(email),
+        request.app.state.address_limiter.hit(address),
     )
-    db.add(user)
-    db.commit()
-    return user
+    if wait:
+        raise ApiError(429, "too_many_attempts", f"too many login attempts; try again in {wait:.0f} s")
 
 
 @router.post("/login", response_model=Tokens)
 def login(body: Login, request: Request, db: DB, settings: Settings) -> Tokens:
-    """Exchange email and password for tokens; attempts are rate-limited per client and email."""
-    limiter = request.app.state.login_limiter
-    client = request.client.host if request.client else "?"
-    wait = limiter.hit(f"{client}|{body.email.lower()}")
-    if wait:
-        raise ApiError(429, "too_many_attempts", f"too many login attempts; try again in {wait:.0f} s")
-    user = db.scalar(select(User).where(User.email == body.email.lower()))
-    if user is None or not verify_password(body.password, user.password_hash):
+    """Exchange email and password for tokens; attempts are limited per account and per address, and
+    an unknown account costs the same time as a wrong password."""
+    email = body.email.lower()
+    _limited(request, settings, email)
+    user = db.scalar(select(User).where(User.email == email))
+    if not verify_or_waste(body.password, user.password_hash if user else None) or user is None:
         raise ApiError(401, "bad_credentials", "wrong email or password")
     if user.state == UserState.PENDING:
         raise ApiError(403, "pending_approval", "your account waits for an administrator's approval")
     if user.state != UserState.ACTIVE:
         raise ApiError(403, "inactive", f"your account is {user.state}")
-    return issue(user, settings)
+    if needs_rehash(user.password_hash):
+        user.password_hash = hash_password(body.password)
+    tokens = issue(db, user, settings)
+    db.commit()
+    return tokens
+
+
+_BAD_REFRESH = "the refresh token is invalid, expired, already used or revoked; log in again"
 
 
 @router.post("/refresh", response_model=Tokens)
 def refresh(body: Refresh, db: DB, settings: Settings) -> Tokens:
-    """A new token pair from a valid refresh token."""
+    """A new token pair from a refresh token, which is then used up. Presenting a used one again
+    means it was copied: its whole family is revoked and the account logged out everywhere."""
     payload = read_token(body.refresh_token, key=settings.key(), kind="refresh")
-    user = db.get(User, int(payload["sub"])) if payload else None
-    if payload is None or user is None or payload.get("ver") != user.token_version:
+    jti = str(payload.get("jti", "")) if payload else ""
+    row = db.get(RefreshToken, jti) if jti and len(jti) <= 32 else None
+    user = db.get(User, row.user_id) if row is not None else None
+    if payload is None or row is None or user is None or payload.get("ver") != user.token_version:
+        raise ApiError(401, "invalid_refresh_token", _BAD_REFRESH)
+    if row.revoked:
+        raise ApiError(401, "invalid_refresh_token", _BAD_REFRESH)
+    # one use: only the request whose UPDATE flips ``used`` goes on (two at once: one wins)
+    claimed = db.execute(
+        update(RefreshToken).where(RefreshToken.jti == jti, RefreshToken.used.is_(False)).values(used=True)
+    )
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        db.execute(update(RefreshToken).where(RefreshToken.family == row.family).values(revoked=True))
+        user.token_version += 1  # the access tokens of the stolen family die too
+        db.commit()  # kept although the answer is an error: this is the answer's whole point
         raise ApiError(
-            401, "invalid_refresh_token", "the refresh token is invalid, expired or revoked; log in again"
+            401,
+            "refresh_token_reused",
+            "this refresh token was already used, so it was copied: every session of this account "
+            "was ended; log in again (and change your password if you did not do this)",
         )
     if user.state != UserState.ACTIVE:
         raise ApiError(403, "inactive", f"your account is {user.state}")
-    return issue(user, settings)
+    tokens = issue(db, user, settings, family=row.family)
+    db.commit()
+    return tokens
 
 
 @router.post("/logout", status_code=204)
 def logout(user: CurrentUser, db: DB) -> None:
-    """Revoke every token issued so far (API tokens stay; revoke those separately)."""
+    """Revoke every login token issued so far (API tokens stay; revoke those separately)."""
     user.token_version += 1
+    db.execute(update(RefreshToken).where(RefreshToken.user_id == user.id).values(revoked=True))
     db.commit()
 
 
 @router.post("/password", status_code=204)
 def change_password(body: PasswordChange, user: CurrentUser, db: DB) -> None:
-    """Change your password (logs out other sessions)."""
+    """Change your password: every other session and every personal API token is revoked."""
     if not verify_password(body.old_password, user.password_hash):
         raise ApiError(400, "bad_password", "the current password is wrong")
     user.password_hash = hash_password(body.new_password)
-    user.token_version += 1
+    end_sessions(db, user)
     db.commit()
 
 
 @router.post("/password-reset", status_code=204)
 def reset_password(body: PasswordReset, db: DB, settings: Settings) -> None:
-    """Set a new password with a one-time reset token (issued by the super admin: POST /users/{id}/reset)."""
+    """Set a new password with a one-time reset token (issued by the super admin: POST /users/{id}/reset);
+    every session and personal API token of the account is revoked."""
     payload = read_token(body.reset_token, key=settings.key(), kind="reset")
     user = db.get(User, int(payload["sub"])) if payload else None
     if payload is None or user is None or payload.get("ver") != user.token_version:
         raise ApiError(400, "invalid_reset_token", "the reset token is invalid, expired or already used")
     user.password_hash = hash_password(body.new_password)
-    user.token_version += 1
+    end_sessions(db, user)
     db.commit()

@@ -4,22 +4,24 @@ filter, sampling, export, evaluate, delete. Long work answers ``202`` with the t
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi import APIRouter, Query, Request
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from ymir_backend.api.deps import DB, CurrentUser, Settings, project_access
-from ymir_backend.errors import ApiError, not_found
+from ymir_backend.errors import ApiError
 from ymir_backend.models import DatasetGroup, DatasetVersion, ModelVersion, Project, Task, User
 from ymir_backend.schemas import (
     ANNO_FORMAT_HELP,
+    ANNO_FORMATS,
+    DB_INT_MAX,
     UNKNOWN_TYPES_HELP,
-    AnnoFormat,
     DatasetGroupOut,
     DatasetUpdate,
     DatasetVersionOut,
+    DbId,
     EvaluateIn,
     ExportIn,
     FilterIn,
@@ -35,8 +37,10 @@ from ymir_backend.schemas import (
 )
 from ymir_backend.services import sharing
 from ymir_backend.services import tasks as task_service
+from ymir_backend.services.access import public_or_visible
+from ymir_backend.services.access import version_of as version_of
 from ymir_backend.services.repos import ensure_repo, sync_labels
-from ymir_backend.services.uploads import save_upload
+from ymir_backend.services.uploads import form_text, receive_upload, upload_form
 from ymir_controller.protocol import (
     CopyRequest,
     EvaluateRequest,
@@ -51,22 +55,6 @@ from ymir_controller.protocol import (
 
 router = APIRouter(tags=["datasets"])
 _TYPE_PREFIX = {"train": "tr:", "val": "va:", "test": "te:", "": ""}
-
-
-def version_of(
-    db: Session, user: User, version_id: int, *, write: bool = False
-) -> tuple[DatasetVersion, Project]:
-    """A dataset version the user may see (or change)."""
-    dv = db.get(DatasetVersion, version_id)
-    if dv is None or dv.deleted:
-        raise not_found("dataset", version_id)
-    try:
-        project = project_access(db, user, dv.project_id, write=write)
-    except ApiError as e:
-        if e.status == 404:
-            raise not_found("dataset", version_id) from e
-        raise
-    return dv, project
 
 
 def ready(dv: DatasetVersion) -> DatasetVersion:
@@ -161,47 +149,64 @@ def _import(
         dst_rev=dv.rev,
         source=source,
         user=user.email,
-        unknown_types_strategy=strategy,
+        unknown_types_strategy=strategy,  # type: ignore[arg-type]
         with_predictions=with_predictions,
         anno_format=anno_format,
-    )  # type: ignore[arg-type]
+    )
     return launch(db, request, user=user, project=project, task_id=tid, req=req, versions=[dv])
 
 
-@router.post("/projects/{project_id}/datasets/upload", response_model=TaskOut, status_code=202)
+@router.post(
+    "/projects/{project_id}/datasets/upload",
+    response_model=TaskOut,
+    status_code=202,
+    openapi_extra=upload_form(
+        "a .zip with images/ and annotations/",
+        {
+            "group_name": {"type": "string", "minLength": 1, "maxLength": 120},
+            "unknown_types_strategy": {
+                "type": "string",
+                "enum": ["stop", "ignore", "add"],
+                "default": "add",
+                "description": UNKNOWN_TYPES_HELP,
+            },
+            "anno_format": {
+                "type": "string",
+                "enum": list(ANNO_FORMATS),
+                "default": "auto",
+                "description": ANNO_FORMAT_HELP,
+            },
+        },
+        ["group_name"],
+    ),
+)
 async def import_upload(
-    project_id: int,
-    request: Request,
-    user: CurrentUser,
-    db: DB,
-    settings: Settings,
-    file: Annotated[UploadFile, File(description="a .zip with images/ and annotations/")],
-    group_name: Annotated[str, Form(min_length=1, max_length=120)],
-    unknown_types_strategy: Annotated[
-        Literal["stop", "ignore", "add"], Form(description=UNKNOWN_TYPES_HELP)
-    ] = "add",
-    anno_format: Annotated[AnnoFormat, Form(description=ANNO_FORMAT_HELP)] = "auto",
+    project_id: DbId, request: Request, user: CurrentUser, db: DB, settings: Settings
 ) -> Task:
-    """Import an uploaded zip (streamed to disk, refused beyond ``YMIR_MAX_UPLOAD_BYTES``)."""
+    """Import an uploaded zip. Who asks and the project are checked before the body is read; the body
+    is streamed to disk and cut at ``YMIR_MAX_UPLOAD_BYTES`` (413), chunked bodies included."""
     project = project_access(db, user, project_id, write=True)
-    tmp = await save_upload(file, settings, ".zip")
-    rel = str(tmp.relative_to(settings.root))
-    return _import(
-        db,
-        request,
-        settings,
-        user,
-        project,
-        group_name,
-        ImportSource(kind="zip", path=rel),
-        unknown_types_strategy,
-        anno_format=anno_format,
-    )
+    db.commit()  # no transaction stays open while the body arrives
+    tmp, fields = await receive_upload(request, settings, suffix=".zip")
+    try:
+        group_name = form_text(fields, "group_name")
+        strategy = form_text(
+            fields, "unknown_types_strategy", default="add", choices=("stop", "ignore", "add")
+        )
+        anno_format = form_text(fields, "anno_format", default="auto", choices=ANNO_FORMATS)
+        rel = str(tmp.relative_to(settings.root))
+        source = ImportSource(kind="zip", path=rel)
+        return _import(
+            db, request, settings, user, project, group_name, source, strategy, anno_format=anno_format
+        )
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 @router.post("/projects/{project_id}/datasets/url", response_model=TaskOut, status_code=202)
 def import_url(
-    project_id: int, body: ImportUrl, request: Request, user: CurrentUser, db: DB, settings: Settings
+    project_id: DbId, body: ImportUrl, request: Request, user: CurrentUser, db: DB, settings: Settings
 ) -> Task:
     """Import a zip from a URL."""
     project = project_access(db, user, project_id, write=True)
@@ -222,7 +227,7 @@ def import_url(
 
 @router.post("/projects/{project_id}/datasets/path", response_model=TaskOut, status_code=202)
 def import_path(
-    project_id: int, body: ImportPath, request: Request, user: CurrentUser, db: DB, settings: Settings
+    project_id: DbId, body: ImportPath, request: Request, user: CurrentUser, db: DB, settings: Settings
 ) -> Task:
     """Import a folder of the sharing folder (``images/`` + ``annotations/``), named by its absolute path or
     relative to the sharing folder; never outside it (links out of it are refused)."""
@@ -252,22 +257,11 @@ def import_path(
 
 @router.post("/projects/{project_id}/datasets/copy", response_model=TaskOut, status_code=202)
 def import_copy(
-    project_id: int, body: ImportCopy, request: Request, user: CurrentUser, db: DB, settings: Settings
+    project_id: DbId, body: ImportCopy, request: Request, user: CurrentUser, db: DB, settings: Settings
 ) -> Task:
     """Copy a dataset you may see, or one marked public, into this project."""
     project = project_access(db, user, project_id, write=True)
-    src = db.get(DatasetVersion, body.source_dataset_id)
-    visible = False
-    if src is not None and not src.deleted and src.state == "ready":
-        try:
-            project_access(db, user, src.project_id)
-            visible = True
-        except ApiError:
-            visible = src.is_public
-    if src is None or not visible:
-        raise not_found("dataset", body.source_dataset_id)
-    src_project = db.get(Project, src.project_id)
-    assert src_project is not None
+    src, src_project = public_or_visible(db, user, body.source_dataset_id)
     ensure_repo(settings, project)
     sync_labels(db, settings, project)
     tid = task_service.new_task_id()
@@ -284,7 +278,7 @@ def import_copy(
 
 
 @router.get("/projects/{project_id}/dataset-groups", response_model=list[DatasetGroupOut])
-def list_groups(project_id: int, user: CurrentUser, db: DB) -> list[DatasetGroup]:
+def list_groups(project_id: DbId, user: CurrentUser, db: DB) -> list[DatasetGroup]:
     """The project's dataset groups."""
     project_access(db, user, project_id)
     return list(
@@ -298,12 +292,12 @@ def list_groups(project_id: int, user: CurrentUser, db: DB) -> list[DatasetGroup
 
 @router.get("/projects/{project_id}/datasets", response_model=Page[DatasetVersionOut])
 def list_versions(
-    project_id: int,
+    project_id: DbId,
     user: CurrentUser,
     db: DB,
-    group_id: int | None = None,
+    group_id: DbId | None = None,
     state: str | None = None,
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=DB_INT_MAX),
     limit: int = Query(20, ge=1, le=200),
 ) -> Page[DatasetVersionOut]:
     """The project's dataset versions, newest first."""
@@ -367,7 +361,7 @@ def list_public(
 
 
 @router.get("/datasets/{dataset_id}", response_model=DatasetVersionOut)
-def get_version(dataset_id: int, user: CurrentUser, db: DB) -> DatasetVersion:
+def get_version(dataset_id: DbId, user: CurrentUser, db: DB) -> DatasetVersion:
     """One dataset version with its counts and class statistics (yours, shared with you, or public)."""
     dv = db.get(DatasetVersion, dataset_id)
     if dv is not None and dv.is_public and not dv.deleted and dv.state == "ready":
@@ -379,7 +373,7 @@ def get_version(dataset_id: int, user: CurrentUser, db: DB) -> DatasetVersion:
 
 @router.patch("/datasets/{dataset_id}", response_model=DatasetVersionOut)
 def update_version(
-    dataset_id: int, body: DatasetUpdate, request: Request, user: CurrentUser, db: DB
+    dataset_id: DbId, body: DatasetUpdate, request: Request, user: CurrentUser, db: DB
 ) -> DatasetVersion:
     """Mark a version public (every user may then find and copy it) or describe it."""
     stray = [k for k in ("is_public", "description") if k in request.query_params]
@@ -397,7 +391,7 @@ def update_version(
 
 
 @router.delete("/datasets/{dataset_id}", status_code=204)
-def delete_version(dataset_id: int, user: CurrentUser, db: DB) -> None:
+def delete_version(dataset_id: DbId, user: CurrentUser, db: DB) -> None:
     """Hide a version (soft delete: its mir history stays)."""
     dv, _ = version_of(db, user, dataset_id, write=True)
     dv.deleted = True
@@ -407,11 +401,7 @@ def delete_version(dataset_id: int, user: CurrentUser, db: DB) -> None:
 def _sources(db: Session, user: User, ids: list[int], project: Project) -> list[DatasetVersion]:
     out = []
     for i in ids:
-        dv, p = version_of(db, user, i)
-        if p.id != project.id:
-            raise ApiError(
-                400, "not_in_project", f"dataset {i} is not in project {project.id}; copy it first"
-            )
+        dv, _ = version_of(db, user, i, within=project)
         out.append(ready(dv))
     return out
 
@@ -427,7 +417,7 @@ def _merge_inputs(
 
 
 @router.post("/projects/{project_id}/datasets/merge", response_model=TaskOut, status_code=202)
-def merge(project_id: int, body: MergeIn, request: Request, user: CurrentUser, db: DB) -> Task:
+def merge(project_id: DbId, body: MergeIn, request: Request, user: CurrentUser, db: DB) -> Task:
     """Merge versions (first = host; ``types`` set train/val/test per source)."""
     project = project_access(db, user, project_id, write=True)
     sources, excluded, group = _merge_inputs(db, user, body, project)
@@ -449,7 +439,7 @@ def merge(project_id: int, body: MergeIn, request: Request, user: CurrentUser, d
 
 
 @router.post("/projects/{project_id}/datasets/filter", response_model=TaskOut, status_code=202)
-def filter_dataset(project_id: int, body: FilterIn, request: Request, user: CurrentUser, db: DB) -> Task:
+def filter_dataset(project_id: DbId, body: FilterIn, request: Request, user: CurrentUser, db: DB) -> Task:
     """Keep assets by class, type or tag (a new version in the same group)."""
     project = project_access(db, user, project_id, write=True)
     (src,) = _sources(db, user, [body.dataset_id], project)
@@ -470,7 +460,7 @@ def filter_dataset(project_id: int, body: FilterIn, request: Request, user: Curr
 
 
 @router.post("/projects/{project_id}/datasets/sampling", response_model=TaskOut, status_code=202)
-def sample(project_id: int, body: SamplingIn, request: Request, user: CurrentUser, db: DB) -> Task:
+def sample(project_id: DbId, body: SamplingIn, request: Request, user: CurrentUser, db: DB) -> Task:
     """A random subset by count or rate."""
     if (body.count is None) == (body.rate is None):
         raise ApiError(422, "invalid_request", "give exactly one of count and rate")
@@ -491,7 +481,7 @@ def sample(project_id: int, body: SamplingIn, request: Request, user: CurrentUse
 
 
 @router.post("/projects/{project_id}/datasets/fuse", response_model=TaskOut, status_code=202)
-def fuse(project_id: int, body: FuseIn, request: Request, user: CurrentUser, db: DB) -> Task:
+def fuse(project_id: DbId, body: FuseIn, request: Request, user: CurrentUser, db: DB) -> Task:
     """Merge versions, keep assets by class, then sample, in one task and one new version."""
     if body.count is not None and body.rate is not None:
         raise ApiError(422, "invalid_request", "give at most one of count and rate")
@@ -517,7 +507,7 @@ def fuse(project_id: int, body: FuseIn, request: Request, user: CurrentUser, db:
 
 
 @router.post("/datasets/{dataset_id}/export", response_model=TaskOut, status_code=202)
-def export(dataset_id: int, body: ExportIn, request: Request, user: CurrentUser, db: DB) -> Task:
+def export(dataset_id: DbId, body: ExportIn, request: Request, user: CurrentUser, db: DB) -> Task:
     """Export as a zip; download it from ``/tasks/{id}/download`` when the task is done."""
     dv, project = version_of(db, user, dataset_id)
     ready(dv)
@@ -535,7 +525,7 @@ def export(dataset_id: int, body: ExportIn, request: Request, user: CurrentUser,
 
 
 @router.post("/datasets/{dataset_id}/evaluate", response_model=TaskOut, status_code=202)
-def evaluate(dataset_id: int, body: EvaluateIn, request: Request, user: CurrentUser, db: DB) -> Task:
+def evaluate(dataset_id: DbId, body: EvaluateIn, request: Request, user: CurrentUser, db: DB) -> Task:
     """Evaluate the version's predictions against its ground truth (a new, marked version)."""
     dv, project = version_of(db, user, dataset_id, write=True)
     ready(dv)

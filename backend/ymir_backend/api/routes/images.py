@@ -12,7 +12,7 @@ from ymir_backend.api.deps import DB, Admin, CurrentUser, Settings
 from ymir_backend.errors import ApiError, not_found
 from ymir_backend.models import ExecutorImage
 from ymir_backend.models.users import Role
-from ymir_backend.schemas import ImageCopy, ImageIn, ImageOut
+from ymir_backend.schemas import DB_INT_MAX, DbId, ImageCopy, ImageIn, ImageOut
 
 router = APIRouter(prefix="/images", tags=["executor images"])
 
@@ -42,7 +42,7 @@ def list_images(
 
 
 @router.post("/{image_id}/copy", response_model=ImageOut, status_code=201)
-def copy_image(image_id: int, body: ImageCopy, user: CurrentUser, db: DB) -> ExecutorImage:
+def copy_image(image_id: DbId, body: ImageCopy, user: CurrentUser, db: DB) -> ExecutorImage:
     """Copy a public image (or one of yours) as your own private entry: it runs the same container,
     under your name for it, with templates you may change."""
     original = db.get(ExecutorImage, image_id)
@@ -105,7 +105,7 @@ def register_image(body: ImageIn, admin: Admin, db: DB, settings: Settings) -> E
 
 
 @router.delete("/{image_id}", status_code=204)
-def delete_image(image_id: int, user: CurrentUser, db: DB) -> None:
+def delete_image(image_id: DbId, user: CurrentUser, db: DB) -> None:
     """Unregister an image (admins; users their own copies). Tasks that used it keep their record."""
     image = db.get(ExecutorImage, image_id)
     if image is None or (user.role == Role.USER and image.owner_id != user.id):
@@ -116,10 +116,12 @@ def delete_image(image_id: int, user: CurrentUser, db: DB) -> None:
     db.commit()
 
 
-def usable(db: DB, user_id: int, role: str, image_id: int | None, capability: str) -> ExecutorImage:
+def usable(db: DB, user_id: int, role: str, image_id: object, capability: str) -> ExecutorImage:
     """The image a task will run (default: the built-in executor), checked for access and capability."""
     if image_id is None:
         image = db.scalar(select(ExecutorImage).where(ExecutorImage.name == "ymir-executor"))
+    elif not isinstance(image_id, int) or isinstance(image_id, bool) or not 1 <= image_id <= DB_INT_MAX:
+        image = None  # an iteration step's presets may name anything
     else:
         image = db.get(ExecutorImage, image_id)
         if image is not None and not image.is_public and image.owner_id != user_id and role == Role.USER:

@@ -13,12 +13,13 @@ from ymir_backend.api.deps import DB, CurrentUser, project_access
 from ymir_backend.api.routes.datasets import launch, new_version, ready, version_of
 from ymir_backend.api.routes.images import usable
 from ymir_backend.api.routes.mlmodels import executor_of, model_of, model_ref, new_model
-from ymir_backend.errors import ApiError, not_found
+from ymir_backend.errors import ApiError
 from ymir_backend.models import Iteration, IterationStep, Project, User
 from ymir_backend.models.iterations import STEPS
-from ymir_backend.schemas import IterationIn, IterationOut, IterationStepOut, StepRun, TaskOut
+from ymir_backend.schemas import DbId, IterationIn, IterationOut, IterationStepOut, StepRun, TaskOut
 from ymir_backend.services import round_summary
 from ymir_backend.services import tasks as task_service
+from ymir_backend.services.access import iteration_of
 from ymir_controller.protocol import FuseRequest, MergeRequest, MiningRequest, TrainRequest
 
 router = APIRouter(tags=["iterations"])
@@ -47,26 +48,15 @@ def _out(db: Session, it: Iteration) -> IterationOut:
     return _outs(db, [it])[0]
 
 
-def iteration_of(
-    db: Session, user: User, iteration_id: int, *, write: bool = False
-) -> tuple[Iteration, Project]:
-    """An iteration of a project the user may see."""
-    it = db.get(Iteration, iteration_id)
-    if it is None:
-        raise not_found("iteration", iteration_id)
-    try:
-        project = project_access(db, user, it.project_id, write=write)
-    except ApiError as e:
-        if e.status == 404:
-            raise not_found("iteration", iteration_id) from e
-        raise
-    return it, project
-
-
 @router.post("/projects/{project_id}/iterations", response_model=IterationOut, status_code=201)
-def start_round(project_id: int, body: IterationIn, user: CurrentUser, db: DB) -> IterationOut:
+def start_round(project_id: DbId, body: IterationIn, user: CurrentUser, db: DB) -> IterationOut:
     """Start the next round; what it does not name comes from the previous round or the project."""
     project = project_access(db, user, project_id, write=True)
+    for ident in (body.training_dataset_id, body.mining_dataset_id):
+        if ident is not None:
+            version_of(db, user, ident, within=project)
+    if body.model_id is not None:
+        model_of(db, user, body.model_id, within=project)
     prev = db.scalar(
         select(Iteration).where(Iteration.project_id == project.id).order_by(Iteration.round.desc())
     )
@@ -103,7 +93,7 @@ def start_round(project_id: int, body: IterationIn, user: CurrentUser, db: DB) -
 
 
 @router.get("/projects/{project_id}/iterations", response_model=list[IterationOut])
-def list_rounds(project_id: int, user: CurrentUser, db: DB) -> list[IterationOut]:
+def list_rounds(project_id: DbId, user: CurrentUser, db: DB) -> list[IterationOut]:
     """Every round with its steps and summary."""
     project_access(db, user, project_id)
     rows = db.scalars(select(Iteration).where(Iteration.project_id == project_id).order_by(Iteration.round))
@@ -111,7 +101,7 @@ def list_rounds(project_id: int, user: CurrentUser, db: DB) -> list[IterationOut
 
 
 @router.get("/iterations/{iteration_id}", response_model=IterationOut)
-def get_round(iteration_id: int, user: CurrentUser, db: DB) -> IterationOut:
+def get_round(iteration_id: DbId, user: CurrentUser, db: DB) -> IterationOut:
     """One round."""
     return _out(db, iteration_of(db, user, iteration_id)[0])
 
@@ -157,9 +147,7 @@ def _label_outcome(
     ``merge_unlabeled``) the mined images without labels. Skipping it otherwise skips the merge too, so
     unlabeled images never reach training as images without boxes."""
     if body.labeled_dataset_id is not None:
-        labeled, p = version_of(db, user, body.labeled_dataset_id)
-        if p.id != project.id:
-            raise ApiError(400, "not_in_project", "the labeled dataset must belong to this project")
+        labeled, _ = version_of(db, user, body.labeled_dataset_id, within=project)
         ready(labeled)
         step.output_dataset_id = labeled.id
     elif body.merge_unlabeled:
@@ -196,7 +184,9 @@ def _gpu_count(presets: dict[str, Any]) -> int:
 @router.post(
     "/iterations/{iteration_id}/steps/{name}", response_model=TaskOut | IterationOut, status_code=202
 )
-def run_step(iteration_id: int, name: str, body: StepRun, request: Request, user: CurrentUser, db: DB) -> Any:
+def run_step(
+    iteration_id: DbId, name: str, body: StepRun, request: Request, user: CurrentUser, db: DB
+) -> Any:
     """Run (or skip, where YMIR allows) one step; its task answers ``202``."""
     it, project = iteration_of(db, user, iteration_id, write=True)
     step = db.scalar(
@@ -261,7 +251,7 @@ def run_step(iteration_id: int, name: str, body: StepRun, request: Request, user
             dst_rev=out.rev,
             src_revs=ready(src).rev,
             model=model_ref(mv),
-            topk=int(presets.get("topk", 100)),
+            topk=presets.get("topk", 100),
             add_prediction=bool(presets.get("add_prediction", False)),
             algorithm=presets.get("algorithm"),
             config=presets.get("config", {}),

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import FileResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from mir.store.media import locate
 from ymir_backend.api.deps import DB, CurrentUser, Settings
@@ -17,7 +17,7 @@ from ymir_backend.api.routes.datasets import launch, new_version, ready, version
 from ymir_backend.api.routes.tasks import task_of
 from ymir_backend.errors import ApiError
 from ymir_backend.models import DatasetGroup, Project, Task, User
-from ymir_backend.schemas import TaskOut
+from ymir_backend.schemas import DbId, In, TaskOut
 from ymir_backend.services import tasks as task_service
 from ymir_controller.protocol import (
     LabelRequest,
@@ -31,7 +31,7 @@ router = APIRouter(tags=["labeling"])
 _MEDIA_TYPES = {"jpeg": "image/jpeg", "png": "image/png", "bmp": "image/bmp", "webp": "image/webp"}
 
 
-class LabelIn(BaseModel):
+class LabelIn(In):
     """What a labeling round needs."""
 
     model_config = ConfigDict(extra="forbid")
@@ -84,7 +84,7 @@ def start_labeling(
 
 
 @router.post("/datasets/{dataset_id}/label", response_model=TaskOut, status_code=202)
-def label(dataset_id: int, body: LabelIn, request: Request, user: CurrentUser, db: DB) -> Task:
+def label(dataset_id: DbId, body: LabelIn, request: Request, user: CurrentUser, db: DB) -> Task:
     """Send a version's images to Label Studio; the annotators' boxes become a new version (gt).
 
     Follow the task for progress (``labeled/total`` and the project's link in its message); finish early
@@ -100,7 +100,7 @@ def finish(task_id: str, user: CurrentUser, db: DB, settings: Settings) -> Task:
     """Import what is labeled now and end the labeling task (the rest stays unlabeled in Label Studio).
 
     Asking twice, or after the task ended, changes nothing: one labeling task makes one version."""
-    task = task_of(db, user, task_id)
+    task = task_of(db, user, task_id, write=True)
     if task.kind != "label":
         raise ApiError(
             409, "not_labeling", f"task {task_id} is a {task.kind} task; only labeling tasks finish"

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from ymir_backend.api.deps import DB, CurrentUser, Settings, project_access
 from ymir_backend.api.routes.datasets import launch, new_version, ready, version_of
 from ymir_backend.api.routes.images import usable
-from ymir_backend.errors import ApiError, not_found
+from ymir_backend.errors import ApiError, ErrorOut
 from ymir_backend.models import (
     DatasetGroup,
     DatasetVersion,
@@ -25,6 +25,9 @@ from ymir_backend.models import (
     User,
 )
 from ymir_backend.schemas import (
+    DB_INT_MAX,
+    NO_NUL,
+    DbId,
     InferIn,
     MiningIn,
     ModelGroupOut,
@@ -37,7 +40,8 @@ from ymir_backend.schemas import (
 )
 from ymir_backend.services import evaluations, verification
 from ymir_backend.services import tasks as task_service
-from ymir_backend.services.uploads import read_small_upload, save_upload
+from ymir_backend.services.access import model_of as model_of
+from ymir_backend.services.uploads import form_text, read_small_upload, receive_upload, upload_form
 from ymir_controller.protocol import (
     InferRequest,
     MiningRequest,
@@ -47,20 +51,6 @@ from ymir_controller.protocol import (
 )
 
 router = APIRouter(tags=["models"])
-
-
-def model_of(db: Session, user: User, model_id: int, *, write: bool = False) -> tuple[ModelVersion, Project]:
-    """A model version the user may see."""
-    mv = db.get(ModelVersion, model_id)
-    if mv is None or mv.deleted:
-        raise not_found("model", model_id)
-    try:
-        project = project_access(db, user, mv.project_id, write=write)
-    except ApiError as e:
-        if e.status == 404:
-            raise not_found("model", model_id) from e
-        raise
-    return mv, project
 
 
 def ready_model(mv: ModelVersion) -> ModelVersion:
@@ -104,31 +94,25 @@ def _dataset_and_model(
     db: Session, user: User, project: Project, dataset_id: int, model_id: int
 ) -> tuple[DatasetVersion, ModelVersion]:
     """A ready dataset and a ready model, both of ``project`` (mining and inference take these)."""
-    src, p = version_of(db, user, dataset_id)
-    mv, pm = model_of(db, user, model_id)
-    if p.id != project.id or pm.id != project.id:
-        raise ApiError(400, "not_in_project", "the dataset and the model must belong to this project")
+    src, _ = version_of(db, user, dataset_id, within=project)
+    mv, _ = model_of(db, user, model_id, within=project)
     ready(src)
     ready_model(mv)
     return src, mv
 
 
 @router.post("/projects/{project_id}/models/train", response_model=TaskOut, status_code=202)
-def train(project_id: int, body: TrainIn, request: Request, user: CurrentUser, db: DB) -> object:
+def train(project_id: DbId, body: TrainIn, request: Request, user: CurrentUser, db: DB) -> object:
     """Train on a training and a validation version; the model's mAP is measured by the platform."""
     project = project_access(db, user, project_id, write=True)
     image = usable(db, user.id, user.role, body.image_id, "training")
-    trn, p1 = version_of(db, user, body.training_dataset_id)
-    val, p2 = version_of(db, user, body.validation_dataset_id)
-    if p1.id != project.id or p2.id != project.id:
-        raise ApiError(400, "not_in_project", "both datasets must belong to this project")
+    trn, _ = version_of(db, user, body.training_dataset_id, within=project)
+    val, _ = version_of(db, user, body.validation_dataset_id, within=project)
     ready(trn)
     ready(val)
     pretrained = None
     if body.pretrained_model_id is not None:
-        pm, pp = model_of(db, user, body.pretrained_model_id)
-        if pp.id != project.id:
-            raise ApiError(400, "not_in_project", "the pretrained model must belong to this project")
+        pm, _ = model_of(db, user, body.pretrained_model_id, within=project)
         pretrained = model_ref(pm)
     classes = body.class_names or list(project.training_classes)
     tid = task_service.new_task_id()
@@ -150,7 +134,7 @@ def train(project_id: int, body: TrainIn, request: Request, user: CurrentUser, d
 
 
 @router.post("/projects/{project_id}/models/mine", response_model=TaskOut, status_code=202)
-def mine(project_id: int, body: MiningIn, request: Request, user: CurrentUser, db: DB) -> object:
+def mine(project_id: DbId, body: MiningIn, request: Request, user: CurrentUser, db: DB) -> object:
     """Mine the ``topk`` most useful assets of a version with a model (a new dataset version)."""
     project = project_access(db, user, project_id, write=True)
     image = usable(db, user.id, user.role, body.image_id, "mining")
@@ -174,7 +158,7 @@ def mine(project_id: int, body: MiningIn, request: Request, user: CurrentUser, d
 
 
 @router.post("/projects/{project_id}/models/infer", response_model=TaskOut, status_code=202)
-def infer(project_id: int, body: InferIn, request: Request, user: CurrentUser, db: DB) -> object:
+def infer(project_id: DbId, body: InferIn, request: Request, user: CurrentUser, db: DB) -> object:
     """The model's predictions on every asset of a version (a new dataset version with predictions)."""
     project = project_access(db, user, project_id, write=True)
     image = usable(db, user.id, user.role, body.image_id, "infer")
@@ -196,27 +180,36 @@ def infer(project_id: int, body: InferIn, request: Request, user: CurrentUser, d
     return launch(db, request, user=user, project=project, task_id=tid, req=req, versions=[out])
 
 
-@router.post("/projects/{project_id}/models/upload", response_model=TaskOut, status_code=202)
+@router.post(
+    "/projects/{project_id}/models/upload",
+    response_model=TaskOut,
+    status_code=202,
+    openapi_extra=upload_form(
+        "a model package (.tar.gz), ours or YMIR's",
+        {"group_name": {"type": "string", "minLength": 1, "maxLength": 120, "default": "imported"}},
+        [],
+    ),
+)
 async def import_model(
-    project_id: int,
-    request: Request,
-    user: CurrentUser,
-    db: DB,
-    settings: Settings,
-    file: Annotated[UploadFile, File(description="a model package (.tar.gz), ours or YMIR's")],
-    group_name: Annotated[str, Form(min_length=1, max_length=120)] = "imported",
+    project_id: DbId, request: Request, user: CurrentUser, db: DB, settings: Settings
 ) -> object:
-    """Import a model package upload."""
+    """Import a model package upload (checked and streamed like a dataset upload)."""
     project = project_access(db, user, project_id, write=True)
-    tmp = await save_upload(file, settings, ".tar.gz")
-    tid = task_service.new_task_id()
-    mv = new_model(db, project, group_name, tid)
-    req = ModelImportRequest(package=str(tmp.relative_to(settings.root)), user=user.email)
-    return launch(db, request, user=user, project=project, task_id=tid, req=req, versions=[mv])
+    db.commit()
+    tmp, fields = await receive_upload(request, settings, suffix=".tar.gz")
+    try:
+        group_name = form_text(fields, "group_name", default="imported")
+        tid = task_service.new_task_id()
+        mv = new_model(db, project, group_name, tid)
+        req = ModelImportRequest(package=str(tmp.relative_to(settings.root)), user=user.email)
+        return launch(db, request, user=user, project=project, task_id=tid, req=req, versions=[mv])
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 @router.post("/models/{model_id}/export", response_model=TaskOut, status_code=202)
-def export_model(model_id: int, request: Request, user: CurrentUser, db: DB) -> object:
+def export_model(model_id: DbId, request: Request, user: CurrentUser, db: DB) -> object:
     """Prepare the package for download (then GET /tasks/{id}/download)."""
     mv, project = model_of(db, user, model_id)
     ready_model(mv)
@@ -230,15 +223,17 @@ def export_model(model_id: int, request: Request, user: CurrentUser, db: DB) -> 
 @router.post(
     "/models/{model_id}/verify",
     response_model=VerificationOut,
-    responses={404: {"description": "no such model (or not yours)"}, 409: {}, 413: {}, 422: {}},
+    responses={404: {"description": "no such model (or not yours)", "model": ErrorOut}},
 )
 async def verify_model(
-    model_id: int,
+    model_id: DbId,
     user: CurrentUser,
     db: DB,
     settings: Settings,
     file: Annotated[UploadFile, File(description="one image: JPEG, PNG, BMP or WebP")],
-    stage: Annotated[str | None, Form(max_length=80, description="default: the best stage")] = None,
+    stage: Annotated[
+        str | None, Form(max_length=80, pattern=NO_NUL, description="default: the best stage")
+    ] = None,
     conf_threshold: Annotated[float, Form(ge=0.0, le=1.0)] = 0.25,
     max_boxes: Annotated[int, Form(ge=1, le=1000)] = 100,
     iou_threshold: Annotated[float, Form(gt=0.0, le=1.0)] = 0.6,
@@ -264,7 +259,7 @@ async def verify_model(
 
 
 @router.get("/projects/{project_id}/model-groups", response_model=list[ModelGroupOut])
-def list_groups(project_id: int, user: CurrentUser, db: DB) -> list[ModelGroup]:
+def list_groups(project_id: DbId, user: CurrentUser, db: DB) -> list[ModelGroup]:
     """The project's model groups."""
     project_access(db, user, project_id)
     return list(
@@ -278,11 +273,11 @@ def list_groups(project_id: int, user: CurrentUser, db: DB) -> list[ModelGroup]:
 
 @router.get("/projects/{project_id}/models", response_model=Page[ModelVersionOut])
 def list_models(
-    project_id: int,
+    project_id: DbId,
     user: CurrentUser,
     db: DB,
     state: str | None = None,
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=DB_INT_MAX),
     limit: int = Query(20, ge=1, le=200),
 ) -> Page[ModelVersionOut]:
     """The project's model versions, newest first."""
@@ -298,13 +293,13 @@ def list_models(
 
 
 @router.get("/models/{model_id}", response_model=ModelVersionOut)
-def get_model(model_id: int, user: CurrentUser, db: DB) -> ModelVersion:
+def get_model(model_id: DbId, user: CurrentUser, db: DB) -> ModelVersion:
     """One model version."""
     return model_of(db, user, model_id)[0]
 
 
 @router.get("/models/{model_id}/stages", response_model=list[ModelStageOut])
-def stages(model_id: int, user: CurrentUser, db: DB) -> list[ModelStage]:
+def stages(model_id: DbId, user: CurrentUser, db: DB) -> list[ModelStage]:
     """A model's stages with the metrics the executor reported."""
     mv, _ = model_of(db, user, model_id)
     return list(
@@ -313,7 +308,7 @@ def stages(model_id: int, user: CurrentUser, db: DB) -> list[ModelStage]:
 
 
 @router.get("/models/{model_id}/evaluation")
-def evaluation(model_id: int, user: CurrentUser, db: DB) -> dict[str, object]:
+def evaluation(model_id: DbId, user: CurrentUser, db: DB) -> dict[str, object]:
     """The platform's own evaluation of the model on its validation set (per-class AP, PR curves)."""
     mv, _ = model_of(db, user, model_id)
     if not mv.evaluation:
@@ -322,7 +317,7 @@ def evaluation(model_id: int, user: CurrentUser, db: DB) -> dict[str, object]:
 
 
 @router.delete("/models/{model_id}", status_code=204)
-def delete_model(model_id: int, user: CurrentUser, db: DB) -> None:
+def delete_model(model_id: DbId, user: CurrentUser, db: DB) -> None:
     """Hide a model version (soft delete)."""
     mv, _ = model_of(db, user, model_id, write=True)
     mv.deleted = True

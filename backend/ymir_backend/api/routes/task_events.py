@@ -65,8 +65,6 @@ def _event(task: TaskOut) -> str:
             "description": "`event: task`, a TaskOut as `data`, each time a task's state or progress changes",
             "content": {"text/event-stream": {"schema": {"type": "string"}}},
         },
-        401: {"description": "missing or invalid token"},
-        404: {"description": "the project does not exist or is not yours"},
     },
 )
 async def task_events(

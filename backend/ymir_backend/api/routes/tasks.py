@@ -2,42 +2,32 @@
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from ymir_backend.api.deps import DB, CurrentUser, Settings, project_access
 from ymir_backend.errors import ApiError, not_found
-from ymir_backend.models import Task, User
-from ymir_backend.models.users import Role
-from ymir_backend.schemas import Page, TaskOut
+from ymir_backend.models import Project, ProjectMember, Task
+from ymir_backend.schemas import DB_INT_MAX, DbId, Page, TaskOut
 from ymir_backend.services import tasks as task_service
+from ymir_backend.services.access import task_of as task_of
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
-
-
-def task_of(db: DB, user: User, task_id: str) -> Task:
-    """A task the user started or whose project they may see."""
-    task = db.get(Task, task_id)
-    if task is None:
-        raise not_found("task", task_id)
-    if task.user_id != user.id and user.role != Role.SUPER_ADMIN:
-        if task.project_id is None:
-            raise not_found("task", task_id)
-        try:
-            project_access(db, user, task.project_id)
-        except ApiError as e:
-            raise not_found("task", task_id) from e
-    return task
 
 
 @router.get("", response_model=Page[TaskOut])
 def list_tasks(
     user: CurrentUser,
     db: DB,
-    project_id: int | None = None,
+    project_id: DbId | None = None,
     state: str | None = None,
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=DB_INT_MAX),
     limit: int = Query(20, ge=1, le=200),
 ) -> Page[TaskOut]:
     """Your tasks (or a project's), newest first."""
@@ -45,8 +35,15 @@ def list_tasks(
     if project_id is not None:
         project_access(db, user, project_id)
         q = q.where(Task.project_id == project_id)
-    else:
-        q = q.where(Task.user_id == user.id)
+    else:  # yours, less those of projects deleted since or that you were removed from
+        visible = select(Project.id).where(
+            Project.deleted.is_(False),
+            or_(
+                Project.owner_id == user.id,
+                Project.id.in_(select(ProjectMember.project_id).where(ProjectMember.user_id == user.id)),
+            ),
+        )
+        q = q.where(Task.user_id == user.id, or_(Task.project_id.is_(None), Task.project_id.in_(visible)))
     if state:
         q = q.where(Task.state == state)
     total = db.scalar(select(func.count()).select_from(q.subquery())) or 0
@@ -59,16 +56,19 @@ def get_task(task_id: str, request: Request, user: CurrentUser, db: DB) -> Task:
     """A task with its current progress (read through from the engine)."""
     task = task_of(db, user, task_id)
     if not task.result_stored:
-        task_service.apply_status(db, request.app.state.engine, task)
+        try:
+            task_service.apply_status(db, request.app.state.engine, task)
+        except (OSError, SQLAlchemyError):  # e.g. a full disk: answer with what is stored
+            log.warning("could not refresh task %s; answering with its stored state", task_id, exc_info=True)
+            db.rollback()
+            task = task_of(db, user, task_id)
     return task
 
 
 @router.post("/{task_id}/cancel", response_model=TaskOut, status_code=202)
 def cancel(task_id: str, request: Request, user: CurrentUser, db: DB) -> Task:
     """Stop a queued or running task; it ends ``cancelled`` and commits nothing."""
-    task = task_of(db, user, task_id)
-    if task.project_id is not None:
-        project_access(db, user, task.project_id, write=True)
+    task = task_of(db, user, task_id, write=True)
     if task.result_stored:
         raise ApiError(409, "task_finished", f"task {task_id} already ended {task.state}")
     request.app.state.engine.cancel(task_id)
@@ -81,13 +81,22 @@ def retry(task_id: str, request: Request, user: CurrentUser, db: DB, settings: S
 
     The versions and iteration step the old task was filling wait for the new one.
     """
-    task = task_of(db, user, task_id)
-    if task.project_id is not None:
-        project_access(db, user, task.project_id, write=True)
+    task = task_of(db, user, task_id, write=True)
     return task_service.retry(db, request.app.state.engine, settings, task, user)
 
 
-@router.get("/{task_id}/download")
+@router.get(
+    "/{task_id}/download",
+    response_class=FileResponse,
+    responses={
+        200: {
+            "description": "the exported zip (datasets) or package (models)",
+            "content": dict.fromkeys(
+                ("application/zip", "application/x-tar", "application/octet-stream"), {}
+            ),
+        }
+    },
+)
 def download(task_id: str, user: CurrentUser, db: DB, settings: Settings) -> FileResponse:
     """The file an export or model-export task wrote."""
     task = task_of(db, user, task_id)

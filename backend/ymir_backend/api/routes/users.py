@@ -8,10 +8,11 @@ from fastapi import APIRouter, Query
 from sqlalchemy import func, select
 
 from ymir_backend.api.deps import DB, CurrentUser, Settings, SuperAdmin
+from ymir_backend.api.routes.auth import end_sessions
 from ymir_backend.errors import ApiError, not_found
 from ymir_backend.models import ApiToken, User
 from ymir_backend.models.users import Role
-from ymir_backend.schemas import ApiTokenIn, ApiTokenOut, Page, UserAdminUpdate, UserOut
+from ymir_backend.schemas import DB_INT_MAX, ApiTokenIn, ApiTokenOut, DbId, Page, UserAdminUpdate, UserOut
 from ymir_backend.security import make_token, new_api_token
 
 router = APIRouter(prefix="/users", tags=["users"])
@@ -42,7 +43,7 @@ def create_token(body: ApiTokenIn, user: CurrentUser, db: DB) -> ApiTokenOut:
 
 
 @router.delete("/me/tokens/{token_id}", status_code=204)
-def revoke_token(token_id: int, user: CurrentUser, db: DB) -> None:
+def revoke_token(token_id: DbId, user: CurrentUser, db: DB) -> None:
     """Revoke one of your API tokens."""
     row = db.get(ApiToken, token_id)
     if row is None or row.user_id != user.id:
@@ -55,7 +56,7 @@ def revoke_token(token_id: int, user: CurrentUser, db: DB) -> None:
 def list_users(
     _: SuperAdmin,
     db: DB,
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=DB_INT_MAX),
     limit: int = Query(50, ge=1, le=500),
     state: str | None = None,
 ) -> Page[UserOut]:
@@ -69,7 +70,7 @@ def list_users(
 
 
 @router.patch("/{user_id}", response_model=UserOut)
-def update_user(user_id: int, body: UserAdminUpdate, admin: SuperAdmin, db: DB) -> User:
+def update_user(user_id: DbId, body: UserAdminUpdate, admin: SuperAdmin, db: DB) -> User:
     """Approve, decline, deactivate, or change the role of a user (super admin)."""
     user = db.get(User, user_id)
     if user is None:
@@ -80,19 +81,22 @@ def update_user(user_id: int, body: UserAdminUpdate, admin: SuperAdmin, db: DB) 
         raise ApiError(400, "self_demotion", "you cannot demote or deactivate yourself")
     if body.role is not None:
         user.role = body.role
-    if body.state is not None:
+    if body.state is not None and body.state != user.state:
         user.state = body.state
-        user.token_version += 1
+        user.token_version += 1  # a deactivated (or declined) account's tokens die now
     db.commit()
     return user
 
 
 @router.post("/{user_id}/reset", response_model=dict[str, str])
-def issue_reset(user_id: int, _: SuperAdmin, db: DB, settings: Settings) -> dict[str, str]:
-    """A one-time password-reset token valid for an hour, to hand to the user (super admin)."""
+def issue_reset(user_id: DbId, _: SuperAdmin, db: DB, settings: Settings) -> dict[str, str]:
+    """A one-time password-reset token valid for an hour, to hand to the user (super admin); every
+    session and personal API token of the user is revoked at once."""
     user = db.get(User, user_id)
     if user is None:
         raise not_found("user", user_id)
+    end_sessions(db, user)  # a reset is for a lost or stolen account: its tokens die now
+    db.commit()
     token = make_token(
         user_id=user.id,
         version=user.token_version,

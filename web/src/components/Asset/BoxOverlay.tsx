@@ -1,10 +1,11 @@
+import { memo } from 'react'
 import { classColor, type DrawnBox } from './boxes'
 
 /**
  * Boxes drawn over an image as SVG in the image's own pixels (viewBox = the image's size), so each
  * rect's x/y/width/height are the box's coordinates: gt solid, predictions dashed with their score.
  */
-export function BoxOverlay({ width, height, boxes, labels = true }: { width: number; height: number; boxes: DrawnBox[]; labels?: boolean }) {
+export const BoxOverlay = memo(function BoxOverlay({ width, height, boxes, labels = true }: { width: number; height: number; boxes: DrawnBox[]; labels?: boolean }) {
   // sizes in the image's pixels, so they look alike on any image size: the font is 1/28 of the
   // longer side, the stroke is 2 screen pixels whatever the zoom
   const side = Math.max(width, height)
@@ -20,7 +21,8 @@ export function BoxOverlay({ width, height, boxes, labels = true }: { width: num
       {boxes.map((b, i) => {
         const color = classColor(b.class_name)
         return (
-          <g key={i} data-side={b.side} data-class={b.class_name} data-testid={`box-${b.side}`}>
+          <g key={i} data-side={b.side} data-class={b.class_name}>
+            {!labels && <title>{b.label}</title>}
             <rect
               x={b.x}
               y={b.y}
@@ -51,4 +53,4 @@ export function BoxOverlay({ width, height, boxes, labels = true }: { width: num
       })}
     </svg>
   )
-}
+})

@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useMemo, useRef, useState } from 'react'
+import { memo, useCallback, useEffect, useMemo, useRef, useState } from 'react'
 import { Button, Checkbox, Empty, Modal, Select, Slider, Space, Tag, Typography } from 'antd'
 import { useInfiniteQuery, useQuery } from '@tanstack/react-query'
 import { useVirtualizer } from '@tanstack/react-virtual'
@@ -16,6 +16,7 @@ type Side = 'any' | 'gt' | 'pred'
 type Mark = 'tp' | 'fp' | 'fn' | 'mtp'
 
 const PAGE = 60
+const MAX_LABELLED = 150 // above this many boxes, class and score show on hover only
 const CELL = 180
 
 export default function Assets() {
@@ -115,22 +116,7 @@ export default function Assets() {
                 const a = assets[i]
                 if (i >= total) return null
                 return (
-                  <div
-                    key={c}
-                    style={{ width: CELL - 4, height: CELL - 4, position: 'relative', cursor: 'pointer', background: '#f0f2f5' }}
-                    onClick={() => a && setOpen(i)}
-                    data-testid="thumb"
-                    data-asset={a?.asset_id}
-                  >
-                    {a && (
-                      <>
-                        <AuthedImage datasetId={did} assetId={a.asset_id} size={256}
-                          style={{ width: '100%', height: '100%', objectFit: 'contain' }} />
-                        <BoxOverlay width={a.width} height={a.height} labels={false}
-                          boxes={visibleBoxes(a, { showGt: true, showPred: true, minScore: 0, hiddenClasses: new Set() })} />
-                      </>
-                    )}
-                  </div>
+                  <Thumb key={c} datasetId={did} asset={a} onOpen={() => a && setOpen(i)} />
                 )
               })}
             </div>
@@ -153,6 +139,29 @@ export default function Assets() {
     </>
   )
 }
+
+const NO_CLASSES = new Set<string>()
+const ALL = { showGt: true, showPred: true, minScore: 0, hiddenClasses: NO_CLASSES }
+
+/** One grid cell: memoized, so scrolling re-renders only the rows that appear. */
+const Thumb = memo(function Thumb({ datasetId, asset, onOpen }: { datasetId: number; asset: Asset | undefined; onOpen: () => void }) {
+  const boxes = useMemo(() => (asset ? visibleBoxes(asset, ALL) : []), [asset])
+  return (
+    <div
+      style={{ width: CELL - 4, height: CELL - 4, position: 'relative', cursor: 'pointer', background: '#f0f2f5' }}
+      onClick={onOpen}
+      data-testid="thumb"
+      data-asset={asset?.asset_id}
+    >
+      {asset && (
+        <>
+          <AuthedImage datasetId={datasetId} assetId={asset.asset_id} size={256} style={{ width: '100%', height: '100%', objectFit: 'contain' }} />
+          <BoxOverlay width={asset.width} height={asset.height} labels={false} boxes={boxes} />
+        </>
+      )}
+    </div>
+  )
+}, (a, b) => a.asset === b.asset && a.datasetId === b.datasetId)
 
 function Viewer(props: { datasetId: number; assets: Asset[]; index: number; total: number; onMove: (i: number) => void; onClose: () => void }) {
   const { t } = useTranslation('asset')
@@ -202,7 +211,7 @@ function Viewer(props: { datasetId: number; assets: Asset[]; index: number; tota
         data-width={asset.width} data-height={asset.height}>
         <AuthedImage datasetId={props.datasetId} assetId={asset.asset_id} size={null}
           style={{ width: '100%', height: '100%', objectFit: 'contain' }} />
-        <BoxOverlay width={asset.width} height={asset.height} boxes={boxes} />
+        <BoxOverlay width={asset.width} height={asset.height} boxes={boxes} labels={boxes.length <= MAX_LABELLED} />
       </div>
       <Space style={{ marginTop: 8 }}>
         <Button onClick={() => onMove(index - 1)} disabled={index === 0}>

@@ -54,6 +54,9 @@ export default function SignIn() {
       <Typography.Paragraph style={{ marginTop: 16 }}>
         {t('noAccount')} <Link to="/signup">{t('signUp')}</Link>
       </Typography.Paragraph>
+      <Typography.Paragraph type="secondary">
+        <Link to="/reset">{t('forgot')}</Link>
+      </Typography.Paragraph>
     </AuthFrame>
   )
 }
