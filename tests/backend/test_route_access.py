@@ -245,6 +245,7 @@ class World:
     def things(self) -> dict[str, Any]:
         """A project of the owner shared with the viewer and the editor, and one of each thing in it."""
         c, owner = self.api.client, self.headers("owner")
+        c.post(f"{V1}/labels", json={"name": "cat"}, headers=owner)  # classes are labels first
         r = c.post(f"{V1}/projects", json={"name": "shared", "training_classes": ["cat"]}, headers=owner)
         pid = r.json()["id"]
         for role in ("viewer", "editor"):

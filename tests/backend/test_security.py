@@ -82,6 +82,8 @@ def _user(api: Api) -> tuple[str, dict[str, str]]:
 
 
 def _project(api: Api, h: dict[str, str], classes: list[str] | None = None) -> int:
+    for name in classes or ["cat"]:  # a project's classes are labels first (409 once one exists)
+        api.client.post(f"{V1}/labels", json={"name": name}, headers=h)
     r = api.client.post(
         f"{V1}/projects", json={"name": "p", "training_classes": classes or ["cat"]}, headers=h
     )
@@ -204,6 +206,7 @@ def test_a_refused_write_changes_nothing(sec: Api) -> None:
     assert c.get(f"{V1}/projects/{pid}", headers=owner).json()["training_classes"] == ["cat"]
     # the owner's account still works: a new project, an update
     new = _project(sec, owner, ["cat", "bird"])
+    assert c.post(f"{V1}/labels", json={"name": "fish"}, headers=owner).status_code == 201
     r = c.patch(f"{V1}/projects/{new}", json={"training_classes": ["cat", "Fish "]}, headers=owner)
     assert r.status_code == 200 and r.json()["training_classes"] == ["cat", "fish"], r.text
     # labels can be deleted when nothing uses them; otherwise the answer names the user
