@@ -318,7 +318,7 @@ def test_public_executor_images_are_listed_and_copied(api: Api, user: dict[str, 
     )
     assert r.status_code == 422 and "infer" in r.json()["detail"]
     assert c.delete(f"/api/v1/images/{copy['id']}", headers=user).status_code == 204
-    assert c.delete(f"/api/v1/images/{public['id']}", headers=user).status_code == 404
+    assert c.delete(f"/api/v1/images/{public['id']}", headers=user).status_code == 403
 
 
 def test_errors_speak_api_with_a_fix(api: Api, user: dict[str, str], project: int, tmp_path: Path) -> None:

@@ -391,7 +391,7 @@ def test_removed_members_and_deleted_projects_lose_everything_below(sec: Api) ->
     _, stranger = _user(sec)
     pid = _project(sec, owner)
     dv, mv = _rows(sec, pid)
-    assert c.patch(f"{V1}/datasets/{dv}?is_public=true", headers=owner).status_code == 200
+    assert c.patch(f"{V1}/datasets/{dv}", json={"is_public": True}, headers=owner).status_code == 200
     r = c.post(f"{V1}/datasets/{dv}/export", json={}, headers=owner)
     assert r.status_code == 202
     task = r.json()["id"]

@@ -108,7 +108,11 @@ def register_image(body: ImageIn, admin: Admin, db: DB, settings: Settings) -> E
 def delete_image(image_id: DbId, user: CurrentUser, db: DB) -> None:
     """Unregister an image (admins; users their own copies). Tasks that used it keep their record."""
     image = db.get(ExecutorImage, image_id)
-    if image is None or (user.role == Role.USER and image.owner_id != user.id):
+    if image is not None and user.role == Role.USER and image.owner_id != user.id:
+        if not image.is_public:
+            raise not_found("image", image_id)
+        raise ApiError(403, "forbidden", "only admins remove registered images; users remove their own copies")
+    if image is None:
         raise not_found("image", image_id)
     if image.name == "ymir-executor":  # copies of it (other names) may go
         raise ApiError(400, "builtin_image", "the built-in executor cannot be removed")
