@@ -111,7 +111,7 @@ def delete_image(image_id: DbId, user: CurrentUser, db: DB) -> None:
     if image is not None and user.role == Role.USER and image.owner_id != user.id:
         if not image.is_public:
             raise not_found("image", image_id)
-        raise ApiError(403, "forbidden", "only admins remove registered images; users remove their own copies")
+        raise ApiError(403, "forbidden", "only admins remove registered images; users remove their copies")
     if image is None:
         raise not_found("image", image_id)
     if image.name == "ymir-executor":  # copies of it (other names) may go
