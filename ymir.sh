@@ -105,6 +105,7 @@ web_schema() {
 
 # web_build: build web/dist when it is missing or its sources (or the API it is typed against) changed
 web_build() {
+    [ -f "$WEB/package.json" ] || { log "no web/ in this checkout: the GUI is not built"; return 0; }
     local stamp
     stamp="$(find "$WEB/src" "$WEB/index.html" "$WEB/package-lock.json" "$WEB/vite.config.ts" \
         "$ROOT/backend/ymir_backend" -type f \( -name '*.ts' -o -name '*.tsx' -o -name '*.json' \
