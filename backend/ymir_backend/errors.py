@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -18,20 +19,84 @@ log = logging.getLogger(__name__)
 
 
 class ApiError(Exception):
-    """An error the API reports as is: status, a stable machine code, and a message for humans."""
+    """An error the API reports as is: status, a stable machine code, a message for humans, and what to
+    do about it (``fix``; a default for the status when not given)."""
 
-    def __init__(self, status: int, code: str, detail: str) -> None:
+    def __init__(self, status: int, code: str, detail: str, fix: str = "") -> None:
         super().__init__(detail)
         self.status = status
         self.code = code
         self.detail = detail
+        self.fix = fix
+
+
+# What to do, by status, when an error names no fix of its own.
+DEFAULT_FIX = {
+    400: "correct the request as the detail says",
+    401: "log in (POST /api/v1/auth/login) and send the access token as 'Authorization: Bearer <token>'",
+    403: "ask the owner of the resource or an admin for access",
+    404: "check the id; the list endpoints show what you may see",
+    405: "see /docs for the methods this path takes",
+    409: "look at the resource's current state (or wait for its task) and try again",
+    413: "send less data, or import large datasets from the sharing folder",
+    422: "correct the named field(s); /docs shows every body and parameter",
+    429: "wait a minute and try again",
+}
+
+# mir's CLI words and the API's: mir's errors name its flags; the API names its fields.
+_PHRASES_BY_KIND: dict[str, list[tuple[str, str]]] = {
+    "train": [
+        (
+            r"mark them when merging: --src-revs '[^']*'",
+            "give a training_dataset_id and a validation_dataset_id that both hold images "
+            "(two different datasets)",
+        ),
+        (r"--src-revs", "training_dataset_id / validation_dataset_id"),
+    ],
+    "mining": [(r"--src-revs", "dataset_id")],
+    "infer": [(r"--src-revs", "dataset_id")],
+    "filter": [(r"--src-revs", "dataset_id")],
+    "sampling": [(r"--src-revs", "dataset_id")],
+    "export": [(r"--src-revs?", "dataset_id")],
+    "evaluate": [(r"--src-revs", "dataset_id")],
+    "copy": [(r"--src-revs", "source_dataset_id")],
+}
+_FLAGS: list[tuple[str, str]] = [
+    (r"--ex-src-revs", "exclude_dataset_ids"),
+    (r"--src-revs?", "dataset_ids"),
+    (r"--dst-rev", "group_name"),
+    (r"--class-names", "class_names"),
+    (r"--unknown-types-strategy", "unknown_types_strategy"),
+    (r"--anno-format", "anno_format"),
+    (r"--invalid-boxes", "invalid_boxes"),
+    (r"--model-hash", "model_id"),
+    (r"--task-config-file", "config"),
+    (r"--executor", "image_id"),
+    (r"--topk", "topk"),
+    (r"--cis|(?<![\w-])-p(?![\w-])", "include"),
+    (r"--ex-cis|(?<![\w-])-P(?![\w-])", "exclude"),
+    (r"--gt-dir|--annotation-dir", "the annotations/ folder"),
+    (r"--pred-dir", "the predictions/ folder"),
+    (r"--index-file|--asset-path", "the images/ folder"),
+]
+
+
+def api_words(text: str, kind: str | None = None) -> str:
+    """``text`` (a mir message or fix) with mir's CLI flags replaced by the API's field names, and
+    quoted CLI examples after a flag dropped."""
+    if not text or "-" not in text:
+        return text
+    for pattern, words in [*_PHRASES_BY_KIND.get(kind or "", []), *_FLAGS]:
+        text = re.sub(rf"(?:{pattern})(?:[ =]'[^']*')?", words, text)
+    return text
 
 
 class ErrorOut(BaseModel):
-    """Every error: a message for humans that ends with the fix, and a stable machine code."""
+    """Every error: a message for humans, a stable machine code, and what to do about it."""
 
     detail: str
     code: str
+    fix: str = ""
 
 
 class FieldError(BaseModel):
@@ -82,8 +147,8 @@ def _relative(request: Request, text: str) -> str:
     return workplace_relative(text, settings.root) if settings is not None else text
 
 
-def _body(detail: Any, code: str) -> dict[str, Any]:
-    return {"detail": detail, "code": code}
+def _body(detail: Any, code: str, status: int, fix: str = "") -> dict[str, Any]:
+    return {"detail": detail, "code": code, "fix": fix or DEFAULT_FIX.get(status, "")}
 
 
 def install(app: FastAPI) -> None:
@@ -91,12 +156,13 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(ApiError)
     async def _api(_: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse(_body(exc.detail, exc.code), status_code=exc.status)
+        return JSONResponse(_body(exc.detail, exc.code, exc.status, exc.fix), status_code=exc.status)
 
     @app.exception_handler(MirError)
     async def _mir(request: Request, exc: MirError) -> JSONResponse:
-        text = exc.message + (f"; {exc.fix}" if exc.fix else "")
-        return JSONResponse(_body(_relative(request, text), f"mir_{exc.code}"), status_code=400)
+        detail = _relative(request, api_words(exc.message))
+        fix = _relative(request, api_words(exc.fix))
+        return JSONResponse(_body(detail, f"mir_{exc.code}", 400, fix), status_code=400)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -106,14 +172,18 @@ def install(app: FastAPI) -> None:
             f"the server failed to answer {request.method} {request.url.path} "
             f"({type(exc).__name__}); retry, and if it fails again give the operator the error id {eid}"
         )
-        return JSONResponse(_body(detail, "internal_error"), status_code=500)
+        return JSONResponse(
+            _body(detail, "internal_error", 500, f"give the operator the error id {eid}"), status_code=500
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {401: "not_authenticated", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}.get(
             exc.status_code, "http_error"
         )
-        return JSONResponse(_body(exc.detail, code), status_code=exc.status_code, headers=exc.headers)
+        return JSONResponse(
+            _body(exc.detail, code, exc.status_code), status_code=exc.status_code, headers=exc.headers
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -136,6 +206,6 @@ def invalid(errors: Any) -> JSONResponse:
         where = ".".join(str(p) for p in loc if p != "body")
         if len(parts) < 5:
             parts.append(f"{where}: {msg}" if where else msg)
-    body = _body("; ".join(parts) or "invalid request", "invalid_request")
+    body = _body("; ".join(parts) or "invalid request", "invalid_request", 422)
     body["errors"] = fields
     return JSONResponse(body, status_code=422)

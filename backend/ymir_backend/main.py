@@ -5,9 +5,13 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from importlib import resources
 from pathlib import Path
 
 from fastapi import APIRouter, Depends, FastAPI
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy import select
 
 from ymir_backend import __version__, errors
@@ -22,6 +26,7 @@ from ymir_backend.api.routes import (
     labels,
     mlmodels,
     projects,
+    sharing,
     task_events,
     tasks,
     users,
@@ -73,6 +78,46 @@ def bootstrap(db: Database, settings: BackendSettings) -> None:
         s.commit()
 
 
+DOCS_ASSETS = "/docs-assets"
+
+
+def install_docs(app: FastAPI) -> None:
+    """``/docs`` (Swagger UI) and ``/redoc`` with their scripts served from this server: the files
+    come with the ``fastapi-offline`` package, so the pages work on machines without internet."""
+    static = Path(str(resources.files("fastapi_offline") / "static"))
+    app.mount(DOCS_ASSETS, StaticFiles(directory=static), name="docs-assets")
+    title = f"{app.title} API"
+    oauth_redirect = "/docs/oauth2-redirect"
+
+    @app.get("/docs", include_in_schema=False)
+    def swagger_ui() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=title,
+            oauth2_redirect_url=oauth_redirect,
+            swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{DOCS_ASSETS}/favicon.png",
+        )
+
+    @app.get(oauth_redirect, include_in_schema=False)
+    def swagger_ui_redirect() -> HTMLResponse:
+        return get_swagger_ui_oauth2_redirect_html()
+
+    @app.get("/redoc", include_in_schema=False)
+    def redoc() -> HTMLResponse:
+        page = get_redoc_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=title,
+            redoc_js_url=f"{DOCS_ASSETS}/redoc.standalone.js",
+            redoc_favicon_url=f"{DOCS_ASSETS}/favicon.png",
+            with_google_fonts=False,
+        )
+        # ReDoc's footer loads its maker's logo from a CDN: images come from this server only
+        page.headers["Content-Security-Policy"] = "img-src 'self' data:"
+        return page
+
+
 def create_app(settings: BackendSettings | None = None) -> FastAPI:
     """A configured app: migrated database, first admin, built-in image, task monitor."""
     settings = settings or get_settings()
@@ -98,7 +143,10 @@ def create_app(settings: BackendSettings | None = None) -> FastAPI:
         version=__version__,
         lifespan=lifespan,
         description="Data-centric computer vision: datasets, models, mining and iterations.",
+        docs_url=None,  # served by install_docs from installed files, never from a CDN
+        redoc_url=None,
     )
+    install_docs(app)
     app.state.settings = settings
     app.state.db = db
     app.state.engine = engine
@@ -111,7 +159,8 @@ def create_app(settings: BackendSettings | None = None) -> FastAPI:
     app.add_middleware(JsonBodyLimit, limit=settings.max_json_bytes)
     api = APIRouter(prefix="/api/v1", responses=errors.RESPONSES, dependencies=[Depends(refuse_nul)])
     routes = [auth, users, labels, projects, datasets, assets, mlmodels]
-    routes += [task_events, tasks, images, iterations, labeling]  # task_events first: /tasks/events is no id
+    # task_events before tasks: /tasks/events is no task id
+    routes += [task_events, tasks, images, iterations, labeling, sharing]
     for module in routes:
         api.include_router(module.router)
     app.include_router(api)

@@ -168,6 +168,24 @@ class LabelIn(In):
         return [_label(a) for a in v]
 
 
+class LabelUpdate(In):
+    """A PATCH of a label: aliases to add. ``name`` may be repeated but never changed."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(None, max_length=120)
+    aliases: list[str] = []
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str | None) -> str | None:
+        return None if v is None else _label(v)
+
+    @field_validator("aliases")
+    @classmethod
+    def _aliases(cls, v: list[str]) -> list[str]:
+        return [_label(a) for a in v]
+
+
 class LabelOut(Orm):
     id: int
     name: str
@@ -256,6 +274,22 @@ class DatasetVersionOut(Orm):
     created_at: dt.datetime
 
 
+class DatasetUpdate(In):
+    """What a PATCH of a dataset version changes; any other field is refused (422)."""
+
+    model_config = ConfigDict(extra="forbid")
+    is_public: bool | None = Field(None, description="public versions are listed to and copied by every user")
+    description: str | None = Field(None, max_length=10_000)
+
+
+class PublicDatasetOut(DatasetVersionOut):
+    """A public version as every user sees it, with the names to recognise it by."""
+
+    project_name: str
+    group_name: str
+    owner: str
+
+
 class DatasetGroupOut(Orm):
     id: int
     project_id: int
@@ -264,18 +298,33 @@ class DatasetGroupOut(Orm):
     created_at: dt.datetime
 
 
+ANNO_FORMATS = ("auto", "voc", "coco", "yolo", "ark", "labelstudio", "none")
+AnnoFormat = Literal["auto", "voc", "coco", "yolo", "ark", "labelstudio", "none"]
+ANNO_FORMAT_HELP = (
+    "format of annotations/: auto (detected; an empty or missing annotations/ imports the images "
+    "unlabeled), voc, coco, yolo, ark, labelstudio, or none (ignore annotations/)"
+)
+UNKNOWN_TYPES_HELP = "classes not among your labels: add (new labels), ignore (drop their boxes), stop (fail)"
+
+
 class ImportUrl(In):
     model_config = ConfigDict(extra="forbid")
     group_name: str = Field(min_length=1, max_length=120)
     url: str = Field(min_length=1, max_length=2000)
-    unknown_types_strategy: Literal["stop", "ignore", "add"] = "add"
+    anno_format: AnnoFormat = Field("auto", description=ANNO_FORMAT_HELP)
+    unknown_types_strategy: Literal["stop", "ignore", "add"] = Field("add", description=UNKNOWN_TYPES_HELP)
 
 
 class ImportPath(In):
     model_config = ConfigDict(extra="forbid")
     group_name: str = Field(min_length=1, max_length=120)
-    path: str = Field(min_length=1, max_length=1000, description="a folder under the sharing folder")
-    unknown_types_strategy: Literal["stop", "ignore", "add"] = "add"
+    path: str = Field(
+        min_length=1,
+        max_length=1000,
+        description="a folder of the sharing folder: absolute, or relative to the sharing folder",
+    )
+    anno_format: AnnoFormat = Field("auto", description=ANNO_FORMAT_HELP)
+    unknown_types_strategy: Literal["stop", "ignore", "add"] = Field("add", description=UNKNOWN_TYPES_HELP)
     with_predictions: bool = False
 
 
@@ -445,9 +494,23 @@ class ImageIn(In):
         return v
 
 
+class ImageCopy(In):
+    """A copy of a public image: your own entry running the same container, with your name for it,
+    and templates you may change."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=300)
+    description: str | None = None
+    templates: dict[str, dict[str, Any]] | None = Field(
+        None, description="default: the original's; give only kinds the original has"
+    )
+
+
 class ImageOut(Orm):
     id: int
     name: str
+    runs: str = Field(description="the container image (or built-in executor) tasks run")
+    owner_id: int | None
     description: str
     capabilities: list[str]
     templates: dict[str, Any]
@@ -492,6 +555,9 @@ class StepRun(In):
     presets: dict[str, Any] = {}
     skip: bool = False
     labeled_dataset_id: DbId | None = None
+    merge_unlabeled: bool = Field(
+        False, description="label step: merge the mined images into training although nobody labeled them"
+    )
 
 
 class IterationStepOut(Orm):

@@ -7,26 +7,16 @@ show the page (the SPA fallback). Without a bundle, ``/`` points to ``/docs`` as
 
 from __future__ import annotations
 
+import inspect
+import re
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
-from starlette.convertors import Convertor, register_url_convertor
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
+_NOT_PAGES = re.compile(r"^/(?:api(?:/|$)|docs(?:/|$)|redoc(?:/|$)|openapi\.json$|health$)")
 
-class _PagePath(Convertor[str]):
-    """Any path except the API's and the docs' (they keep their own 404)."""
-
-    regex = r"(?!api(?:/|$)|docs(?:/|$)|redoc(?:/|$)|openapi\.json$|health$).*"
-
-    def convert(self, value: str) -> str:
-        return value
-
-    def to_string(self, value: str) -> str:
-        return value
-
-
-register_url_convertor("webpage", _PagePath())
 
 IMMUTABLE = {"Cache-Control": "public, max-age=31536000, immutable"}
 NO_CACHE = {"Cache-Control": "no-cache"}
@@ -49,12 +39,26 @@ def install(app: FastAPI, dist: Path) -> bool:
 
         return False
 
-    @app.get("/{path:webpage}", include_in_schema=False)
-    def page(path: str) -> Response:
-        if path:
-            file = (dist / path).resolve()
+    # a 404 of a GET outside the API is a page of the SPA: no route of its own, so every route, even
+    # one added later, answers first
+    api_errors = app.exception_handlers[StarletteHTTPException]
+
+    async def page(request: Request, exc: Exception) -> Response:
+        path = request.url.path
+        if (
+            not isinstance(exc, StarletteHTTPException)
+            or exc.status_code != 404
+            or request.method not in ("GET", "HEAD")
+            or _NOT_PAGES.match(path)
+        ):
+            answer = api_errors(request, exc)  # the API's own handler (errors.install): async
+            return await answer if inspect.isawaitable(answer) else answer
+        rel = path.lstrip("/")
+        if rel:
+            file = (dist / rel).resolve()
             if dist in file.parents and file.is_file():
-                return FileResponse(file, headers=IMMUTABLE if path.startswith("assets/") else NO_CACHE)
+                return FileResponse(file, headers=IMMUTABLE if rel.startswith("assets/") else NO_CACHE)
         return FileResponse(index, headers=NO_CACHE)
 
+    app.add_exception_handler(StarletteHTTPException, page)
     return True

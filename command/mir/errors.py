@@ -175,11 +175,12 @@ class ExecutorError(MirError):
         executor_code: int | None = None,
         log_tail: str = "",
         work_dir: Path | None = None,
+        fix: str = "",
     ) -> None:
         self.executor_code = executor_code
         self.log_tail = log_tail
         self.work_dir = work_dir
-        fix = f"see the work directory {work_dir}" if work_dir else ""
+        fix = fix or (f"see the work directory {work_dir}" if work_dir else "")
         super().__init__(
             message + (f"\n--- last lines of the executor log ---\n{log_tail}" if log_tail else ""), fix=fix
         )

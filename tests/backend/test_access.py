@@ -27,6 +27,7 @@ from ymir_executor.model import Detector, DetectorConfig
 
 
 def _project(api: Api, h: dict[str, str], name: str = "p") -> int:
+    api.client.post("/api/v1/labels", json={"name": "cat"}, headers=h)  # 409 once it exists
     r = api.client.post("/api/v1/projects", json={"name": name, "training_classes": ["cat"]}, headers=h)
     assert r.status_code == 201, r.text
     return int(r.json()["id"])

@@ -86,6 +86,7 @@ def test_user_journey(api: Api, tmp_path: Path) -> None:
     assert any(b["class_name"] == "circle" for b in first["gt"])
     img = c.get(f"/api/v1/datasets/{ids['train']}/assets/{first['asset_id']}/image", headers=h)
     assert img.status_code == 200 and img.content[:2] == b"\xff\xd8"
+    assert img.headers["content-type"] == "image/jpeg"  # not application/octet-stream
     thumb = c.get(f"/api/v1/datasets/{ids['train']}/assets/{first['asset_id']}/thumbnail?size=32", headers=h)
     assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/jpeg"
 
@@ -194,14 +195,23 @@ def test_user_journey(api: Api, tmp_path: Path) -> None:
         assert skipped.status_code == 202 and skipped.json()["steps"][0]["state"] == "skipped"
         _done(api, h, c.post(f"/api/v1/iterations/{iid}/steps/mining", headers=h, json={}))
         mined_id = c.get(f"/api/v1/iterations/{iid}", headers=h).json()["steps"][1]["output_dataset_id"]
-        # the pool's own ground truth stands in for the annotators' labels
-        assert (
-            c.post(
+        if _round == 1:
+            # the pool's own ground truth stands in for the annotators' labels
+            labeled = c.post(
                 f"/api/v1/iterations/{iid}/steps/label", headers=h, json={"labeled_dataset_id": mined_id}
-            ).status_code
-            == 202
-        )
-        _done(api, h, c.post(f"/api/v1/iterations/{iid}/steps/merge", headers=h, json={}))
+            )
+            assert labeled.status_code == 202, labeled.text
+            _done(api, h, c.post(f"/api/v1/iterations/{iid}/steps/merge", headers=h, json={}))
+        else:
+            # nobody labeled round 2's mined images: finishing the step without a labeled set is refused,
+            # and skipping it skips the merge, so they never reach training as images without boxes
+            r = c.post(f"/api/v1/iterations/{iid}/steps/label", headers=h, json={})
+            assert r.status_code == 422 and "labeled_dataset_id" in r.json()["detail"], r.text
+            r = c.post(f"/api/v1/iterations/{iid}/steps/label", headers=h, json={"skip": True})
+            steps = {s["name"]: s for s in r.json()["steps"]}
+            assert steps["label"]["state"] == "skipped" and steps["label"]["output_dataset_id"] is None
+            assert steps["merge"]["state"] == "skipped" and steps["merge"]["output_dataset_id"] is None
+            assert c.post(f"/api/v1/iterations/{iid}/steps/merge", headers=h, json={}).status_code == 409
         _done(api, h, c.post(f"/api/v1/iterations/{iid}/steps/training", headers=h, json={}))
         summary = c.get(f"/api/v1/iterations/{iid}", headers=h).json()
         assert summary["state"] == "done", summary
@@ -209,10 +219,9 @@ def test_user_journey(api: Api, tmp_path: Path) -> None:
         assert summary["summary"]["training_set_size"] >= 24
     rounds = c.get(f"/api/v1/projects/{pid}/iterations", headers=h).json()
     assert [r["round"] for r in rounds] == [1, 2]
-    assert (
-        rounds[1]["summary"]["training_set_change"] is not None
-        and rounds[1]["summary"]["map50_95_change"] is not None
-    )
+    assert rounds[0]["summary"]["training_set_change"] is None  # no round before it
+    assert rounds[1]["summary"]["training_set_change"] == 0  # the unlabeled images were not merged
+    assert rounds[1]["summary"]["map50_95_change"] is not None
     # a round's mining and training run on the GPUs their step asks for
     it3 = c.post(f"/api/v1/projects/{pid}/iterations", headers=h, json={}).json()["id"]
     c.post(f"/api/v1/iterations/{it3}/steps/prepare_mining", headers=h, json={"skip": True})

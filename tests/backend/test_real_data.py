@@ -97,6 +97,8 @@ def _version(api: Api, h: dict[str, str], pid: int, task: dict[str, Any]) -> dic
 def test_thousands_of_images_import_export_and_train(full: Api, big: Path, big_zip: bytes) -> None:
     c = full.client
     h = full.signup(f"bulk-{uuid.uuid4().hex[:6]}@example.com")
+    for name in ("cat", "dog"):  # a project's classes are labels first
+        assert c.post("/api/v1/labels", headers=h, json={"name": name}).status_code == 201
     r = c.post("/api/v1/projects", headers=h, json={"name": "bulk", "training_classes": ["cat", "dog"]})
     assert r.status_code == 201, r.text
     pid = r.json()["id"]

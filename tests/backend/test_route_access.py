@@ -111,6 +111,7 @@ RULES: dict[str, Rule] = {
     "PATCH /labels/{label_id}": Rule("own", json=lambda w, r: {"name": "cat", "aliases": ["kitty"]}),
     "DELETE /labels/{label_id}": Rule("own", fresh=True),
     "GET /images": Rule("any"),
+    "POST /images/{image_id}/copy": Rule("any", json=lambda w, r: {"name": f"copy-{uuid.uuid4().hex[:8]}"}),
     "POST /images": Rule(
         "admin",
         json=lambda w, r: {"name": f"example.org/det-{uuid.uuid4().hex[:6]}:1", "templates": {"infer": {}}},
@@ -152,7 +153,9 @@ RULES: dict[str, Rule] = {
         "write", json=lambda w, r: {"dataset_ids": [w.ids["dataset_id"]], "count": 1}
     ),
     "GET /datasets/{dataset_id}": Rule("read"),
-    "PATCH /datasets/{dataset_id}": Rule("write", query="?description=d"),
+    "PATCH /datasets/{dataset_id}": Rule("write", json=lambda w, r: {"description": "d"}),
+    "GET /datasets/public": Rule("any"),
+    "GET /sharing": Rule("any"),
     "DELETE /datasets/{dataset_id}": Rule("write", fresh=True),
     "POST /datasets/{dataset_id}/export": Rule("read", json=lambda w, r: {"anno_format": "coco"}),
     "POST /datasets/{dataset_id}/evaluate": Rule("write", json=lambda w, r: {}),
@@ -245,6 +248,7 @@ class World:
     def things(self) -> dict[str, Any]:
         """A project of the owner shared with the viewer and the editor, and one of each thing in it."""
         c, owner = self.api.client, self.headers("owner")
+        c.post(f"{V1}/labels", json={"name": "cat"}, headers=owner)  # classes are labels first
         r = c.post(f"{V1}/projects", json={"name": "shared", "training_classes": ["cat"]}, headers=owner)
         pid = r.json()["id"]
         for role in ("viewer", "editor"):

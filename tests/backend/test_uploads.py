@@ -142,6 +142,7 @@ def _length(reply: bytes) -> int:
 
 def _project(live: Live, headers: dict[str, str]) -> int:
     with httpx.Client(base_url=live.base, headers=headers) as c:
+        c.post("/api/v1/labels", json={"name": "cat"})  # classes are labels first (409 once it exists)
         r = c.post("/api/v1/projects", json={"name": f"p{time.time_ns()}", "training_classes": ["cat"]})
         assert r.status_code == 201, r.text
         return int(r.json()["id"])

@@ -22,3 +22,10 @@ class ExecutorImage(Timestamped, Base):
     object_type: Mapped[int] = mapped_column(Integer, default=2)
     is_public: Mapped[bool] = mapped_column(default=True)
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    # what a copy runs: the original's image (a copy's name is only its own); None: the name itself
+    reference: Mapped[str | None] = mapped_column(String(300), nullable=True)
+
+    @property
+    def runs(self) -> str:
+        """The container image (or built-in executor) this entry runs."""
+        return self.reference or self.name

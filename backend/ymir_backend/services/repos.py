@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from mir.ops import history
 from mir.store.repo import Repo
 from ymir_backend.config import BackendSettings
+from ymir_backend.errors import ApiError
 from ymir_backend.models import Label, Project
 
 
@@ -35,3 +36,43 @@ def sync_labels(db: Session, settings: BackendSettings, project: Project) -> Non
         missing = [a for a in label.aliases if a not in known]
         if label.name not in known or missing:
             history.add_label(root=root, name=label.name, aliases=list(label.aliases))
+
+
+def adopt_classes(db: Session, user_id: int, names: list[str]) -> list[str]:
+    """Make every class a dataset holds one of the user's labels (an import with strategy ``add``
+    creates classes in the repository; the label list is the one place users see and pick classes).
+    Returns the names added."""
+    known: set[str] = set()
+    for label in db.scalars(select(Label).where(Label.user_id == user_id)):
+        known |= {label.name, *label.aliases}
+    added = []
+    for name in names:
+        key = name.strip().lower()
+        if key and key not in known:
+            db.add(Label(user_id=user_id, name=key, aliases=[]))
+            known.add(key)
+            added.append(key)
+    return added
+
+
+def resolve_classes(db: Session, user_id: int, names: list[str], *, field: str) -> list[str]:
+    """The label names for ``names`` (a name or an alias of one of the user's labels).
+
+    Raises:
+        ApiError: 422 naming the first unknown class and how to add it.
+    """
+    lookup: dict[str, str] = {}
+    for label in db.scalars(select(Label).where(Label.user_id == user_id)):
+        lookup[label.name] = label.name
+        lookup.update(dict.fromkeys(label.aliases, label.name))
+    unknown = [n for n in names if n not in lookup]
+    if unknown:
+        raise ApiError(
+            422,
+            "unknown_class",
+            f"{field}: {', '.join(repr(n) for n in unknown)} {'is' if len(unknown) == 1 else 'are'} not "
+            "among your labels",
+            fix=f"add {'it' if len(unknown) == 1 else 'them'} first with POST /api/v1/labels "
+            '({"name": ...}), or import a dataset holding it with unknown_types_strategy "add"',
+        )
+    return list(dict.fromkeys(lookup[n] for n in names))

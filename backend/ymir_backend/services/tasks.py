@@ -22,7 +22,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from ymir_backend.config import BackendSettings
-from ymir_backend.errors import ApiError
+from ymir_backend.errors import ApiError, api_words
 from ymir_backend.models import (
     DatasetVersion,
     Iteration,
@@ -35,7 +35,7 @@ from ymir_backend.models import (
 )
 from ymir_backend.services import lifecycle
 from ymir_backend.services.engine import Engine
-from ymir_backend.services.repos import sync_labels
+from ymir_backend.services.repos import adopt_classes, sync_labels
 from ymir_controller.protocol import Progress, TaskRequest, TaskResult, superseded_flag
 
 RETRYABLE = ("failed", "cancelled", "lost")
@@ -87,6 +87,9 @@ def store_result(db: Session, task: Task, result: TaskResult) -> None:
             dv.gt_boxes = v.gt_boxes
             dv.pred_boxes = v.pred_boxes
             dv.evaluation = result.evaluation
+            project = db.get(Project, dv.project_id)
+            if project is not None:
+                adopt_classes(db, project.owner_id, sorted({*v.gt, *v.pred}))
         else:
             dv.state = "failed"
     for mv in db.scalars(select(ModelVersion).where(ModelVersion.task_id == task.id)):
@@ -146,7 +149,7 @@ def apply_status(db: Session, engine: Engine, task: Task) -> None:
         return
     task.state = result.state
     task.result = result.model_dump(mode="json")
-    task.error = result.error.model_dump() if result.error else None
+    task.error = _api_error(result, task.kind)
     task.percent = 1.0 if result.state == "done" else task.percent
     task.finished_at = _now()
     store_result(db, task, result)
@@ -154,6 +157,16 @@ def apply_status(db: Session, engine: Engine, task: Task) -> None:
         _fail_versions(db, task)
     db.commit()
     lifecycle.release_upload(db, settings_of(engine), task)
+
+
+def _api_error(result: TaskResult, kind: str) -> dict[str, Any] | None:
+    """The task's error as API users read it: field names instead of mir's CLI flags."""
+    if result.error is None:
+        return None
+    error: dict[str, Any] = result.error.model_dump()
+    error["message"] = api_words(error["message"], kind)
+    error["fix"] = api_words(error["fix"], kind)
+    return error
 
 
 def _resume_labeling(engine: Engine, task: Task) -> None:

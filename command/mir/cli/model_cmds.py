@@ -86,6 +86,7 @@ def _train(args: argparse.Namespace) -> int:
         f"trained model {report.model_hash} (best stage {report.best_stage}) into {report.commit.tag}: "
         f"map50_95 {m['map50_95']:.4f}  map50 {m['map50']:.4f} (measured by mir on the validation assets)"
     )
+    print(f"trained classes: {', '.join(report.class_names)} (from {report.class_names_source})")
     return 0
 
 

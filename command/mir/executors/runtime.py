@@ -288,7 +288,8 @@ class DockerRuntime:
             except Exception as e:
                 raise ExecutorError(
                     f"cannot reach the Docker Engine ({e})",
-                    log_tail="is the Docker daemon running, and may this user use it?",
+                    fix="start the Docker daemon (or point DOCKER_HOST at a running Engine, e.g. podman's "
+                    "socket) and make sure the worker's user may use it",
                 ) from e
         return self._client
 

@@ -16,7 +16,16 @@ from mir.formats import ark, coco, labelstudio, voc, yolo
 from mir.formats.base import Reader, Writer
 from mir.formats.labelstudio import labeling_config
 
-__all__ = ["ALIASES", "FORMATS", "READERS", "WRITERS", "detect", "labeling_config", "resolve_format"]
+__all__ = [
+    "ALIASES",
+    "FORMATS",
+    "READERS",
+    "WRITERS",
+    "detect",
+    "holds_no_files",
+    "labeling_config",
+    "resolve_format",
+]
 
 FORMATS: tuple[str, ...] = ("voc", "coco", "yolo", "ark", "labelstudio")
 
@@ -83,14 +92,47 @@ def detect(source: Path) -> str:
     if len(fitting) == 1:
         return fitting[0]
     if fitting:
+        evidence = "; ".join(f"{name} ({_evidence(name, source)})" for name in fitting)
         raise InvalidArgsError(
-            f"{source} could be any of: {', '.join(fitting)}", fix="name the annotation format explicitly"
+            f"{source} mixes annotation formats: {evidence}",
+            fix="keep one format in the folder, or name the annotation format explicitly "
+            f"({', '.join(fitting)})",
         )
     why = "; ".join(f"{name}: {reason}" for name, reason in reasons.items())
     raise InvalidArgsError(
         f"cannot tell the annotation format of {source} ({why})",
         fix=f"name the annotation format explicitly ({', '.join(FORMATS)})",
     )
+
+
+def holds_no_files(source: Path) -> bool:
+    """Whether ``source`` is a folder without any file below it (hidden files aside): an unlabeled
+    set's empty ``annotations/``, which means "no annotations" rather than an unknown format."""
+    if not source.is_dir():
+        return False
+    for _, dirs, files in os.walk(source):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        if any(not f.startswith(".") for f in files):
+            return False
+    return True
+
+
+_EVIDENCE_SUFFIXES = {"voc": (".xml",), "yolo": (".txt", ".yaml"), "ark": (".txt",)}
+
+
+def _evidence(name: str, source: Path, limit: int = 5) -> str:
+    """The files that make ``source`` look like format ``name``, for the error of a mixed folder."""
+    if name in ("coco", "labelstudio"):
+        path, _ = _json_head(source, coco.FILE_NAME if name == "coco" else labelstudio.FILE_NAME)
+        return path.name if path else "?"
+    suffixes = _EVIDENCE_SUFFIXES[name]
+    found: list[str] = []
+    for directory in common.shard_dirs(source):
+        for entry in sorted(os.listdir(directory)):
+            if entry.lower().endswith(suffixes):
+                found.append(os.path.relpath(os.path.join(directory, entry), source))
+    shown = ", ".join(found[:limit])
+    return shown + (f" and {len(found) - limit} more" if len(found) > limit else "")
 
 
 def _probe_voc(source: Path) -> str | None:

@@ -324,6 +324,20 @@ def shard_path(out_dir: Path, asset_id: str, suffix: str) -> Path:
     return out_dir / asset_id[-2:] / f"{asset_id}{suffix}"
 
 
+def file_stems(assets: pa.Table) -> list[str | None]:
+    """Per asset, the stem its annotation file is named by: the ``file_stem`` column where an export
+    keeps original image names, else None (named by asset id)."""
+    if "file_stem" in assets.column_names:
+        return list(assets.column("file_stem").to_pylist())
+    return [None] * assets.num_rows
+
+
+def annotation_path(out_dir: Path, asset_id: str, suffix: str, stem: str | None) -> Path:
+    """``out_dir/<stem><suffix>`` next to an image kept under its original name, else the sharded
+    ``out_dir/<asset_id[-2:]>/<asset_id><suffix>``."""
+    return out_dir / f"{stem}{suffix}" if stem else shard_path(out_dir, asset_id, suffix)
+
+
 def locate_json(source: Path, default_name: str, fmt: str) -> Path:
     """The JSON file of a single-file format: ``source`` itself, ``source/default_name``, or the only
     ``.json`` file in the folder ``source``."""

@@ -122,8 +122,9 @@ def write(selection: ExportSelection, out_dir: Path) -> dict[str, str]:
     (out_dir / CLASS_FILES[0]).write_text("".join(f"{n}\n" for n in selection.class_names), encoding="utf-8")
     lines = _lines(selection.boxes)
     written: dict[str, str] = {}
-    for asset_id in selection.assets.column("asset_id").to_pylist():
-        path = common.shard_path(out_dir, asset_id, SUFFIX)
+    stems = common.file_stems(selection.assets)
+    for asset_id, stem in zip(selection.assets.column("asset_id").to_pylist(), stems, strict=True):
+        path = common.annotation_path(out_dir, asset_id, SUFFIX, stem)
         path.parent.mkdir(exist_ok=True)
         path.write_text("".join(lines.get(asset_id, ())), encoding="utf-8")
         written[asset_id] = str(path)

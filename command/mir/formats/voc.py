@@ -184,6 +184,7 @@ def write(selection: ExportSelection, out_dir: Path) -> dict[str, str]:
     assets = selection.assets.sort_by("asset_id")
     objects = _object_xml(selection)
     tags_column = assets.column("tags").to_pylist() if "tags" in assets.column_names else None
+    stems = common.file_stems(assets)
     written: dict[str, str] = {}
     for i, (asset_id, width, height, depth, image_path) in enumerate(
         zip(
@@ -208,7 +209,7 @@ def write(selection: ExportSelection, out_dir: Path) -> dict[str, str]:
             parts.append(f"  <image_quality>{escape(quality)}</image_quality>\n")
         parts.extend(objects.get(asset_id, ()))
         parts.append("</annotation>\n")
-        path = common.shard_path(out_dir, asset_id, SUFFIX)
+        path = common.annotation_path(out_dir, asset_id, SUFFIX, stems[i])
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("".join(parts), encoding="utf-8")
         written[asset_id] = str(path)

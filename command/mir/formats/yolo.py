@@ -221,8 +221,9 @@ def write(selection: ExportSelection, out_dir: Path) -> dict[str, str]:
     labels.mkdir(exist_ok=True)
     lines = _lines(selection)
     written: dict[str, str] = {}
-    for asset_id in selection.assets.column("asset_id").to_pylist():
-        path = labels / f"{asset_id}{SUFFIX}"
+    stems = common.file_stems(selection.assets)
+    for asset_id, stem in zip(selection.assets.column("asset_id").to_pylist(), stems, strict=True):
+        path = labels / f"{stem or asset_id}{SUFFIX}"
         path.write_text("".join(lines.get(asset_id, ())), encoding="utf-8")
         written[asset_id] = str(path)
     return written

@@ -122,8 +122,16 @@ def export_dataset(
     tvt: str = "",
     progress: ProgressFn | None = None,
     bar: bool | None = None,
+    original_names: bool = False,
+    relative_to: Path | None = None,
 ) -> ExportReport:
-    """Write the images of ``src_rev`` and (optionally) its gt / predictions in ``anno_format``."""
+    """Write the images of ``src_rev`` and (optionally) its gt / predictions in ``anno_format``.
+
+    ``original_names`` writes each image under its imported file name, directly in ``asset_dir``
+    (a name taken by another image gets ``_<asset id prefix>`` before the suffix), and names its
+    annotation file after it, so the folder imports again as it is. ``relative_to`` makes the paths in
+    the index files (and Label Studio's ``data.image``) relative to that folder, so an export still
+    works after it is moved or downloaded."""
     repo = Repo(root)
     rev = parse_rev(src_rev, allow_tvt=False)
     commit = repo.resolve(rev)
@@ -146,7 +154,15 @@ def export_dataset(
     prog = Progress(progress, bar=bar)
     asset_dir = absolute(asset_dir)
     prog.phase(0.0, 0.8)
-    assets = place_assets(snap.assets, asset_dir, media_location, link=link, progress=prog)
+    assets = place_assets(
+        snap.assets, asset_dir, media_location, link=link, progress=prog, original_names=original_names
+    )
+    if relative_to is not None:
+        base = absolute(relative_to)
+        shown = [os.path.relpath(p, base) for p in assets["image_path"].to_pylist()]
+        assets = assets.set_column(
+            assets.schema.get_field_index("image_path"), "image_path", pa.array(shown, pa.string())
+        )
     paths = assets["image_path"].to_pylist()
     asset_index = asset_dir / "index.tsv"
     write_lines(asset_index, paths)
@@ -155,7 +171,9 @@ def export_dataset(
     for side, folder in (("gt", gt_dir), ("pred", pred_dir)):
         if folder is None or fmt == "none":
             continue
-        index = write_annotations(assets, snap.table(side), names, fmt, absolute(folder), side)
+        index = write_annotations(
+            assets, snap.table(side), names, fmt, absolute(folder), side, relative_to=relative_to
+        )
         if side == "gt":
             gt_index = index
         else:
@@ -171,15 +189,55 @@ def export_dataset(
     )
 
 
+def original_file_names(assets: pa.Table) -> list[str]:
+    """One file name per asset: its imported name, made unique (case-insensitively, by stem, since
+    annotation files are matched by stem) with ``_<asset id prefix>``; the image's suffix is added
+    where the name has none."""
+    taken: set[str] = set()
+    out = []
+    for asset_id, origin, fmt in zip(
+        assets["asset_id"].to_pylist(),
+        assets["origin_name"].to_pylist(),
+        assets["image_format"].to_pylist(),
+        strict=True,
+    ):
+        name = os.path.basename(str(origin or "")).strip()
+        stem, suffix = os.path.splitext(name)
+        if not stem or stem.startswith("."):
+            stem, suffix = asset_id, ""
+        suffix = suffix or f".{EXTENSIONS.get(fmt, 'img')}"
+        if stem.lower() in taken:
+            stem = f"{stem}_{asset_id[:8]}"
+            while stem.lower() in taken:  # pragma: no cover - needs a clash of 8 hex digits too
+                stem = f"{stem}_{asset_id}"
+        taken.add(stem.lower())
+        out.append(stem + suffix)
+    return out
+
+
 def place_assets(
-    assets: pa.Table, asset_dir: Path, media_location: Path, *, link: bool, progress: Progress | None = None
+    assets: pa.Table,
+    asset_dir: Path,
+    media_location: Path,
+    *,
+    link: bool,
+    progress: Progress | None = None,
+    original_names: bool = False,
 ) -> pa.Table:
-    """Copy (or hard-link) every asset to ``<asset_dir>/<hh>/<sha1>.<ext>`` in worker processes;
-    returns ``assets`` with an ``image_path`` column."""
+    """Copy (or hard-link) every asset to ``<asset_dir>/<hh>/<sha1>.<ext>`` (or, with
+    ``original_names``, ``<asset_dir>/<imported name>``) in worker processes; returns ``assets`` with an
+    ``image_path`` column (and ``file_stem`` with ``original_names``)."""
     asset_dir.mkdir(parents=True, exist_ok=True)
     ids_list = assets["asset_id"].to_pylist()
-    exts = [EXTENSIONS.get(f, "img") for f in assets["image_format"].to_pylist()]
-    paths = [str(asset_dir / a[-2:] / f"{a}.{e}") for a, e in zip(ids_list, exts, strict=True)]
+    if original_names:
+        file_names = original_file_names(assets)
+        paths = [str(asset_dir / n) for n in file_names]
+        assets = assets.append_column(
+            "file_stem", pa.array([os.path.splitext(n)[0] for n in file_names], pa.string())
+        )
+    else:
+        exts = [EXTENSIONS.get(f, "img") for f in assets["image_format"].to_pylist()]
+        paths = [str(asset_dir / a[-2:] / f"{a}.{e}") for a, e in zip(ids_list, exts, strict=True)]
     chunks = chunked(list(zip(ids_list, paths, strict=True)), 512)
     with pool(len(ids_list), min_items=2048) as workers:
         fn = partial(_place_chunk, media_location=str(media_location), link=link)
@@ -194,9 +252,17 @@ def place_assets(
 
 
 def write_annotations(
-    assets: pa.Table, boxes: pa.Table, names: list[str], fmt: str, folder: Path, side: str
+    assets: pa.Table,
+    boxes: pa.Table,
+    names: list[str],
+    fmt: str,
+    folder: Path,
+    side: str,
+    *,
+    relative_to: Path | None = None,
 ) -> Path:
-    """Write one side's boxes (class ids already positions in ``names``) and its ``index.tsv``."""
+    """Write one side's boxes (class ids already positions in ``names``) and its ``index.tsv`` (paths
+    relative to ``relative_to`` when given)."""
     folder.mkdir(parents=True, exist_ok=True)
     written: dict[str, str] = {}
     if fmt in _PER_ASSET_FORMATS and assets.num_rows >= 2 * _ANNO_CHUNK:
@@ -212,6 +278,9 @@ def write_annotations(
     else:
         written = _write_chunk((assets, boxes), fmt=fmt, names=names, folder=str(folder), side=side)
     lookup = dict(zip(assets["asset_id"].to_pylist(), assets["image_path"].to_pylist(), strict=True))
+    if relative_to is not None:
+        base = absolute(relative_to)
+        written = {a: os.path.relpath(p, base) for a, p in written.items()}
     index = folder / "index.tsv"
     write_lines(index, [f"{lookup[a]}\t{p}" for a, p in written.items() if a in lookup])
     return index

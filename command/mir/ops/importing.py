@@ -337,6 +337,9 @@ def _read_side(
             fix="annotations are matched by file stem; rename one of the images",
         )
     source = absolute(source)
+    if anno_format == "auto" and formats.holds_no_files(source):
+        log.info("%s holds no files: the %s side is imported without annotations", source, side)
+        return None
     fmt = formats.detect(source) if anno_format == "auto" else formats.resolve_format(anno_format)
     reader = formats.READERS[fmt]
     kwargs: dict[str, Any] = {"stems": stem_list, "map_fn": map_fn, "sizes": sizes, "side": side}

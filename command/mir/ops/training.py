@@ -7,6 +7,7 @@ mir's evaluator (:mod:`mir.evaluation`), not taken on trust from the executor.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,8 @@ from mir.progress import Progress
 from mir.store.repo import Commit, Repo, Snapshot, Task
 from mir.store.schema import Tvt
 
+log = logging.getLogger(__name__)
+
 
 @dataclass
 class TrainReport:
@@ -50,23 +53,35 @@ class TrainReport:
     best_stage: str
     metrics: dict[str, Any]
     model: dict[str, Any]  # the commit's model record: stages, class names, map50, map50_95, executor_map50
+    class_names: list[str]
+    class_names_source: str
+
+
+CLASSES_FROM_ARGUMENT = "--class-names"
+CLASSES_FROM_CONFIG = "class_names of the task config"
+CLASSES_FROM_DATASET = "all classes of the training set (the default: neither --class-names nor class_names)"
 
 
 def _class_names(
     snap: Snapshot, labels: Labels, config: dict[str, Any], class_names: str | list[str]
-) -> list[str]:
-    wanted = split_names(class_names) or [str(n) for n in config.get("class_names") or []]
+) -> tuple[list[str], str]:
+    """The classes to train and where they came from (one of the ``CLASSES_FROM_*`` phrases)."""
+    wanted = split_names(class_names)
+    source = CLASSES_FROM_ARGUMENT
+    if not wanted:
+        wanted = [str(n) for n in config.get("class_names") or []]
+        source = CLASSES_FROM_CONFIG
     if wanted:
-        ids = labels.ids_of(wanted, where="--class-names")
+        ids = labels.ids_of(wanted, where=source.split(" of ")[0])
         if len(set(ids)) != len(ids):
             raise InvalidArgsError(
                 f"class names {wanted} name the same class twice", fix="list each class once"
             )
-        return [labels.name_of(i) for i in ids]
+        return [labels.name_of(i) for i in ids], source
     used = sorted(set(snap.gt["class_id"].to_pylist()))
     if not used:
         raise InvalidArgsError("the training set has no ground-truth boxes", fix="import annotations first")
-    return [labels.name_of(i) for i in used]
+    return [labels.name_of(i) for i in used], CLASSES_FROM_DATASET
 
 
 def train(
@@ -88,7 +103,8 @@ def train(
     merged = merge_sources(sources, strategy=strategy).snap
     labels = repo.labels()
     user_config = load_task_config(task_config_file, task_config)
-    names = _class_names(merged, labels, user_config, class_names)
+    names, names_source = _class_names(merged, labels, user_config, class_names)
+    log.info("training %d class(es): %s (from %s)", len(names), ", ".join(names), names_source)
     ids = labels.ids_of(names)
     tvt = merged.assets["tvt"]
     n_train = int(pc.sum(pc.equal(tvt, pa.scalar(int(Tvt.TRAIN), pa.int8()))).as_py() or 0)
@@ -227,7 +243,13 @@ def train(
             raise
     prog.done("trained")
     return TrainReport(
-        commit=commit, model_hash=model_hash, best_stage=result.best_stage, metrics=metrics, model=model
+        commit=commit,
+        model_hash=model_hash,
+        best_stage=result.best_stage,
+        metrics=metrics,
+        model=model,
+        class_names=names,
+        class_names_source=names_source,
     )
 
 

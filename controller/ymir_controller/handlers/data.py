@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,20 @@ def _done(
     )
 
 
+def _refuse_links_out(folder: Path, sharing: Path, label: str) -> None:
+    """Refuse a dataset folder holding a symbolic link (to a file or a folder) that leads out of the
+    sharing folder: an import reads only what was put there."""
+    for parent, dirs, files in os.walk(folder):
+        for name in dirs + files:
+            path = Path(parent) / name
+            if path.is_symlink() and not archives.inside(sharing, path):
+                raise InputFileError(
+                    f"{label}/{path.relative_to(folder)}",
+                    f"is a symbolic link out of the sharing folder {sharing}",
+                    fix="copy the file or folder into the sharing folder instead of linking to it",
+                )
+
+
 def _dataset_folder(req: ImportRequest, ctx: Context) -> tuple[Path, str]:
     """The unpacked dataset folder for any import source, and how to name it in errors."""
     s = ctx.settings
@@ -54,6 +69,7 @@ def _dataset_folder(req: ImportRequest, ctx: Context) -> tuple[Path, str]:
                 f"is not a folder under the sharing folder {sharing}",
                 fix="copy the dataset there first",
             )
+        _refuse_links_out(folder, sharing, src.path)
         return folder, src.path
     work = ctx.fresh_work_dir()
     if src.kind == "zip":
@@ -92,6 +108,8 @@ def handle_import(req: ImportRequest, ctx: Context) -> TaskResult:
     """Import from the sharing folder, an uploaded zip or a URL (``images/`` + ``annotations/``)."""
     folder, label = _dataset_folder(req, ctx)
     images, gt, pred = archives.locate_dataset(folder, label)
+    if req.anno_format == "none":  # the user chose to import the images without their annotations
+        gt = pred = None
     index = ctx.work_dir / "index.txt" if ctx.work_dir.exists() else ctx.fresh_work_dir() / "index.txt"
     if archives.write_index(images, index) == 0:
         raise InputFileError(
@@ -105,7 +123,7 @@ def handle_import(req: ImportRequest, ctx: Context) -> TaskResult:
         media_location=ctx.settings.media,
         gt_dir=gt,
         pred_dir=pred if req.with_predictions else None,
-        anno_format=req.anno_format,
+        anno_format="auto" if req.anno_format == "none" else req.anno_format,
         unknown_types_strategy=req.unknown_types_strategy,
         invalid_box_strategy=req.invalid_boxes,
         user=req.user,
@@ -200,7 +218,8 @@ def handle_fuse(req: FuseRequest, ctx: Context) -> TaskResult:
 
 
 def handle_export(req: ExportRequest, ctx: Context) -> TaskResult:
-    """Export a version under the workplace, zipped by default (for download)."""
+    """Export a version under the workplace, zipped by default (for download): ``images/`` with the
+    original file names, ``annotations/`` (and ``predictions/``) with index files relative to the export."""
     repo = ctx.settings.path(req.repo)
     out = ctx.settings.path(req.dst_dir)
     staging = ctx.fresh_work_dir() / "export"
@@ -216,6 +235,8 @@ def handle_export(req: ExportRequest, ctx: Context) -> TaskResult:
         class_names=req.class_names,
         progress=ctx.progress("exporting"),
         bar=False,
+        original_names=True,  # images/<the name they were imported with>, annotations named alike
+        relative_to=staging,  # index files and Label Studio JSON work wherever the export is unpacked
     )
     out.parent.mkdir(parents=True, exist_ok=True)
     if req.zip:

@@ -84,7 +84,7 @@ def test_detect_ambiguous_and_missing(tmp_path: Path) -> None:
     gen(tmp_path, {"a.xml": "<annotation/>", "coco-annotations.json": '{"images": []}'})
     with pytest.raises(InvalidArgsError) as info:
         detect(tmp_path)
-    assert_names(info.value, "could be any of: voc, coco")
+    assert_names(info.value, "mixes annotation formats: voc (a.xml); coco (coco-annotations.json)")
     with pytest.raises(InvalidArgsError) as info:
         detect(tmp_path / "nope")
     assert_names(info.value, "nope", "does not exist")

@@ -192,6 +192,21 @@ async def list_assets(
     return Response(orjson.dumps(body), media_type="application/json")
 
 
+def image_content_type(path: Any) -> str:
+    """The image's media type from its first bytes (media files are stored by hash, without a suffix)."""
+    with open(path, "rb") as handle:
+        head = handle.read(12)
+    if head.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if head.startswith(b"\x89PNG"):
+        return "image/png"
+    if head.startswith(b"BM"):
+        return "image/bmp"
+    if head.startswith(b"RIFF") and head[8:12] == b"WEBP":
+        return "image/webp"
+    return "application/octet-stream"
+
+
 def _asset_file(settings: Settings, asset_id: str) -> Any:
     if len(asset_id) != 40 or any(c not in "0123456789abcdef" for c in asset_id):
         raise not_found("asset", asset_id)
@@ -222,7 +237,9 @@ def asset_image(
     dv, project = version_of(db, user, dataset_id)
     path = _asset_file(settings, asset_id)
     _in_version(request, settings, project, dv.rev, asset_id)
-    return FileResponse(path, headers={"Cache-Control": "private, max-age=86400"})
+    return FileResponse(
+        path, media_type=image_content_type(path), headers={"Cache-Control": "private, max-age=86400"}
+    )
 
 
 @router.get(

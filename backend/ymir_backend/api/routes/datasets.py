@@ -4,18 +4,22 @@ filter, sampling, export, evaluate, delete. Long work answers ``202`` with the t
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from ymir_backend.api.deps import DB, CurrentUser, Settings, project_access
 from ymir_backend.errors import ApiError
 from ymir_backend.models import DatasetGroup, DatasetVersion, ModelVersion, Project, Task, User
 from ymir_backend.schemas import (
+    ANNO_FORMAT_HELP,
+    ANNO_FORMATS,
     DB_INT_MAX,
+    UNKNOWN_TYPES_HELP,
     DatasetGroupOut,
+    DatasetUpdate,
     DatasetVersionOut,
     DbId,
     EvaluateIn,
@@ -27,9 +31,11 @@ from ymir_backend.schemas import (
     ImportUrl,
     MergeIn,
     Page,
+    PublicDatasetOut,
     SamplingIn,
     TaskOut,
 )
+from ymir_backend.services import sharing
 from ymir_backend.services import tasks as task_service
 from ymir_backend.services.access import public_or_visible
 from ymir_backend.services.access import version_of as version_of
@@ -132,6 +138,7 @@ def _import(
     source: ImportSource,
     strategy: str,
     with_predictions: bool = False,
+    anno_format: str = "auto",
 ) -> Task:
     ensure_repo(settings, project)
     sync_labels(db, settings, project)
@@ -144,6 +151,7 @@ def _import(
         user=user.email,
         unknown_types_strategy=strategy,  # type: ignore[arg-type]
         with_predictions=with_predictions,
+        anno_format=anno_format,
     )
     return launch(db, request, user=user, project=project, task_id=tid, req=req, versions=[dv])
 
@@ -156,7 +164,18 @@ def _import(
         "a .zip with images/ and annotations/",
         {
             "group_name": {"type": "string", "minLength": 1, "maxLength": 120},
-            "unknown_types_strategy": {"type": "string", "enum": ["stop", "ignore", "add"], "default": "add"},
+            "unknown_types_strategy": {
+                "type": "string",
+                "enum": ["stop", "ignore", "add"],
+                "default": "add",
+                "description": UNKNOWN_TYPES_HELP,
+            },
+            "anno_format": {
+                "type": "string",
+                "enum": list(ANNO_FORMATS),
+                "default": "auto",
+                "description": ANNO_FORMAT_HELP,
+            },
         },
         ["group_name"],
     ),
@@ -174,9 +193,11 @@ async def import_upload(
         strategy = form_text(
             fields, "unknown_types_strategy", default="add", choices=("stop", "ignore", "add")
         )
+        anno_format = form_text(fields, "anno_format", default="auto", choices=ANNO_FORMATS)
         rel = str(tmp.relative_to(settings.root))
+        source = ImportSource(kind="zip", path=rel)
         return _import(
-            db, request, settings, user, project, group_name, ImportSource(kind="zip", path=rel), strategy
+            db, request, settings, user, project, group_name, source, strategy, anno_format=anno_format
         )
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -200,6 +221,7 @@ def import_url(
         body.group_name,
         ImportSource(kind="url", url=body.url),
         body.unknown_types_strategy,
+        anno_format=body.anno_format,
     )
 
 
@@ -207,20 +229,18 @@ def import_url(
 def import_path(
     project_id: DbId, body: ImportPath, request: Request, user: CurrentUser, db: DB, settings: Settings
 ) -> Task:
-    """Import a folder under the sharing folder (``images/`` + ``annotations/``); never outside it."""
+    """Import a folder of the sharing folder (``images/`` + ``annotations/``), named by its absolute path or
+    relative to the sharing folder; never outside it (links out of it are refused)."""
     project = project_access(db, user, project_id, write=True)
-    try:
-        source = ImportSource(kind="path", path=body.path)
-    except ValueError as e:
+    folder, rel = sharing.locate(settings, body.path)
+    if not folder.is_dir() or not rel:
         raise ApiError(
             422,
             "invalid_request",
-            f"path: {body.path!r} must be relative to the sharing folder, without '..'",
-        ) from e
-    sharing = (settings.root / settings.sharing_dir).resolve()
-    target = (sharing / body.path).resolve()
-    if target != sharing and sharing not in target.parents:
-        raise ApiError(422, "invalid_request", f"path: {body.path!r} is outside the sharing folder")
+            f"path: {body.path!r} is not a dataset folder under the sharing folder {sharing.shown(settings)}",
+            fix="give a folder holding images/ (and annotations/); GET /api/v1/sharing lists them",
+        )
+    source = ImportSource(kind="path", path=rel)
     return _import(
         db,
         request,
@@ -231,6 +251,7 @@ def import_path(
         source,
         body.unknown_types_strategy,
         body.with_predictions,
+        anno_format=body.anno_format,
     )
 
 
@@ -295,22 +316,76 @@ def list_versions(
     )
 
 
+@router.get("/datasets/public", response_model=Page[PublicDatasetOut])
+def list_public(
+    user: CurrentUser,
+    db: DB,
+    search: Annotated[
+        str, Query(max_length=200, description="part of the dataset's, group's or project's name")
+    ] = "",
+    offset: int = Query(0, ge=0),
+    limit: int = Query(20, ge=1, le=200),
+) -> Page[PublicDatasetOut]:
+    """Public dataset versions of every user, newest first: copy one into your project with
+    ``POST /projects/{id}/datasets/copy``."""
+    q = (
+        select(DatasetVersion, DatasetGroup.name, Project.name, User.email)
+        .join(DatasetGroup, DatasetGroup.id == DatasetVersion.group_id)
+        .join(Project, Project.id == DatasetVersion.project_id)
+        .join(User, User.id == Project.owner_id)
+        .where(
+            DatasetVersion.is_public.is_(True),
+            DatasetVersion.deleted.is_(False),
+            DatasetVersion.state == "ready",
+            Project.deleted.is_(False),
+        )
+    )
+    if search:
+        pattern = f"%{search.lower()}%"
+        q = q.where(
+            or_(
+                func.lower(DatasetGroup.name).like(pattern),
+                func.lower(Project.name).like(pattern),
+                func.lower(DatasetVersion.description).like(pattern),
+            )
+        )
+    total = db.scalar(select(func.count()).select_from(q.subquery())) or 0
+    rows = db.execute(q.order_by(DatasetVersion.id.desc()).offset(offset).limit(limit)).all()
+    items = [
+        PublicDatasetOut(
+            **DatasetVersionOut.model_validate(dv).model_dump(), group_name=g, project_name=p, owner=o
+        )
+        for dv, g, p, o in rows
+    ]
+    return Page(items=items, total=total, offset=offset, limit=limit)
+
+
 @router.get("/datasets/{dataset_id}", response_model=DatasetVersionOut)
 def get_version(dataset_id: DbId, user: CurrentUser, db: DB) -> DatasetVersion:
-    """One dataset version with its counts and class statistics."""
+    """One dataset version with its counts and class statistics (yours, shared with you, or public)."""
+    dv = db.get(DatasetVersion, dataset_id)
+    if dv is not None and dv.is_public and not dv.deleted and dv.state == "ready":
+        project = db.get(Project, dv.project_id)
+        if project is not None and not project.deleted:
+            return dv
     return version_of(db, user, dataset_id)[0]
 
 
 @router.patch("/datasets/{dataset_id}", response_model=DatasetVersionOut)
 def update_version(
-    dataset_id: DbId, user: CurrentUser, db: DB, is_public: bool | None = None, description: str | None = None
+    dataset_id: DbId, body: DatasetUpdate, request: Request, user: CurrentUser, db: DB
 ) -> DatasetVersion:
-    """Mark a version public (others may copy it) or describe it."""
+    """Mark a version public (every user may then find and copy it) or describe it."""
+    stray = [k for k in ("is_public", "description") if k in request.query_params]
+    if stray:
+        raise ApiError(
+            422, "invalid_request", f"{stray[0]}: send it in the JSON body, not in the query string"
+        )
     dv, _ = version_of(db, user, dataset_id, write=True)
-    if is_public is not None:
-        dv.is_public = is_public
-    if description is not None:
-        dv.description = description
+    for field, value in body.model_dump(exclude_unset=True).items():
+        if value is None:
+            raise ApiError(422, "invalid_request", f"{field}: may not be null")
+        setattr(dv, field, value)
     db.commit()
     return dv
 

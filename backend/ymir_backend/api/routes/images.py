@@ -2,26 +2,78 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-from sqlalchemy import or_, select
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from sqlalchemy import func, or_, select
 
 from mir.executors.runtime import executor_problem
 from ymir_backend.api.deps import DB, Admin, CurrentUser, Settings
 from ymir_backend.errors import ApiError, not_found
 from ymir_backend.models import ExecutorImage
 from ymir_backend.models.users import Role
-from ymir_backend.schemas import DB_INT_MAX, DbId, ImageIn, ImageOut
+from ymir_backend.schemas import DB_INT_MAX, DbId, ImageCopy, ImageIn, ImageOut
 
 router = APIRouter(prefix="/images", tags=["executor images"])
 
 
 @router.get("", response_model=list[ImageOut])
-def list_images(user: CurrentUser, db: DB) -> list[ExecutorImage]:
+def list_images(
+    user: CurrentUser,
+    db: DB,
+    search: Annotated[str, Query(max_length=200, description="part of the name or description")] = "",
+    public: Annotated[bool | None, Query(description="true: only public images; false: only private")] = None,
+) -> list[ExecutorImage]:
     """Images you may use: public ones and your own (admins see all)."""
     q = select(ExecutorImage)
     if user.role == Role.USER:
         q = q.where(or_(ExecutorImage.is_public.is_(True), ExecutorImage.owner_id == user.id))
+    if public is not None:
+        q = q.where(ExecutorImage.is_public.is_(public))
+    if search:
+        pattern = f"%{search.lower()}%"
+        q = q.where(
+            or_(
+                func.lower(ExecutorImage.name).like(pattern),
+                func.lower(ExecutorImage.description).like(pattern),
+            )
+        )
     return list(db.scalars(q.order_by(ExecutorImage.id)))
+
+
+@router.post("/{image_id}/copy", response_model=ImageOut, status_code=201)
+def copy_image(image_id: DbId, body: ImageCopy, user: CurrentUser, db: DB) -> ExecutorImage:
+    """Copy a public image (or one of yours) as your own private entry: it runs the same container,
+    under your name for it, with templates you may change."""
+    original = db.get(ExecutorImage, image_id)
+    if original is None or (
+        not original.is_public and original.owner_id != user.id and user.role == Role.USER
+    ):
+        raise not_found("image", image_id)
+    if db.scalar(select(ExecutorImage).where(ExecutorImage.name == body.name)):
+        raise ApiError(409, "image_exists", f"name: an image named {body.name!r} exists; choose another name")
+    templates = original.templates if body.templates is None else body.templates
+    extra = sorted(set(templates) - set(original.templates))
+    if extra:
+        raise ApiError(
+            422,
+            "invalid_request",
+            f"templates: {original.name!r} has no {', '.join(extra)} template; "
+            f"give only {', '.join(sorted(original.templates))}",
+        )
+    image = ExecutorImage(
+        name=body.name,
+        description=original.description if body.description is None else body.description,
+        templates=templates,
+        capabilities=sorted(templates),
+        object_type=original.object_type,
+        is_public=False,
+        owner_id=user.id,
+        reference=original.runs,
+    )
+    db.add(image)
+    db.commit()
+    return image
 
 
 @router.post("", response_model=ImageOut, status_code=201)
@@ -53,12 +105,16 @@ def register_image(body: ImageIn, admin: Admin, db: DB, settings: Settings) -> E
 
 
 @router.delete("/{image_id}", status_code=204)
-def delete_image(image_id: DbId, _: Admin, db: DB) -> None:
-    """Unregister an image (tasks that used it keep their record)."""
+def delete_image(image_id: DbId, user: CurrentUser, db: DB) -> None:
+    """Unregister an image (admins; users their own copies). Tasks that used it keep their record."""
     image = db.get(ExecutorImage, image_id)
+    if image is not None and user.role == Role.USER and image.owner_id != user.id:
+        if not image.is_public:
+            raise not_found("image", image_id)
+        raise ApiError(403, "forbidden", "only admins remove registered images; users remove their copies")
     if image is None:
         raise not_found("image", image_id)
-    if image.name == "ymir-executor":
+    if image.name == "ymir-executor":  # copies of it (other names) may go
         raise ApiError(400, "builtin_image", "the built-in executor cannot be removed")
     db.delete(image)
     db.commit()

@@ -140,6 +140,37 @@ def _previous_output(db: Session, it: Iteration, name: str) -> int | None:
     return step.output_dataset_id
 
 
+def _label_outcome(
+    db: Session, user: User, it: Iteration, project: Project, step: IterationStep, body: StepRun
+) -> None:
+    """What the label step hands to the merge: the labeled dataset, or (only when asked for with
+    ``merge_unlabeled``) the mined images without labels. Skipping it otherwise skips the merge too, so
+    unlabeled images never reach training as images without boxes."""
+    if body.labeled_dataset_id is not None:
+        labeled, _ = version_of(db, user, body.labeled_dataset_id, within=project)
+        ready(labeled)
+        step.output_dataset_id = labeled.id
+    elif body.merge_unlabeled:
+        step.output_dataset_id = _previous_output(db, it, "mining")
+    elif body.skip:
+        step.output_dataset_id = None
+        merge = db.scalar(
+            select(IterationStep).where(IterationStep.iteration_id == it.id, IterationStep.name == "merge")
+        )
+        if merge is not None and merge.state == "pending":
+            merge.state = "skipped"
+            merge.output_dataset_id = None
+    else:
+        raise ApiError(
+            422,
+            "invalid_request",
+            "labeled_dataset_id: give the dataset the annotators labeled; or skip the step "
+            '({"skip": true}: the mined images are not merged), merge them without labels '
+            '({"skip": true, "merge_unlabeled": true}), or label them in Label Studio '
+            '({"presets": {"label_studio": true}})',
+        )
+
+
 def _gpu_count(presets: dict[str, Any]) -> int:
     """The GPUs a mining or training step asks for (its presets carry the form's ``gpu_count``)."""
     value = presets.get("gpu_count", 0)
@@ -170,7 +201,7 @@ def run_step(
         )
         if other is None or other.state not in ("done", "skipped"):
             raise ApiError(409, "step_out_of_order", f"finish or skip step {before!r} before {name!r}")
-    if step.state in ("running", "done"):
+    if step.state in ("running", "done", "skipped"):
         raise ApiError(409, "step_done", f"step {name!r} is already {step.state}")
     presets = {**step.presets, **body.presets}
     gpu_count = _gpu_count(presets)
@@ -181,10 +212,7 @@ def run_step(
         if name not in SKIPPABLE:
             raise ApiError(400, "cannot_skip", f"step {name!r} cannot be skipped")
         if name == "label":
-            step.output_dataset_id = body.labeled_dataset_id or _previous_output(db, it, "mining")
-            if body.labeled_dataset_id is not None:
-                labeled, _ = version_of(db, user, body.labeled_dataset_id, within=project)
-                ready(labeled)
+            _label_outcome(db, user, it, project, step, body)
         else:
             step.output_dataset_id = it.mining_dataset_id
         step.state = "skipped" if body.skip else "done"

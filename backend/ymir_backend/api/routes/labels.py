@@ -8,7 +8,7 @@ from sqlalchemy import select
 from ymir_backend.api.deps import DB, CurrentUser
 from ymir_backend.errors import ApiError, not_found
 from ymir_backend.models import DatasetVersion, Label, ModelVersion, Project
-from ymir_backend.schemas import DbId, LabelIn, LabelOut
+from ymir_backend.schemas import DbId, LabelIn, LabelOut, LabelUpdate
 
 router = APIRouter(prefix="/labels", tags=["labels"])
 
@@ -44,16 +44,16 @@ def create_label(body: LabelIn, user: CurrentUser, db: DB) -> Label:
 
 
 @router.patch("/{label_id}", response_model=LabelOut)
-def update_label(label_id: DbId, body: LabelIn, user: CurrentUser, db: DB) -> Label:
+def update_label(label_id: DbId, body: LabelUpdate, user: CurrentUser, db: DB) -> Label:
     """Add aliases to a label (a label's name never changes: versions refer to it)."""
     label = db.get(Label, label_id)
     if label is None or label.user_id != user.id:
         raise not_found("label", label_id)
-    if body.name != label.name:
+    if body.name is not None and body.name != label.name:
         raise ApiError(
             400, "rename_forbidden", "labels cannot be renamed (versions refer to them); add an alias"
         )
-    _check_unique(db, user.id, body, own_id=label.id)
+    _check_unique(db, user.id, LabelIn(name=label.name, aliases=body.aliases), own_id=label.id)
     label.aliases = sorted(set(label.aliases) | set(body.aliases))
     db.commit()
     return label

@@ -82,7 +82,7 @@ def new_model(db: Session, project: Project, group_name: str, task_id: str) -> M
 
 def executor_of(image: ExecutorImage) -> str:
     """The ``executor`` a request names: empty for our built-in executor, else the image."""
-    return "" if image.name == "ymir-executor" else image.name
+    return "" if image.runs == "ymir-executor" else image.runs
 
 
 def model_ref(mv: ModelVersion) -> str:

@@ -7,30 +7,21 @@ from sqlalchemy import func, or_, select
 
 from ymir_backend.api.deps import DB, CurrentUser, Settings, project_access
 from ymir_backend.errors import ApiError, not_found
-from ymir_backend.models import Label, Project, ProjectMember, User
+from ymir_backend.models import Project, ProjectMember, User
 from ymir_backend.models.users import Role
 from ymir_backend.schemas import DB_INT_MAX, DbId, MemberIn, Page, ProjectIn, ProjectOut, ProjectUpdate
 from ymir_backend.services.access import model_of, version_of
-from ymir_backend.services.repos import sync_labels
+from ymir_backend.services.repos import resolve_classes, sync_labels
 
 router = APIRouter(prefix="/projects", tags=["projects"])
 
 
-def _ensure_labels(db: DB, user_id: DbId, names: list[str]) -> None:
-    known = set()
-    for label in db.scalars(select(Label).where(Label.user_id == user_id)):
-        known |= {label.name, *label.aliases}
-    for name in names:
-        if name not in known:
-            db.add(Label(user_id=user_id, name=name, aliases=[]))
-            known.add(name)
-
-
 @router.post("", response_model=ProjectOut, status_code=201)
 def create_project(body: ProjectIn, user: CurrentUser, db: DB, settings: Settings) -> Project:
-    """A project with its own mir repository; its training classes become your labels if new."""
-    _ensure_labels(db, user.id, body.training_classes)
-    project = Project(owner_id=user.id, **body.model_dump())
+    """A project with its own mir repository; its training classes must be among your labels."""
+    data = body.model_dump()
+    data["training_classes"] = resolve_classes(db, user.id, body.training_classes, field="training_classes")
+    project = Project(owner_id=user.id, **data)
     db.add(project)
     db.flush()
     sync_labels(db, settings, project)  # before the commit: if it fails, nothing is kept
@@ -74,7 +65,8 @@ def update_project(
     if data.get("initial_model_id") is not None:
         model_of(db, user, data["initial_model_id"], within=project)
     if "training_classes" in data:
-        _ensure_labels(db, project.owner_id, data["training_classes"])
+        names = [c.strip().lower() for c in data["training_classes"] or []]
+        data["training_classes"] = resolve_classes(db, project.owner_id, names, field="training_classes")
     for k, v in data.items():
         setattr(project, k, v)
     db.flush()

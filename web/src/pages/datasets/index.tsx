@@ -57,7 +57,7 @@ function VersionTable({ pid, name, versions }: { pid: number; name: string; vers
         case 'export':
           return unwrap(api.POST('/api/v1/datasets/{dataset_id}/export', { params: { path }, body: {} }))
         case 'public':
-          return unwrap(api.PATCH('/api/v1/datasets/{dataset_id}', { params: { path, query: { is_public: !v.is_public } } }))
+          return unwrap(api.PATCH('/api/v1/datasets/{dataset_id}', { params: { path }, body: { is_public: !v.is_public } }))
         case 'hide':
           return unwrap(api.DELETE('/api/v1/datasets/{dataset_id}', { params: { path } }))
         case 'cancel':
