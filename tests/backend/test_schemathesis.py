@@ -119,7 +119,8 @@ def test_no_5xx_and_every_answer_matches_the_document(server: tuple[str, Path], 
     ]
     for path in EXCLUDED + STREAMS:
         cmd += ["--exclude-path", path]
-    run = subprocess.run(cmd, capture_output=True, text=True, timeout=SECONDS + 180)
+    # in the test's folder: schemathesis keeps its example database (.schemathesis/) in the working directory
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=SECONDS + 180, cwd=tmp_path)
     out = run.stdout + run.stderr
     result = json.loads(report.read_text())
     served = log.read_text()
