@@ -190,9 +190,10 @@ def test_a_lost_then_retried_import_commits_once(full: Api, big_zip: bytes) -> N
     c, engine = full.client, full.engine
     assert engine is not None
     h = full.signup(f"lost-{uuid.uuid4().hex[:6]}@example.com")
-    pid = c.post("/api/v1/projects", headers=h, json={"name": "lost", "training_classes": ["cat"]}).json()[
-        "id"
-    ]
+    assert c.post("/api/v1/labels", headers=h, json={"name": "cat"}).status_code == 201  # classes are labels
+    r = c.post("/api/v1/projects", headers=h, json={"name": "lost", "training_classes": ["cat"]})
+    assert r.status_code == 201, r.text
+    pid = r.json()["id"]
     r = c.post(
         f"/api/v1/projects/{pid}/datasets/upload",
         headers=h,
@@ -234,9 +235,10 @@ def test_a_lost_then_retried_import_commits_once(full: Api, big_zip: bytes) -> N
 def test_a_failed_import_keeps_its_upload_and_work_folder_for_a_while(full: Api) -> None:
     c = full.client
     h = full.signup(f"broken-{uuid.uuid4().hex[:6]}@example.com")
-    pid = c.post("/api/v1/projects", headers=h, json={"name": "broken", "training_classes": ["cat"]}).json()[
-        "id"
-    ]
+    assert c.post("/api/v1/labels", headers=h, json={"name": "cat"}).status_code == 201  # classes are labels
+    r = c.post("/api/v1/projects", headers=h, json={"name": "broken", "training_classes": ["cat"]})
+    assert r.status_code == 201, r.text
+    pid = r.json()["id"]
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
         zf.writestr("images/a.jpg", b"not a jpeg")
