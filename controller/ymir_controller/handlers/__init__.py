@@ -16,8 +16,9 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from mir.errors import CancelledError, ExecutorError, MirError, RevisionExistsError
+from mir.errors import CancelledError, ExecutorError, MirError, NoSpaceError, RevisionExistsError
 from mir.messages import error_id, workplace_relative
+from ymir_controller import room
 from ymir_controller.handlers import data, labeling, models
 from ymir_controller.handlers.context import Context, existing, version_info
 from ymir_controller.protocol import (
@@ -209,6 +210,8 @@ def _run_locked(req: Any, ctx: Context, started: float, gpu_count: int) -> TaskR
             started,
         )
     except MirError as e:
+        if isinstance(e, NoSpaceError):  # refused for want of space: give back what it had started
+            shutil.rmtree(ctx.work_dir, ignore_errors=True)
         return failed(ctx.task_id, kind, TaskError(code=e.code, message=e.message, fix=e.fix), started)
     except Exception as e:  # noqa: BLE001 - an unexpected error is still a result, its detail in the log
         if isinstance(e, OSError) and e.errno == errno.ENOSPC:
@@ -236,9 +239,9 @@ def _disk_full(ctx: Context, kind: Kind, e: OSError, started: float) -> TaskResu
     name = Path(str(e.filename)) if e.filename else root
     where = _mount_of(name if name.is_absolute() else root)
     try:
-        free = shutil.disk_usage(where).free / 1e9
+        free = shutil.disk_usage(where).free
     except OSError:
-        free = 0.0
+        free = 0
     # users see the workplace-relative place (no server paths in messages); the log has the full one
     if where == root or root in where.parents:
         label = f"the workplace{'/' + str(where.relative_to(root)) if where != root else ''}"
@@ -250,7 +253,7 @@ def _disk_full(ctx: Context, kind: Kind, e: OSError, started: float) -> TaskResu
         kind,
         TaskError(
             code=160002,
-            message=f"disk full at {label}, free {free:.1f} GB",
+            message=f"disk full at {label}, free {room.size_text(free)}",
             fix="free some space on that disk (or move the workplace to a larger one), then retry the task",
         ),
         started,
