@@ -15,7 +15,6 @@ import time
 import uuid
 import zipfile
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ from fastapi.testclient import TestClient
 from bench.pool_bench import generate
 from tests.backend.conftest import Api, _drop, _pg_database
 from tests.controller.conftest import make_engine
+from tests.mounts import tmpfs
 from ymir_backend.config import BackendSettings
 from ymir_backend.main import create_app
 from ymir_backend.services import lifecycle
@@ -353,26 +353,6 @@ def _eventually(check: Any, timeout: float = 10) -> None:
 
 
 # --- a workplace on a small disk ------------------------------------------------------------------
-
-
-@contextmanager
-def tmpfs(folder: Path, size: str) -> Iterator[Path]:
-    """``folder`` on a tmpfs of ``size`` (root only; under CI it must work)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if proc.returncode != 0:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"cannot mount a tmpfs (the full-disk test needs root): {proc.stderr.strip()}")
-        pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.strip()}")
-    try:
-        yield folder
-    finally:
-        subprocess.run(["umount", "-l", str(folder)], check=False)
 
 
 @pytest.fixture(scope="module")

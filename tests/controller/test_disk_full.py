@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import http.server
 import io
-import os
 import subprocess
 import threading
 import zipfile
@@ -18,6 +17,7 @@ import pytest
 from bench.pool_bench import generate
 from mir.ops import history
 from mir.store.repo import Repo
+from tests.mounts import tmpfs
 from ymir_controller import handlers, room
 from ymir_controller.handlers.context import Context
 from ymir_controller.protocol import ImportRequest, ImportSource
@@ -26,23 +26,9 @@ from ymir_controller.settings import Settings
 
 @pytest.fixture
 def small_workplace(tmp_path: Path) -> Iterator[Path]:
-    """A 6 MiB tmpfs (root only; under CI it must work)."""
-    ws = tmp_path / "ws"
-    ws.mkdir()
-    proc = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=6m", "tmpfs", str(ws)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if proc.returncode != 0:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"cannot mount a tmpfs (the full-disk test needs root): {proc.stderr.strip()}")
-        pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.strip()}")
-    try:
+    """A 6 MiB tmpfs."""
+    with tmpfs(tmp_path / "ws", "6m") as ws:
         yield ws
-    finally:
-        subprocess.run(["umount", "-l", str(ws)], check=False)
 
 
 def test_an_import_that_fills_the_disk_fails_clearly_and_cleanly(
