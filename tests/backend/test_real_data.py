@@ -85,6 +85,7 @@ TINY_TRAINING = {
     "workers_per_gpu": 0,
     "eval_interval": 1,
     "mosaic_prob": 0.0,
+    "channels_last": False,  # on the CPU it makes batch norm about three times slower
     "export_onnx": False,
 }
 
@@ -96,6 +97,8 @@ def stack(broker: str, tmp: Path, outside: Path | None = None) -> Iterator[Api]:
     if outside is not None:
         engine.log = outside / engine.log.name
     engine.env["MIR_WORKERS"] = "2"
+    if broker == "redis":  # a task running longer than this is delivered again (it then waits for
+        engine.env["YMIR_VISIBILITY_TIMEOUT"] = "20"  # the first): fewer copies of the long tasks here
     engine.env.pop("MIR_POOL", None)
     url = _pg_database() if broker == "redis" else ""
     engine.start()
@@ -210,6 +213,14 @@ def test_thousands_of_images_import_export_and_train(full: Api, big: Path, big_z
     names = zipfile.ZipFile(io.BytesIO(dl.content)).namelist()
     assert sum(n.endswith(".jpg") for n in names) == HALF and sum(n.endswith(".xml") for n in names) == HALF
     took["export"] = time.monotonic() - t0
+    db = c.app.state.db  # type: ignore[attr-defined]
+    with db.sessions() as s:  # an export can be downloaded for YMIR_KEEP_EXPORT_HOURS, then it goes
+        assert lifecycle.sweep(s, full.settings) == []
+        later = time.time() + 3600 * (full.settings.keep_export_hours + 1)
+        assert lifecycle.sweep(s, full.settings, now=later) == [full.settings.root / "exports" / exp["id"]]
+    gone = c.get(f"/api/v1/tasks/{exp['id']}/download", headers=h)
+    assert gone.status_code == 410 and gone.json()["code"] == "export_expired", gone.text
+    assert "export it again" in gone.json()["fix"]
 
     val = generate(full.settings.root / "sharing" / "val", 40, 16, 16, seed=9)
     (val / "index.txt").unlink()
@@ -404,7 +415,8 @@ def test_a_full_disk_fails_imports_clearly_and_the_api_stays_up(small: Api) -> N
     message = refused["error"]["message"]
     assert message.startswith("not enough space: unpacking the annotations and storing 2000 images"), message
     assert " MB free" in message and "free some space" in refused["error"]["fix"]
-    assert not (root / "work" / refused["id"]).exists() and len(_uploads(small)) == 1  # kept for a retry
+    assert not (root / "work" / refused["id"]).exists()
+    _eventually(lambda: len(_uploads(small)) == 1)  # the refused one's, kept for a retry
 
     # 2. a download whose size nobody announced fills the disk: the task says so and cleans up
     server = http.server.ThreadingHTTPServer((WEB, 0), _Flood)
@@ -442,9 +454,8 @@ def test_a_full_disk_fails_imports_clearly_and_the_api_stays_up(small: Api) -> N
             r = c.get(path, headers=h)
             assert r.status_code == 200, (path, r.status_code, r.text[:300])
         r = c.post("/api/v1/projects", headers=h, json={"name": "more", "training_classes": ["cat"]})
-        assert r.status_code in (201, 507), r.text  # never a 500
-        if r.status_code == 507:
-            assert r.json()["code"] == "disk_full" and "free" in r.json()["detail"], r.text
+        assert r.status_code == 507 and r.json()["code"] == "disk_full", r.text  # a write: not a 500
+        assert r.json()["detail"].startswith("disk full in the workplace, free "), r.text
     finally:
         ballast.unlink()
 

@@ -10,9 +10,10 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from ymir_backend.api.deps import DB, CurrentUser, Settings, project_access
-from ymir_backend.errors import ApiError, not_found
+from ymir_backend.errors import ApiError, ErrorOut, not_found
 from ymir_backend.models import Project, ProjectMember, Task
 from ymir_backend.schemas import DB_INT_MAX, DbId, Page, TaskOut
+from ymir_backend.services import lifecycle
 from ymir_backend.services import tasks as task_service
 from ymir_backend.services.access import task_of as task_of
 
@@ -94,7 +95,8 @@ def retry(task_id: str, request: Request, user: CurrentUser, db: DB, settings: S
             "content": dict.fromkeys(
                 ("application/zip", "application/x-tar", "application/octet-stream"), {}
             ),
-        }
+        },
+        410: {"description": "the export was removed after YMIR_KEEP_EXPORT_HOURS", "model": ErrorOut},
     },
 )
 def download(task_id: str, user: CurrentUser, db: DB, settings: Settings) -> FileResponse:
@@ -106,6 +108,16 @@ def download(task_id: str, user: CurrentUser, db: DB, settings: Settings) -> Fil
             409, "nothing_to_download", f"task {task_id} is {task.state} and has no file to download"
         )
     path = (settings.root / output).resolve()
-    if settings.root.resolve() not in path.parents or not path.is_file():
+    if settings.root.resolve() not in path.parents:
+        raise not_found("download", task_id)
+    if not path.is_file():
+        if lifecycle.export_expired(output):
+            raise ApiError(
+                410,
+                "export_expired",
+                f"the file of task {task_id} was removed {settings.keep_export_hours:g} hours after the "
+                "export ended (YMIR_KEEP_EXPORT_HOURS)",
+                fix="export it again",
+            )
         raise not_found("download", task_id)
     return FileResponse(path, filename=path.name)
