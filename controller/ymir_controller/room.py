@@ -18,6 +18,7 @@ from mir.errors import NoSpaceError
 BLOCK = 4096
 MARGIN = 0.10
 
+
 def size_text(n: float) -> str:
     """Bytes for people: GB from 1 GB up, else MB."""
     return f"{n / 1e9:.1f} GB" if n >= 1e9 else f"{n / 1e6:.0f} MB"

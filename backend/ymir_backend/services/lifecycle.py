@@ -6,7 +6,8 @@
   removed after the same time.
 - A task's work folder (``work/<task id>``) is removed by the worker when the task succeeds; a failed
   one is kept for ``YMIR_KEEP_FAILED_HOURS`` to look at, then removed.
-- The mark of a retried task (``.controller/superseded/<id>``) lives as long.
+- The mark of a retried task (``.controller/superseded/<id>``) lives as long, and so does the kept
+  result of a task that ended well (``.controller/ended/<id>.json``, for a redelivery of it).
 - An export (``exports/<task id>/``: a dataset zip or folder, a model package) can be downloaded for
   ``YMIR_KEEP_EXPORT_HOURS`` after its task ended, then it is removed (one no task names: that long
   after it was last written).
@@ -109,12 +110,12 @@ def sweep(db: Session, settings: BackendSettings, *, now: float | None = None) -
             shutil.rmtree(d, ignore_errors=True)
             removed.append(d)
     removed += _sweep_exports(root / "exports", tasks, settings.keep_export_hours, now)
-    marks = root / ".controller" / "superseded"
-    if marks.is_dir():
-        for m in marks.iterdir():
-            if (now - m.stat().st_mtime) / 3600 >= keep:
-                m.unlink(missing_ok=True)
-                removed.append(m)
+    for marks in (root / ".controller" / "superseded", root / ".controller" / "ended"):
+        if marks.is_dir():
+            for m in marks.iterdir():
+                if (now - m.stat().st_mtime) / 3600 >= keep:
+                    m.unlink(missing_ok=True)
+                    removed.append(m)
     for p in removed:
         log.info("removed %s (past its time: YMIR_KEEP_FAILED_HOURS / YMIR_KEEP_EXPORT_HOURS)", p)
     return removed

@@ -100,11 +100,35 @@ def run(payload: dict[str, Any], ctx: Context, *, gpu_count: int = 0) -> TaskRes
     kind = req.kind
     try:
         with task_lock(ctx.settings.internal, ctx.task_id, should_cancel=ctx.should_cancel):
-            return user_facing(_run_locked(req, ctx, started, gpu_count), ctx.settings.root)
+            mark = ended_mark(ctx.settings.internal, ctx.task_id)
+            if mark.is_file():  # a redelivery of a task that already ended well: its result again
+                earlier = TaskResult.model_validate_json(mark.read_text())
+                return earlier.model_copy(update={"redelivered": True})
+            result = user_facing(_run_locked(req, ctx, started, gpu_count), ctx.settings.root)
+            if result.state == "done" and not result.redelivered:
+                _write_mark(mark, result)
+            return result
     except InterruptedError:
         return TaskResult(
             task_id=ctx.task_id, kind=kind, state="cancelled", seconds=time.monotonic() - started
         )
+
+
+def ended_mark(internal: Path, task_id: str) -> Path:
+    """Where the result of a task that ended well is kept, so a redelivery of it (Redis delivers a
+    task again when it runs longer than the visibility timeout) returns it instead of running again:
+    exports and other tasks without a version to find would otherwise be done twice."""
+    return internal / "ended" / f"{''.join(c for c in task_id if c.isalnum() or c in '-_.')}.json"
+
+
+def _write_mark(mark: Path, result: TaskResult) -> None:
+    try:
+        mark.parent.mkdir(parents=True, exist_ok=True)
+        tmp = mark.with_suffix(".tmp")
+        tmp.write_text(result.model_dump_json())
+        tmp.replace(mark)
+    except OSError:  # a full disk: a redelivery then runs the task again, as before
+        log.warning("could not keep the result of task %s for a redelivery", result.task_id)
 
 
 @contextmanager
