@@ -2,8 +2,8 @@
 versions, and the tasks that make a version from others (merge, filter, sampling, fuse, evaluate) or
 export one; imports are in ``imports.py``.
 
-A task used elsewhere too has a ``plan_<verb>`` that builds its request from versions already resolved (iterations
-use these too) and a ``<verb>`` that resolves the ids a request names, checks access and launches.
+A task iterations use too has a ``plan_<verb>`` that builds its request from versions already
+resolved, and a ``<verb>`` that resolves the ids a request names, checks access and launches.
 """
 
 from __future__ import annotations

@@ -59,9 +59,18 @@ class TaskPlan:
     steps: list[IterationStep] = field(default_factory=list)
 
 
-def launch(db: Session, engine: Engine, *, user: User, project: Project | None, plan: TaskPlan) -> Task:
+def launch(
+    db: Session,
+    engine: Engine,
+    *,
+    user: User,
+    project: Project | None,
+    plan: TaskPlan,
+    retry_of: str | None = None,
+) -> Task:
     """Commit the task row and the pending versions it will fill, then queue the request (the row
-    exists before any worker can answer); what else the session holds is committed with them."""
+    exists before any worker can answer); what else the session holds is committed with them. A
+    retry names the task it runs again in ``retry_of``."""
     request = plan.request
     task = Task(
         id=plan.task_id,
@@ -69,6 +78,7 @@ def launch(db: Session, engine: Engine, *, user: User, project: Project | None, 
         project_id=project.id if project is not None else None,
         kind=str(request.kind),  # type: ignore[attr-defined]
         request=request.model_dump(mode="json"),
+        retry_of=retry_of,
     )
     db.add(task)
     db.flush()
@@ -180,26 +190,18 @@ def retry(db: Session, engine: Engine, settings: BackendSettings, user: User, ta
         task.finished_at = now()
     raw = json.loads(json.dumps(task.request).replace(task.id, new_id))
     request: BaseModel = TypeAdapter(TaskRequest).validate_python(raw)
-    if task.project_id is not None:
-        project = db.get(Project, task.project_id)
-        if project is not None:
-            sync_labels(db, settings, project)
-    new = Task(
-        id=new_id,
-        user_id=user.id,
-        project_id=task.project_id,
-        kind=task.kind,
-        request=request.model_dump(mode="json"),
-        retry_of=task.id,
-    )
-    db.add(new)
-    db.flush()
+    project = db.get(Project, task.project_id) if task.project_id is not None else None
+    if project is not None:
+        sync_labels(db, settings, project)
+    versions: list[DatasetVersion | ModelVersion] = []
     for dv in db.scalars(select(DatasetVersion).where(DatasetVersion.task_id == task.id)):
-        dv.task_id, dv.rev, dv.state = new_id, dv.rev.replace(task.id, new_id), "pending"
+        dv.rev, dv.state = dv.rev.replace(task.id, new_id), "pending"
+        versions.append(dv)
     for mv in db.scalars(select(ModelVersion).where(ModelVersion.task_id == task.id)):
-        mv.task_id, mv.state = new_id, "pending"
-    for step in db.scalars(select(IterationStep).where(IterationStep.task_id == task.id)):
-        step.task_id, step.state = new_id, "running"
-    db.commit()
-    engine.send(request, new_id)
-    return new
+        mv.state = "pending"
+        versions.append(mv)
+    steps = list(db.scalars(select(IterationStep).where(IterationStep.task_id == task.id)))
+    for step in steps:
+        step.state = "running"
+    plan = TaskPlan(new_id, request, versions, steps)
+    return launch(db, engine, user=user, project=project, plan=plan, retry_of=task.id)
