@@ -16,9 +16,10 @@ from fastapi.responses import FileResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials
 from PIL import Image
 from pydantic import BaseModel, TypeAdapter, ValidationError
+from sqlalchemy import bindparam, select
 
 from mir.labels import Labels
-from mir.store import media
+from mir.store import media as media_store
 from mir.store.repo import Repo
 from ymir_backend.api.deps import (
     DB,
@@ -33,11 +34,13 @@ from ymir_backend.api.routes.datasets import version_of
 from ymir_backend.config import BackendSettings
 from ymir_backend.db import Database
 from ymir_backend.errors import ApiError, not_found
+from ymir_backend.models import DatasetVersion, Project
 from ymir_backend.schemas import DB_INT_MAX, DbId
-from ymir_backend.services import browse, evaluations
+from ymir_backend.services import browse, evaluations, media
 from ymir_backend.services.repos import repo_path
 
 router = APIRouter(prefix="/datasets", tags=["browsing"])
+_versions, _projects = DatasetVersion.__table__, Project.__table__
 
 
 class AssetBox(BaseModel):
@@ -65,12 +68,14 @@ class AssetOut(BaseModel):
 
 
 class AssetPage(BaseModel):
-    """What ``GET /datasets/{id}/assets`` answers (written directly, not validated: it is the hot path)."""
+    """What ``GET /datasets/{id}/assets`` answers (written directly, not validated: it is the hot path).
+    ``media_token`` signs the version's image links: ``GET /datasets/{id}/media/{asset_id}?t=<token>``."""
 
     items: list[AssetOut]
     total: int
     offset: int
     limit: int
+    media_token: str
 
 
 _labels_cache: dict[Path, tuple[tuple[Any, ...], Labels]] = {}
@@ -188,7 +193,13 @@ async def list_assets(
     items = browse.page(index, rows, offset, limit, names)
     # plain JSON types already: no jsonable_encoder walk; orjson is ~10x faster than json.dumps and
     # writes the same JSON (floats under 1e-4 without an exponent: 0.0000227 rather than 2.27e-05)
-    body = {"items": items, "total": int(len(rows)), "offset": offset, "limit": limit}
+    body = {
+        "items": items,
+        "total": int(len(rows)),
+        "offset": offset,
+        "limit": limit,
+        "media_token": media.make_token(settings.key(), ref.id),
+    }
     return Response(orjson.dumps(body), media_type="application/json")
 
 
@@ -210,7 +221,7 @@ def image_content_type(path: Any) -> str:
 def _asset_file(settings: Settings, asset_id: str) -> Any:
     if len(asset_id) != 40 or any(c not in "0123456789abcdef" for c in asset_id):
         raise not_found("asset", asset_id)
-    path = media.locate(settings.root / "media", asset_id)
+    path = media_store.locate(settings.root / "media", asset_id)
     if path is None:
         raise not_found("asset", asset_id)
     return path
@@ -260,11 +271,20 @@ def asset_thumbnail(
     dv, project = version_of(db, user, dataset_id)
     path = _asset_file(settings, asset_id)
     _in_version(request, settings, project, dv.rev, asset_id)
+    return _cached_thumbnail(
+        settings, path, asset_id, dataset_id, size, {"Cache-Control": "private, max-age=86400"}
+    )
+
+
+def _cached_thumbnail(
+    settings: BackendSettings, path: Path, asset_id: str, dataset_id: int, size: int, headers: dict[str, str]
+) -> Response:
+    """The thumbnail from the workplace's cache (assets are stored by content, so one file per asset and
+    size serves every version), made and kept on first use."""
     cache = settings.root / "thumbnails" / str(size) / asset_id[-2:] / f"{asset_id}.jpg"
-    headers = {"Cache-Control": "private, max-age=86400"}
     if not cache.exists():
         buf = _thumbnail(path, asset_id, dataset_id, size)
-        tmp = cache.with_suffix(".tmp")
+        tmp = cache.with_suffix(f".{threading.get_ident()}.tmp")
         try:
             cache.parent.mkdir(parents=True, exist_ok=True)
             tmp.write_bytes(buf.getvalue())
@@ -272,7 +292,64 @@ def asset_thumbnail(
         except OSError:  # a full disk (or read-only workplace): serve it uncached
             tmp.unlink(missing_ok=True)
             return Response(buf.getvalue(), media_type="image/jpeg", headers=headers)
-    return Response(cache.read_bytes(), media_type="image/jpeg", headers=headers)
+    return FileResponse(cache, media_type="image/jpeg", headers=headers)
+
+
+_MEDIA_VERSION = (
+    select(
+        _versions.c.project_id, _versions.c.rev, _versions.c.state, _versions.c.deleted, _projects.c.deleted
+    )
+    .select_from(_versions.join(_projects, _projects.c.id == _versions.c.project_id))
+    .where(_versions.c.id == bindparam("version_id"))
+)
+
+
+@router.get(
+    "/{dataset_id}/media/{asset_id}",
+    response_class=FileResponse,
+    responses={
+        200: {"description": "the image, or a JPEG thumbnail", "content": dict.fromkeys(_IMAGE_TYPES, {})}
+    },
+)
+async def asset_media(
+    dataset_id: DbId,
+    asset_id: str,
+    request: Request,
+    t: str = Query(
+        ..., max_length=64, description="the version's media token (``media_token`` of its asset pages)"
+    ),
+    size: int | None = Query(
+        None, ge=32, le=1024, description="a thumbnail of at most this many pixels a side"
+    ),
+) -> Response:
+    """An asset's image (or a thumbnail) by a signed link, without an Authorization header, so that an
+    ``<img src>`` can load it and the browser cache it: 404 for a token that is not the version's, 401
+    once it expired (a new page of assets carries a new one)."""
+    settings: BackendSettings = request.app.state.settings
+    why = media.check_token(settings.key(), dataset_id, t)
+    if why == "expired":
+        raise ApiError(401, "media_link_expired", "this image link expired; reload the page for a new one")
+    if why is not None:
+        raise not_found("dataset", dataset_id)
+    database: Database = request.app.state.db
+    row = await database.read_one(_MEDIA_VERSION, {"version_id": dataset_id})
+    if row is None or row[3] or row[4] or str(row[2]) != "ready":
+        raise not_found("dataset", dataset_id)
+    path = _asset_file(settings, asset_id)
+    root = settings.root / f"repos/project-{row[0]}"  # = repo_path(settings, project)
+    cache: browse.BrowseCache = request.app.state.browse
+    index = cache.cached(root, str(row[1]))
+    if index is None:
+        index = await run_in_threadpool(cache.get, root, str(row[1]))
+    if not await run_in_threadpool(lambda: asset_id in index.ids):  # the id set is built on first use
+        raise not_found("asset", asset_id)
+    headers = {"Cache-Control": "private, max-age=86400, immutable"}  # a version never changes
+    if size is None:
+        return FileResponse(path, media_type=image_content_type(path), headers=headers)
+    thumb = settings.root / "thumbnails" / str(size) / asset_id[-2:] / f"{asset_id}.jpg"
+    if thumb.exists():
+        return FileResponse(thumb, media_type="image/jpeg", headers=headers)
+    return await run_in_threadpool(_cached_thumbnail, settings, path, asset_id, dataset_id, size, headers)
 
 
 THUMBNAIL_MAX_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485
