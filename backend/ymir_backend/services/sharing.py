@@ -28,9 +28,12 @@ def inside(root: Path, path: Path) -> bool:
     return real == str(root) or real.startswith(str(root) + os.sep)
 
 
-def locate(settings: BackendSettings, path: str, *, field: str = "path") -> tuple[Path, str]:
+def locate(
+    settings: BackendSettings, path: str, *, field: str = "path", where: str = "body"
+) -> tuple[Path, str]:
     """The folder ``path`` names (absolute under the sharing folder, or relative to it) and its path
-    relative to the sharing folder (``""`` for the folder itself).
+    relative to the sharing folder (``""`` for the folder itself). Errors name ``(where, field)`` as
+    their ``loc``, so the form field at fault is marked.
 
     Raises:
         ApiError: 422 naming the sharing folder when ``path`` leads outside it (also through a link),
@@ -50,6 +53,7 @@ def locate(settings: BackendSettings, path: str, *, field: str = "path") -> tupl
                 f"{field}: {raw!r} is not under the sharing folder {shown(settings)}",
                 fix="copy the dataset into the sharing folder (or a folder below it) and give that path, "
                 "absolute or relative to the sharing folder",
+                loc=(where, field),
             )
     else:
         candidate = root / given
@@ -60,6 +64,7 @@ def locate(settings: BackendSettings, path: str, *, field: str = "path") -> tupl
             f"{field}: {raw!r} leads out of the sharing folder {shown(settings)} (through '..' or a "
             "symbolic link)",
             fix="copy the dataset into the sharing folder instead of linking to it",
+            loc=(where, field),
         )
     real = Path(os.path.realpath(candidate))
     if not real.exists():
@@ -68,6 +73,7 @@ def locate(settings: BackendSettings, path: str, *, field: str = "path") -> tupl
             "path_not_found",
             f"{field}: nothing at {raw!r} in the sharing folder {shown(settings)}",
             fix="list the sharing folder with GET /api/v1/sharing to see what is there",
+            loc=(where, field),
         )
     rel = os.path.relpath(real, root)
     return real, "" if rel == "." else rel

@@ -50,9 +50,11 @@ def list_sharing(
             f"the sharing folder {sharing.shown(settings)} does not exist",
             fix="create it (./ymir.sh start does) or set YMIR_SHARING_DIR",
         )
-    folder, rel = sharing.locate(settings, path) if path else (root, "")
+    folder, rel = sharing.locate(settings, path, where="query") if path else (root, "")
     if not folder.is_dir():
-        raise ApiError(422, "not_a_folder", f"path: {path!r} is a file", fix="give a folder")
+        raise ApiError(
+            422, "not_a_folder", f"path: {path!r} is a file", fix="give a folder", loc=("query", "path")
+        )
     entries = sharing.listing(root, folder)
     page = entries[offset : offset + limit]
     return SharingListing(

@@ -1,12 +1,15 @@
 import { Result, Typography } from 'antd'
 import { Link } from 'react-router'
 import { useTranslation } from 'react-i18next'
-import type { Schemas } from '../../api/client'
-import { useLiveTask } from '../../api/live'
-import { TaskState } from '../../components/TaskState'
+import type { Schemas } from '../api/client'
+import { useLiveTask } from '../api/live'
+import { TaskState } from './TaskState'
 
-/** A task just started from a form: its live state, and its error (what failed and the fix) if it fails. */
-export function StartedTask({ task, next }: { task: Schemas['TaskOut']; next: string }) {
+/**
+ * A task just started from a form: its live state, and its error (what failed and the fix) if it
+ * fails. ``note`` replaces the generic "task started" line; ``next`` is where the user goes on.
+ */
+export function StartedTask({ task, next, note }: { task: Schemas['TaskOut']; next: string; note?: string }) {
   const { t } = useTranslation('task')
   const live = useLiveTask(task.id)
   const state = live?.state ?? task.state
@@ -21,10 +24,10 @@ export function StartedTask({ task, next }: { task: Schemas['TaskOut']; next: st
             {[error.message, error.fix].filter(Boolean).join(' — ')}
           </Typography.Text>
         ) : (
-          t('started', { id: task.id.slice(0, 8) })
+          (note ?? t('started', { id: task.id.slice(0, 8) }))
         )
       }
-      extra={<Link to={next}>{t('continue')}</Link>}
+      extra={<Link to={next} data-testid="continue">{t('continue')}</Link>}
     />
   )
 }
