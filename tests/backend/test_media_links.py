@@ -21,8 +21,8 @@ from mir.store import schema
 from mir.store.repo import Repo, Snapshot, Task
 from tests.backend.conftest import Api, _api
 from tests.backend.test_security import _project, _rows, _user
+from ymir_backend.assets.media import LIFETIME_STEP, check_token, make_token
 from ymir_backend.models import DatasetVersion
-from ymir_backend.services.media import LIFETIME_STEP, check_token, make_token
 
 V1 = "/api/v1"
 

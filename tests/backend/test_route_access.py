@@ -18,7 +18,7 @@ import pytest
 
 from tests.backend.conftest import Api, _api
 from tests.backend.test_security import _rows, cheap_passwords
-from ymir_backend.services.media import make_token
+from ymir_backend.assets.media import make_token
 
 V1 = "/api/v1"
 ROLES = ("stranger", "viewer", "editor", "admin", "super", "owner")
