@@ -7,7 +7,8 @@ generator), zips them, starts the API (``uvicorn ymir_backend.main:app``, SQLite
 
 * ``mir``: ``mir import`` of the folder's index into a fresh repository (the floor: no HTTP, no zip);
 * ``upload``: ``POST /projects/{id}/datasets/upload`` of the zip, from the first byte sent until the
-  task reads ``done`` (upload + unzip + import + the API storing the result);
+  task reads ``done`` (upload + unpacking the annotations + the import reading the images straight from
+  the zip + the API storing the result);
 * ``path``: ``POST /projects/{id}/datasets/path`` of the same folder copied under the sharing folder,
   until ``done`` (into another project; the workplace's ``media/`` is emptied before each import, since
   images already stored are not written again).

@@ -33,6 +33,12 @@ def _check_entry(info: zipfile.ZipInfo, source: str) -> None:
             f"the archive entry {name!r} points outside the archive (zip-slip)",
             fix="re-create the zip with relative paths inside one folder",
         )
+    if any(c in name for c in "\t\n\r"):  # the import lists entries one per line
+        raise InputFileError(
+            source,
+            f"the archive entry {name!r} has a tab or a line break in its name",
+            fix="rename the file and zip it again",
+        )
     mode = info.external_attr >> 16
     if stat.S_ISLNK(mode):
         raise InputFileError(

@@ -217,9 +217,10 @@ def test_thousands_of_images_import_export_and_train(full: Api, big: Path, big_z
     took["export"] = time.monotonic() - t0
     db = c.app.state.db  # type: ignore[attr-defined]
     with db.sessions() as s:  # an export can be downloaded for YMIR_KEEP_EXPORT_HOURS, then it goes
-        assert lifecycle.sweep(s, full.settings) == []
+        exported = full.settings.root / "exports" / exp["id"]
+        assert exported not in lifecycle.sweep(s, full.settings) and exported.is_dir()
         later = time.time() + 3600 * (full.settings.keep_export_hours + 1)
-        assert lifecycle.sweep(s, full.settings, now=later) == [full.settings.root / "exports" / exp["id"]]
+        assert exported in lifecycle.sweep(s, full.settings, now=later) and not exported.exists()
     gone = c.get(f"/api/v1/tasks/{exp['id']}/download", headers=h)
     assert gone.status_code == 410 and gone.json()["code"] == "export_expired", gone.text
     assert "export it again" in gone.json()["fix"]
