@@ -112,10 +112,10 @@ def test_train_passes_unlabeled_images(
     assert len(seen["pool"]) == 10 and seen["pseudo_labels"] is True  # the 12 training images left out
     assert all(Path(p).is_absolute() for p in seen["pool"])
     assert report.commit.task["params"]["unlabeled_revs"] == "pool@i;tr@i"
-    # without the option nothing is passed and the config keeps its own value
+    # without the option nothing is passed and mir sets no key (this executor's templates have none)
     train(root=world["root"], src_revs="tv@m", dst="m1@t2", options=_opts(world))
     seen = json.loads((tmp_path / "seen.json").read_text())
-    assert seen == {"pool": [], "pseudo_labels": False}
+    assert seen == {"pool": [], "pseudo_labels": None}
 
 
 @pytest.mark.parametrize(
