@@ -39,6 +39,7 @@ from bench.synthetic import generate_voc
 from mir.ops import history
 from mir.ops.importing import import_dataset
 from mir.ops.merge import merge
+from ymir_controller.app import worker_command
 from ymir_controller.client import Client
 from ymir_controller.protocol import PingRequest, TrainRequest
 from ymir_controller.settings import Settings
@@ -174,24 +175,7 @@ class Worker:
         t0 = time.monotonic()
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "celery",
-                    "-A",
-                    "ymir_controller.worker",
-                    "worker",
-                    "-Q",
-                    "cpu,gpu",
-                    "-c",
-                    str(self.concurrency),
-                    "--pool",
-                    "prefork",
-                    "--loglevel",
-                    "INFO",
-                    "-n",
-                    f"bench-{self.broker}-{time.time_ns()}@%h",
-                ],
+                worker_command(f"bench-{self.broker}-{time.time_ns()}@%h", concurrency=self.concurrency),
                 env=self.env,
                 cwd=self.root,
                 stdout=log,

@@ -225,6 +225,18 @@ class Chain:
         gpu = ["--gpu-ids", self.s.gpu_ids] if self.s.gpu_ids else []
         return self.mir(*args, "-r", str(self.repo), *common, *gpu)
 
+    def import_(self, index: Path, dst: str, *, annotations: Path | None) -> None:
+        """Import the images ``index`` lists as ``dst``, the VOC files in ``annotations`` (None: none)."""
+        annos = ["--gt-dir", str(annotations)] if annotations else ["--anno-type", "no-annos"]
+        self.mir(
+            "import", "-r", str(self.repo), "--index-file", str(index), *annos, "--dst-rev", dst,
+            "--gen-dir", str(self.media), "--unknown-types-strategy", "add",
+        )  # fmt: skip
+
+    def merge(self, dst: str, src: str, *more: str) -> None:
+        """``dst`` from the versions ``src`` (more merge flags in ``more``, e.g. ``--ex-src-revs``)."""
+        self.mir("merge", "-r", str(self.repo), "--src-revs", src, *more, "--dst-rev", dst)
+
     def config(self, name: str, values: dict[str, Any]) -> str:
         path = self.root / f"{name}.yaml"
         path.write_text(yaml.safe_dump(values))
@@ -331,58 +343,14 @@ def round_zero(
     shutil.rmtree(root, ignore_errors=True)
     c = Chain(root, s)
     c.mir("init", "-r", str(c.repo))
-    imp = ["--gen-dir", str(c.media), "--unknown-types-strategy", "add"]
-    c.mir(
-        "import",
-        "-r",
-        str(c.repo),
-        "--index-file",
-        str(val_index),
-        "--gt-dir",
-        str(val_gt / "annotations"),
-        "--dst-rev",
-        "val@import",
-        *imp,
-    )
-    c.mir(
-        "import",
-        "-r",
-        str(c.repo),
-        "--index-file",
-        str(pool_index),
-        "--anno-type",
-        "no-annos",
-        "--dst-rev",
-        "pool@import",
-        *imp,
-    )
+    c.import_(val_index, "val@import", annotations=val_gt / "annotations")
+    c.import_(pool_index, "pool@import", annotations=None)
     rng = __import__("random").Random(seed)
     first = sorted(rng.sample(sorted(oracle.image), s.start))
     index = oracle.write(first, root / "labels0")
-    c.mir(
-        "import",
-        "-r",
-        str(c.repo),
-        "--index-file",
-        str(index),
-        "--gt-dir",
-        str(index.parent / "annotations"),
-        "--dst-rev",
-        "new@r0",
-        *imp,
-    )
-    c.mir("merge", "-r", str(c.repo), "--src-revs", "new@r0", "--dst-rev", "labeled@r0")
-    c.mir(
-        "merge",
-        "-r",
-        str(c.repo),
-        "--src-revs",
-        "pool@import",
-        "--ex-src-revs",
-        "new@r0",
-        "--dst-rev",
-        "rest@r0",
-    )
+    c.import_(index, "new@r0", annotations=index.parent / "annotations")
+    c.merge("labeled@r0", "new@r0")
+    c.merge("rest@r0", "pool@import", "--ex-src-revs", "new@r0")
     model, secs = c.train("labeled@r0", "model@r0", s.epochs, None)
     res = _record(s, _result(seed, "start", 0, first, oracle, c.evaluate(model, "r0"), training_s=secs))
     return root, model, first, res
@@ -424,41 +392,9 @@ def run_chain(
         if len(picked) != s.step:
             raise RuntimeError(f"{strategy} round {r}: mined {len(picked)} images, wanted {s.step}")
         index = oracle.write(picked, root / f"labels{r}")
-        imp = ["--gen-dir", str(c.media), "--unknown-types-strategy", "add"]
-        c.mir(
-            "import",
-            "-r",
-            str(c.repo),
-            "--index-file",
-            str(index),
-            "--gt-dir",
-            str(index.parent / "annotations"),
-            "--dst-rev",
-            f"new@r{r}",
-            *imp,
-        )
-        c.mir(
-            "merge",
-            "-r",
-            str(c.repo),
-            "--src-revs",
-            f"labeled@r{r - 1};new@r{r}",
-            "--dst-rev",
-            f"labeled@r{r}",
-            "-s",
-            "host",
-        )
-        c.mir(
-            "merge",
-            "-r",
-            str(c.repo),
-            "--src-revs",
-            f"rest@r{r - 1}",
-            "--ex-src-revs",
-            f"new@r{r}",
-            "--dst-rev",
-            f"rest@r{r}",
-        )
+        c.import_(index, f"new@r{r}", annotations=index.parent / "annotations")
+        c.merge(f"labeled@r{r}", f"labeled@r{r - 1};new@r{r}", "-s", "host")
+        c.merge(f"rest@r{r}", f"rest@r{r - 1}", "--ex-src-revs", f"new@r{r}")
         labels += picked
         unlabeled = f"rest@r{r}" if pseudo else ""
         model, train_s = c.train(f"labeled@r{r}", f"model@r{r}", s.finetune_epochs, model, unlabeled)
@@ -482,19 +418,7 @@ def full_reference(s: Settings, oracle: Oracle, r0: Path) -> RoundResult:
     c = Chain(root, s)
     everything = sorted(oracle.image)
     index = oracle.write(everything, root / "labels")
-    imp = ["--gen-dir", str(c.media), "--unknown-types-strategy", "add"]
-    c.mir(
-        "import",
-        "-r",
-        str(c.repo),
-        "--index-file",
-        str(index),
-        "--gt-dir",
-        str(index.parent / "annotations"),
-        "--dst-rev",
-        "all@full",
-        *imp,
-    )
+    c.import_(index, "all@full", annotations=index.parent / "annotations")
     model, secs = c.train("all@full", "model@full", s.full_epochs, None)
     return _record(s, _result(0, "full", 0, everything, oracle, c.evaluate(model, "full"), training_s=secs))
 

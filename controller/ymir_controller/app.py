@@ -11,6 +11,7 @@ Reliability settings, and why (see Celery's task guide):
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from celery import Celery
@@ -47,3 +48,13 @@ def make_app(settings: Settings) -> Celery:
     app = Celery("ymir")
     app.conf.update(celery_config(settings))
     return app
+
+
+def worker_command(name: str, *, concurrency: int, queues: str = "cpu,gpu") -> list[str]:
+    """The command line starting a worker under this Python: ``celery -A ymir_controller.worker
+    worker`` on ``queues`` with ``concurrency`` prefork processes, named ``name`` (``%h``: the host).
+    Tests and benchmarks start their workers with it."""
+    return [
+        *(sys.executable, "-m", "celery", "-A", "ymir_controller.worker", "worker"),
+        *("-Q", queues, "-c", str(concurrency), "--pool", "prefork", "--loglevel", "INFO", "-n", name),
+    ]

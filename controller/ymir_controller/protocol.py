@@ -54,11 +54,26 @@ def _relative(value: str) -> str:
 RelPath = Annotated[str, Field(min_length=1)]
 
 
+class LabelSpec(BaseModel):
+    """One class of a project: its name and its aliases (what the project's label list holds)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1)
+    aliases: list[str] = []
+
+
 class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     repo: RelPath = Field(description="the mir repository, relative to the workplace")
     user: str = ""
+    labels: list[LabelSpec] | None = Field(
+        None,
+        description="the project's classes: before the task runs the engine creates the repository if "
+        "it is missing and adds these classes and aliases to its label file, in one write (ids stay "
+        "stable; nothing is removed). None leaves the repository as it is (and a missing one fails)",
+    )
 
     @field_validator("repo")
     @classmethod

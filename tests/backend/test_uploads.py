@@ -9,7 +9,6 @@ import json
 import os
 import select
 import socket
-import subprocess
 import threading
 import time
 import zipfile
@@ -21,6 +20,7 @@ import httpx
 import pytest
 import uvicorn
 
+from tests.mounts import tmpfs
 from ymir_backend.config import BackendSettings
 from ymir_backend.main import create_app
 from ymir_backend.services.uploads import part_name
@@ -206,22 +206,9 @@ def test_broken_upload_forms_are_refused_by_field(live: Live) -> None:
 
 @pytest.fixture
 def small_disk(live: Live) -> Iterator[Path]:
-    """``uploads/`` on a 2 MiB tmpfs (root only; under CI it must work)."""
-    folder = live.settings.root / "uploads"
-    proc = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(folder)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if proc.returncode != 0:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"cannot mount a tmpfs (the full-disk test needs root): {proc.stderr.strip()}")
-        pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.strip()}")
-    try:
+    """``uploads/`` on a 2 MiB tmpfs."""
+    with tmpfs(live.settings.root / "uploads", "2m") as folder:
         yield folder
-    finally:
-        subprocess.run(["umount", "-l", str(folder)], check=False)
 
 
 def test_a_full_disk_ends_an_upload_with_a_clear_error(live: Live, small_disk: Path) -> None:

@@ -18,6 +18,7 @@ import pytest
 
 from bench.synthetic import generate_voc
 from mir.ops import history
+from ymir_controller.app import worker_command
 from ymir_controller.client import Client
 from ymir_controller.protocol import ImportRequest, ImportSource, MergeRequest, PingRequest
 from ymir_controller.settings import Settings
@@ -61,24 +62,7 @@ class Engine:
     def start(self, **extra_env: str) -> None:
         env = {**self.env, **extra_env}
         self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "ymir_controller.worker",
-                "worker",
-                "-Q",
-                "cpu,gpu",
-                "-c",
-                "3",
-                "--pool",
-                "prefork",
-                "--loglevel",
-                "INFO",
-                "-n",
-                f"{self.broker}-{time.time_ns()}@%h",
-            ],
+            worker_command(f"{self.broker}-{time.time_ns()}@%h", concurrency=3),
             env=env,
             cwd=self.settings.root,
             stdout=open(self.log, "ab"),

@@ -4,7 +4,6 @@ how much is free, leaves nothing behind, and the same import works once there is
 from __future__ import annotations
 
 import io
-import os
 import subprocess
 import zipfile
 from collections.abc import Iterator
@@ -15,6 +14,7 @@ import pytest
 from bench.pool_bench import generate
 from mir.ops import history
 from mir.store.repo import Repo
+from tests.mounts import tmpfs
 from ymir_controller import handlers
 from ymir_controller.handlers.context import Context
 from ymir_controller.protocol import ImportRequest, ImportSource
@@ -23,23 +23,9 @@ from ymir_controller.settings import Settings
 
 @pytest.fixture
 def small_workplace(tmp_path: Path) -> Iterator[Path]:
-    """A 6 MiB tmpfs (root only; under CI it must work)."""
-    ws = tmp_path / "ws"
-    ws.mkdir()
-    proc = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=6m", "tmpfs", str(ws)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if proc.returncode != 0:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"cannot mount a tmpfs (the full-disk test needs root): {proc.stderr.strip()}")
-        pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.strip()}")
-    try:
+    """A 6 MiB tmpfs."""
+    with tmpfs(tmp_path / "ws", "6m") as ws:
         yield ws
-    finally:
-        subprocess.run(["umount", "-l", str(ws)], check=False)
 
 
 def test_an_import_that_fills_the_disk_fails_clearly_and_cleanly(

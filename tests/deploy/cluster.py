@@ -11,7 +11,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -19,6 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from ymir_controller.app import worker_command
 from ymir_controller.client import Client
 from ymir_controller.protocol import PingRequest
 from ymir_controller.settings import Settings
@@ -168,22 +168,7 @@ def cluster(
                 **(extra_env or {}),
             }
         )
-        worker = [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "ymir_controller.worker",
-            "worker",
-            "-Q",
-            "cpu,gpu",
-            "-c",
-            str(concurrency),
-            "--loglevel",
-            "INFO",
-            "-n",
-            "w@%h",
-        ]
+        worker = worker_command("w@%h", concurrency=concurrency)
         for m in made:
             env = {
                 **base,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,21 @@ def add_label(*, root: Path, name: str, aliases: list[str] | None = None) -> tup
         cid = labels.add(name, aliases or [])
         labels.save(repo.labels_path)
     return cid, labels
+
+
+def add_labels(*, root: Path, labels: Sequence[tuple[str, Sequence[str]]]) -> bool:
+    """Add classes (and new aliases of existing ones) to the label file in one write under the lock:
+    all of them or, when one cannot be stored, none. Returns whether the file changed."""
+    repo = Repo(root)
+    with repo.locked():
+        current = repo.labels()
+        before = current.to_dict()
+        for name, aliases in labels:
+            current.add(name, aliases)
+        if current.to_dict() == before:
+            return False
+        current.save(repo.labels_path)
+    return True
 
 
 def branches(*, root: Path) -> dict[str, Commit]:

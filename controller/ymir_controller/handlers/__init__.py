@@ -20,6 +20,7 @@ from mir.errors import CancelledError, ExecutorError, MirError, RevisionExistsEr
 from mir.messages import error_id, workplace_relative
 from ymir_controller.handlers import data, labeling, models
 from ymir_controller.handlers.context import Context, existing, version_info
+from ymir_controller.handlers.repos import prepare_repo
 from ymir_controller.protocol import (
     GPU_KINDS,
     Kind,
@@ -163,6 +164,9 @@ def _run_locked(req: Any, ctx: Context, started: float, gpu_count: int) -> TaskR
             result = _ping(req, ctx)
             result.seconds = time.monotonic() - started
             return result
+        labels = getattr(req, "labels", None)
+        if repo_rel and labels is not None:  # the project's repository and classes, before any work
+            prepare_repo(ctx.settings.path(repo_rel), labels, internal=ctx.settings.internal)
         handler = HANDLERS[kind]
         need = getattr(req, "gpu_count", 0) if kind in GPU_KINDS else 0
         with gpu_slots(

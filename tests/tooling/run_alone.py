@@ -1,0 +1,135 @@
+"""Run every test of some folders alone, one pytest process per test, and list those that fail alone.
+
+A test that passes in its file but fails alone leans on state another test made. This script checks
+the house rule "every test passes alone" (CONTRIBUTING.md); it is no test itself (pytest does not
+collect it) because it runs the suite's tests hundreds of times::
+
+    .venv/bin/python tests/tooling/run_alone.py tests/controller tests/backend tests/command --jobs 2
+
+Each node id that ``pytest --collect-only -q`` lists runs as ``pytest <node id>``. ``--one-param``
+runs only the first parametrisation of each test function (the others share its code and its
+fixtures' setup, and each costs a worker start); ``--skip SUBSTRING=REASON`` leaves out the node ids
+containing SUBSTRING and prints the reason. The summary names every failure with the tail of its
+output, and ``--report FILE`` writes every outcome as JSON. Exit status 1 when any test failed alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Outcome:
+    node: str
+    status: str  # passed, failed, skipped (pytest skipped it), left out (--skip), timeout
+    seconds: float
+    tail: str = ""
+    reason: str = ""
+
+
+def collect(paths: list[str], extra: list[str]) -> list[str]:
+    """The node ids pytest would run for ``paths``."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", *extra, *paths],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    nodes = [line for line in proc.stdout.splitlines() if "::" in line and not line.startswith(" ")]
+    if proc.returncode not in (0, 5) or not nodes:
+        raise SystemExit(f"collecting {' '.join(paths)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}")
+    return nodes
+
+
+def first_params(nodes: list[str]) -> list[str]:
+    """One node id per test function: the first of its parametrisations."""
+    seen: set[str] = set()
+    kept = []
+    for node in nodes:
+        function = re.sub(r"\[.*\]$", "", node)
+        if function not in seen:
+            seen.add(function)
+            kept.append(node)
+    return kept
+
+
+def run_one(node: str, timeout: float, extra: list[str]) -> Outcome:
+    started = time.monotonic()
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly", *extra, node]
+    try:
+        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired as e:
+        out = (e.stdout or b"").decode(errors="replace") if isinstance(e.stdout, bytes) else (e.stdout or "")
+        return Outcome(node, "timeout", time.monotonic() - started, out[-2000:])
+    seconds = time.monotonic() - started
+    last = proc.stdout.strip().splitlines()[-1:] or [""]
+    if proc.returncode == 0:
+        status = "skipped" if " skipped" in last[0] and " passed" not in last[0] else "passed"
+        return Outcome(node, status, seconds, reason=last[0] if status == "skipped" else "")
+    return Outcome(node, "failed", seconds, (proc.stdout + proc.stderr)[-3000:])
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("paths", nargs="+", help="test folders or files")
+    ap.add_argument("--jobs", type=int, default=2, help="tests run at once (default 2)")
+    ap.add_argument("--timeout", type=float, default=900.0, help="seconds one test may take (default 900)")
+    ap.add_argument("--one-param", action="store_true", help="only the first parametrisation of each test")
+    ap.add_argument("--skip", action="append", default=[], metavar="SUBSTRING=REASON")
+    ap.add_argument("-k", dest="keyword", default="", help="pytest's -k, applied when collecting")
+    ap.add_argument("--report", type=Path, help="write every outcome to this JSON file")
+    args = ap.parse_args(argv)
+
+    extra = ["-k", args.keyword] if args.keyword else []
+    nodes = collect(args.paths, extra)
+    if args.one_param:
+        nodes = first_params(nodes)
+    skips = dict(s.split("=", 1) if "=" in s else (s, "no reason given") for s in args.skip)
+    outcomes: list[Outcome] = []
+    todo = []
+    for node in nodes:
+        reason = next((why for sub, why in skips.items() if sub in node), None)
+        if reason is None:
+            todo.append(node)
+        else:
+            outcomes.append(Outcome(node, "left out", 0.0, reason=reason))
+    print(f"{len(todo)} tests to run alone ({len(outcomes)} left out), {args.jobs} at a time", flush=True)
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        for i, outcome in enumerate(pool.map(lambda n: run_one(n, args.timeout, []), todo), 1):
+            outcomes.append(outcome)
+            print(
+                f"[{i}/{len(todo)}] {outcome.status:7} {outcome.seconds:6.1f} s  {outcome.node}", flush=True
+            )
+    bad = [o for o in outcomes if o.status in ("failed", "timeout")]
+    counts: dict[str, int] = {}
+    for o in outcomes:
+        counts[o.status] = counts.get(o.status, 0) + 1
+    print(
+        f"\n{', '.join(f'{n} {s}' for s, n in sorted(counts.items()))} in {time.monotonic() - started:.0f} s"
+    )
+    for o in outcomes:
+        if o.status == "left out":
+            print(f"left out: {o.node}: {o.reason}")
+    for o in bad:
+        print(f"\n=== {o.status} alone: {o.node}\n{o.tail}")
+    slowest = sorted((o for o in outcomes if o.seconds), key=lambda o: -o.seconds)[:10]
+    print("\nslowest alone:\n" + "\n".join(f"  {o.seconds:6.1f} s  {o.node}" for o in slowest))
+    if args.report:
+        args.report.write_text(json.dumps([asdict(o) for o in outcomes], indent=1))
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
