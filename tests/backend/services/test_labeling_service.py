@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
 import time
 
 import pytest
+from PIL import Image
 from sqlalchemy.orm import Session
 
+from mir.store import media
 from tests.backend.services.conftest import make_project, make_user, make_version
 from ymir_backend.config import BackendSettings
 from ymir_backend.errors import ApiError
@@ -59,3 +63,21 @@ def test_image_links_need_a_valid_unexpired_signature(settings: BackendSettings)
     with pytest.raises(ApiError) as missing:
         service.signed_image(settings, task_id="t1", asset_id=asset, expires=later, sig=sig)
     assert (missing.value.status, missing.value.code) == (404, "asset_not_found")
+
+
+@pytest.mark.parametrize(
+    ("fmt", "media_type"), [("JPEG", "image/jpeg"), ("PNG", "image/png"), ("WEBP", "image/webp")]
+)
+def test_a_signed_link_serves_the_image_with_its_type(
+    settings: BackendSettings, fmt: str, media_type: str
+) -> None:
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 6), (200, 10, 10)).save(buf, fmt)
+    asset = hashlib.sha1(buf.getvalue()).hexdigest()
+    media.store_bytes(settings.root / "media", asset, buf.getvalue())
+    later = int(time.time()) + 60
+    sig = label_url_signature(label_url_key(settings.root), "t2", asset, later)
+
+    path, got = service.signed_image(settings, task_id="t2", asset_id=asset, expires=later, sig=sig)
+
+    assert got == media_type and path.read_bytes() == buf.getvalue()
