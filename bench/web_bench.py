@@ -44,9 +44,9 @@ DIST = ROOT / "web" / "dist"
 
 GRID_DRAWN = """() => {
   const cells = [...document.querySelectorAll('[data-testid=thumb]')];
-  return cells.length > 0 && cells.every(c => {
-    const i = c.querySelector('img'), b = c.querySelector('[data-testid=box-canvas]');
-    return i && i.complete && i.naturalWidth > 0 && b && b.dataset.count !== undefined }) }"""
+  const boxes = document.querySelector('[data-testid=grid-boxes]');
+  return cells.length > 0 && boxes && boxes.dataset.count !== undefined && cells.every(c => {
+    const i = c.querySelector('img'); return i && i.complete && i.naturalWidth > 0 }) }"""
 VIEWER_DRAWN = """n => {
   const v = document.querySelector('[data-testid=viewer]');
   const img = v && v.querySelector('img'), c = v && v.querySelector('[data-testid=box-canvas]');
