@@ -193,7 +193,15 @@ def _browser(url: str, tok: dict[str, str], pid: int, did: int, args: argparse.N
         top, _ = page.evaluate(SCROLL, rows)
         res["scroll_s"] = round(time.monotonic() - t0, 1)
         res["scrolled_assets"] = round(top / 180) * columns
-        page.wait_for_function(GRID_DRAWN, timeout=60_000, polling="raf")  # the last screen drawn too
+        # the last screen: its images loaded (or failed: counted)
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('[data-testid=thumb] img')].every(i => i.complete)",
+            timeout=60_000,
+        )
+        res["broken_images_on_last_screen"] = page.evaluate(
+            "() => [...document.querySelectorAll('[data-testid=thumb] img')]"
+            ".filter(i => !i.naturalWidth).length"
+        )
         res["longest_task_while_scrolling_ms"] = round(page.evaluate("window.__long"))
         longs = page.evaluate("window.__longs")
         res["long_tasks_over_50ms"] = len(longs)
