@@ -108,6 +108,9 @@ RULES: dict[str, Rule] = {
     "PATCH /users/{user_id}": Rule("super", json=lambda w, r: {"role": "user"}),
     "POST /users/{user_id}/reset": Rule("super"),
     "GET /labels": Rule("any"),
+    "POST /labels/bulk": Rule(
+        "any", json=lambda w, r: {"labels": [{"name": f"bulk-{uuid.uuid4().hex[:8]}"}]}
+    ),
     "POST /labels": Rule("any", json=lambda w, r: {"name": f"l{uuid.uuid4().hex[:8]}"}),
     "PATCH /labels/{label_id}": Rule("own", json=lambda w, r: {"name": "cat", "aliases": ["kitty"]}),
     "DELETE /labels/{label_id}": Rule("own", fresh=True),
@@ -117,9 +120,11 @@ RULES: dict[str, Rule] = {
         "admin",
         json=lambda w, r: {"name": f"example.org/det-{uuid.uuid4().hex[:6]}:1", "templates": {"infer": {}}},
     ),
+    "PATCH /images/{image_id}": Rule("admin", json=lambda w, r: {"description": f"by {r}"}),
     "DELETE /images/{image_id}": Rule("admin", fresh=True),
     "POST /projects": Rule("any", json=lambda w, r: {"name": "mine"}),
     "GET /projects": Rule("any"),
+    "GET /projects/stats": Rule("any"),
     "GET /projects/{project_id}": Rule("read"),
     "PATCH /projects/{project_id}": Rule("write", json=lambda w, r: {"description": f"by {r}"}),
     "DELETE /projects/{project_id}": Rule("owner", fresh=True),

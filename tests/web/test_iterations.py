@@ -1,7 +1,8 @@
 """One iteration round in the GUI, YMIR's guided flow: the project's sets and initial model chosen on
 the page, then prepare (skipped) → mining → labeling (a version already labeled: the mined images
 carry their boxes) → merge → training, each step run from its form; the round's summary and chart
-show the new model. The initial model is trained through the API (tiny, one epoch)."""
+show the new model, and so does the home page. The initial model is trained through the API (tiny,
+one epoch)."""
 
 from __future__ import annotations
 
@@ -108,4 +109,12 @@ def test_one_round_step_by_step(live: Live, browser: Any, project: int) -> None:
     h = live.login(EMAIL, PASSWORD)
     (round1,) = live.http.get(f"/api/v1/projects/{pid}/iterations", headers=h).json()
     assert round1["state"] == "done" and round1["result_model_id"] is not None
+
+    # home: the project's round and its newest model's mAP against the target
+    model = live.http.get(f"/api/v1/models/{round1['result_model_id']}", headers=h).json()
+    page.goto("/")
+    row = page.locator('tr[data-project="rounds"]')
+    row.get_by_test_id("project-round").get_by_text("1 of").wait_for()
+    assert row.get_by_test_id("project-map").inner_text().startswith(f"{model['map50_95']:.3f} / ")
+    assert row.get_by_test_id("project-contents").inner_text() == "5 versions · 2 models"
     assert not page.errors, page.errors
