@@ -20,14 +20,18 @@ log = logging.getLogger(__name__)
 
 class ApiError(Exception):
     """An error the API reports as is: status, a stable machine code, a message for humans, and what to
-    do about it (``fix``; a default for the status when not given)."""
+    do about it (``fix``; a default for the status when not given). ``loc`` names the request field at
+    fault (``("body", "path")``), as a 422 from validation does, so a form marks that field."""
 
-    def __init__(self, status: int, code: str, detail: str, fix: str = "") -> None:
+    def __init__(
+        self, status: int, code: str, detail: str, fix: str = "", *, loc: tuple[str | int, ...] = ()
+    ) -> None:
         super().__init__(detail)
         self.status = status
         self.code = code
         self.detail = detail
         self.fix = fix
+        self.loc = loc
 
 
 # What to do, by status, when an error names no fix of its own.
@@ -156,7 +160,11 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(ApiError)
     async def _api(_: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse(_body(exc.detail, exc.code, exc.status, exc.fix), status_code=exc.status)
+        body = _body(exc.detail, exc.code, exc.status, exc.fix)
+        if exc.loc:
+            msg = exc.detail.removeprefix(f"{exc.loc[-1]}: ")  # the field's own message need not name it
+            body["errors"] = [{"loc": list(exc.loc), "msg": msg, "type": exc.code}]
+        return JSONResponse(body, status_code=exc.status)
 
     @app.exception_handler(MirError)
     async def _mir(request: Request, exc: MirError) -> JSONResponse:

@@ -8,29 +8,14 @@ from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
 
-from fastapi import APIRouter, Depends, FastAPI
+from fastapi import FastAPI
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import select
 
 from ymir_backend import __version__, errors
-from ymir_backend.api.deps import refuse_nul
-from ymir_backend.api.routes import (
-    assets,
-    auth,
-    datasets,
-    images,
-    iterations,
-    labeling,
-    labels,
-    mlmodels,
-    projects,
-    sharing,
-    task_events,
-    tasks,
-    users,
-)
+from ymir_backend.api.router import api_router
 from ymir_backend.config import BackendSettings, get_settings
 from ymir_backend.db import Database
 from ymir_backend.json_limit import JsonBodyLimit
@@ -41,8 +26,8 @@ from ymir_backend.models.users import Role, UserState
 from ymir_backend.security import RateLimiter, configure_hasher, hash_password, parse_networks
 from ymir_backend.services.browse import BrowseCache
 from ymir_backend.services.engine import Engine
-from ymir_backend.services.tasks import Monitor
 from ymir_backend.services.uploads import sweep_partial_uploads
+from ymir_backend.tasks.monitor import Monitor
 from ymir_backend.webapp import default_dist
 from ymir_backend.webapp import install as install_web
 
@@ -157,13 +142,7 @@ def create_app(settings: BackendSettings | None = None) -> FastAPI:
     errors.install(app)
     app.add_middleware(BodyLimit, settings=settings)
     app.add_middleware(JsonBodyLimit, limit=settings.max_json_bytes)
-    api = APIRouter(prefix="/api/v1", responses=errors.RESPONSES, dependencies=[Depends(refuse_nul)])
-    routes = [auth, users, labels, projects, datasets, assets, mlmodels]
-    # task_events before tasks: /tasks/events is no task id
-    routes += [task_events, tasks, images, iterations, labeling, sharing]
-    for module in routes:
-        api.include_router(module.router)
-    app.include_router(api)
+    app.include_router(api_router())
 
     @app.get("/health", include_in_schema=False)
     def health() -> dict[str, str]:

@@ -10,11 +10,14 @@ import secrets
 import threading
 import time
 from collections import defaultdict, deque
+from dataclasses import dataclass
 from typing import Any
 
 import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+
+from ymir_backend.errors import ApiError
 
 _hasher = PasswordHasher()
 API_TOKEN_PREFIX = "ymir_"
@@ -161,3 +164,19 @@ class RateLimiter:
                 return self.window - (now - q[0])
             q.append(now)
             return 0.0
+
+
+@dataclass(frozen=True)
+class Throttle:
+    """The login budgets of an API process (per account, per client address) and the address one
+    request came from."""
+
+    per_account: RateLimiter
+    per_address: RateLimiter
+    address: str
+
+    def check(self, account: str) -> None:
+        """Count an attempt; 429 past either budget."""
+        wait = max(self.per_account.hit(account), self.per_address.hit(self.address))
+        if wait:
+            raise ApiError(429, "too_many_attempts", f"too many login attempts; try again in {wait:.0f} s")

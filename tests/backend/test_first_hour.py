@@ -176,7 +176,10 @@ def test_sharing_folder_paths_listing_and_links(
         assert r.json()["code"] == "outside_sharing_folder"
         assert "sharing folder 'sharing'" in r.json()["detail"]
         assert str(api.settings.root) not in r.text  # errors carry no absolute server paths
-        assert c.get("/api/v1/sharing", params={"path": path}, headers=h).status_code == 422
+        assert [e["loc"] for e in r.json()["errors"]] == [["body", "path"]]  # the form marks the field
+        listed = c.get("/api/v1/sharing", params={"path": path}, headers=h)
+        assert listed.status_code == 422
+        assert [e["loc"] for e in listed.json()["errors"]] == [["query", "path"]]
     os.symlink(outside / "images" / "o_000000.jpg", sharing / "sets" / "a" / "images" / "stolen.jpg")
     task = _finish(
         api,

@@ -56,3 +56,11 @@ def pick(page: Any, field_id: str, text: str) -> None:
 
 def wait_state(page: Any, state: str, timeout: float = 240_000) -> None:
     page.locator(f"[data-testid=state][data-state={state}]").first.wait_for(timeout=timeout)
+
+
+def pick_many(page: Any, field_id: str, texts: list[str]) -> None:
+    """Choose options of an antd multiple / tags Select by their labels, then close it."""
+    page.click(f"#{field_id}", force=True)
+    for text in texts:
+        page.locator(".ant-select-dropdown:visible .ant-select-item-option", has_text=text).first.click()
+    page.keyboard.press("Escape")

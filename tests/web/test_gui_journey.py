@@ -2,7 +2,7 @@
 sign up, labels with an alias, a project, imports by zip upload and by server folder, browsing with
 the drawn boxes checked against the API (count and on-screen position), training from the template
 form (a bad value refused first), the model's charts, verification on an uploaded image, and mining
-with the new model, its result browsed."""
+with the new model, its result browsed; the model's package downloaded and imported back."""
 
 from __future__ import annotations
 
@@ -145,6 +145,8 @@ def test_gui_journey(live: Live, browser: Any, tmp_path: Path) -> None:
     page.get_by_test_id("cfg-epochs").fill("many")
     page.get_by_test_id("start-training").click()
     page.get_by_test_id("cfg-error").get_by_text("epochs must be a number").wait_for()
+    tasks = live.http.get("/api/v1/tasks", headers=_user_headers(live)).json()["items"]
+    assert [t["kind"] for t in tasks if t["kind"] == "train"] == []  # refused before anything started
     for key, value in (
         ("epochs", "2"),
         ("model_size", "tiny"),
@@ -169,8 +171,23 @@ def test_gui_journey(live: Live, browser: Any, tmp_path: Path) -> None:
     assert page.get_by_test_id("verify-view").locator("[data-side=pred] rect").count() == count
     shot(page, "model")
 
-    # mining: the top 3 of the validation images by the new model, opened in the browser
+    # download the model's package, then import it back as a new model of the project
     mid = int(page.url.rsplit("/", 1)[1])
+    with page.expect_download(timeout=60_000) as download:
+        page.get_by_test_id("download-model").click()
+    package = tmp_path / download.value.suggested_filename
+    download.value.save_as(package)
+    assert package.name.endswith(".tar.gz") and package.stat().st_size > 10_000
+    page.goto(f"/projects/{pid}/models")
+    page.get_by_test_id("import-model").click()
+    page.fill("#model_import_group_name", "reimported")
+    page.locator(".ant-modal input[type=file]").set_input_files(str(package))
+    page.get_by_test_id("start-model-import").click()
+    page.locator(".ant-modal [data-testid=state][data-state=done]").wait_for(timeout=60_000)
+    page.get_by_test_id("start-model-import").click()  # "Close"
+    page.locator("tr", has_text="reimported").get_by_test_id("model-link").wait_for()
+
+    # mining: the top 3 of the validation images by the new model, opened in the browser
     page.goto(f"/projects/{pid}/mine?model={mid}")
     page.get_by_test_id("cfg-mining_algorithm").wait_for()
     pick(page, "mine_dataset_id", "val v1")

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import and_, bindparam, select
 from sqlalchemy.orm import Session
 
@@ -22,8 +23,12 @@ from ymir_backend.db import Database
 from ymir_backend.errors import ApiError, forbidden, not_found
 from ymir_backend.models import ApiToken, DatasetVersion, Project, ProjectMember, User
 from ymir_backend.models.users import Role, UserState
-from ymir_backend.security import API_TOKEN_PREFIX, hash_api_token, read_token
+from ymir_backend.schemas import DbId
+from ymir_backend.security import API_TOKEN_PREFIX, Throttle, client_address, hash_api_token, read_token
+from ymir_backend.services.access import VersionRef, version_of
 from ymir_backend.services.access import project_access as project_access
+from ymir_backend.services.browse import BrowseCache
+from ymir_backend.services.engine import Engine
 
 bearer = HTTPBearer(auto_error=False, description="a JWT from /auth/login, or a personal API token")
 
@@ -50,14 +55,38 @@ def get_db(request: Request) -> Iterator[Session]:
     yield from request.app.state.db.session()
 
 
-def get_settings(request: Request) -> BackendSettings:
-    """The app's settings."""
+async def get_settings(request: Request) -> BackendSettings:
+    """The app's settings (async: read on the event loop, no thread-pool hop for a plain lookup)."""
     settings: BackendSettings = request.app.state.settings
     return settings
 
 
+async def get_engine(request: Request) -> Engine:
+    """The app's client of the task engine."""
+    engine: Engine = request.app.state.engine
+    return engine
+
+
+async def get_browse(request: Request) -> BrowseCache:
+    """The app's cache of loaded dataset versions."""
+    cache: BrowseCache = request.app.state.browse
+    return cache
+
+
+async def login_throttle(request: Request) -> Throttle:
+    """The app's login budgets and the address the request came from (the TCP peer, unless it is a
+    trusted proxy: docs/security.md)."""
+    peer = request.client.host if request.client else "?"
+    proxies = request.app.state.trusted_proxies
+    address = client_address(peer, request.headers.get("x-forwarded-for"), proxies)
+    return Throttle(request.app.state.login_limiter, request.app.state.address_limiter, address)
+
+
 DB = Annotated[Session, Depends(get_db)]
 Settings = Annotated[BackendSettings, Depends(get_settings)]
+EngineDep = Annotated[Engine, Depends(get_engine)]
+Browse = Annotated[BrowseCache, Depends(get_browse)]
+LoginThrottle = Annotated[Throttle, Depends(login_throttle)]
 
 
 def _unauthorized(detail: str) -> ApiError:
@@ -111,16 +140,6 @@ def require_super_admin(user: CurrentUser) -> User:
 
 Admin = Annotated[User, Depends(require_admin)]
 SuperAdmin = Annotated[User, Depends(require_super_admin)]
-
-
-@dataclass(frozen=True, slots=True)
-class VersionRef:
-    """What reading a dataset version needs."""
-
-    id: int
-    project_id: int
-    rev: str
-    state: str
 
 
 _users, _versions = User.__table__, DatasetVersion.__table__
@@ -179,3 +198,46 @@ async def version_for_reading(
     if not visible:
         raise not_found("dataset", version_id)
     return VersionRef(id=version_id, project_id=int(project_id), rev=str(rev), state=str(dv_state))
+
+
+_ID = TypeAdapter(DbId)
+
+
+async def readable_version(request: Request, creds: Bearer) -> VersionRef | None:
+    """The ``dataset_id`` of the path, if the bearer may read it, with the answers of ``current_user``
+    + ``version_of``: one query for a JWT; for a personal API token, those two (they also record the
+    token's use).
+
+    A dependency, so that authentication fails before the parameters are checked, as with
+    ``current_user`` elsewhere; for the same reason the id is read from the path here rather than
+    declared. None for an id that is not one: the route's own validation then answers 422."""
+    settings: BackendSettings = request.app.state.settings
+    database: Database = request.app.state.db
+    if creds is None or not creds.credentials:
+        raise _unauthorized("missing bearer token; log in at /api/v1/auth/login")
+    try:
+        dataset_id = _ID.validate_python(request.path_params["dataset_id"])
+    except ValidationError:
+        await run_in_threadpool(_authenticate, database, settings, creds)
+        return None
+    ref = await version_for_reading(database, settings, creds.credentials, dataset_id)
+    if ref is None:
+        ref = await run_in_threadpool(_version_by_api_token, database, settings, creds, dataset_id)
+    return ref
+
+
+def _authenticate(database: Database, settings: BackendSettings, creds: HTTPAuthorizationCredentials) -> None:
+    with database.sessions() as db:
+        current_user(db, settings, creds)
+
+
+def _version_by_api_token(
+    database: Database, settings: BackendSettings, creds: HTTPAuthorizationCredentials, dataset_id: int
+) -> VersionRef:
+    with database.sessions() as db:
+        user = current_user(db, settings, creds)
+        dv, project = version_of(db, user, dataset_id)
+        return VersionRef(id=dv.id, project_id=project.id, rev=dv.rev, state=dv.state)
+
+
+ReadableVersion = Annotated[VersionRef | None, Depends(readable_version)]

@@ -9,6 +9,8 @@ their downloads resolve to 404 too.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -17,6 +19,16 @@ from ymir_backend.models import DatasetVersion, Iteration, ModelVersion, Project
 from ymir_backend.models.users import Role
 
 DB_INT_MAX = 2**31 - 1  # the range of an INTEGER column on PostgreSQL (ids, counts, offsets)
+
+
+@dataclass(frozen=True, slots=True)
+class VersionRef:
+    """What reading a dataset version needs."""
+
+    id: int
+    project_id: int
+    rev: str
+    state: str
 
 
 def _in_range(ident: int) -> bool:

@@ -4,6 +4,8 @@
 export interface ErrorBody {
   detail?: unknown
   code?: string
+  /** A 422's problems, each with the place in the request it names (`['body', 'target_map']`). */
+  errors?: { loc?: unknown[]; msg?: string }[]
 }
 
 export class ApiError extends Error {
@@ -18,7 +20,7 @@ export class ApiError extends Error {
     this.status = status
     this.code = body?.code ?? (status === 0 ? 'network_error' : 'http_error')
     this.detail = detail
-    this.fields = status === 422 ? fieldErrors(detail) : {}
+    this.fields = status === 422 ? fieldErrors(body) : {}
   }
 }
 
@@ -37,18 +39,22 @@ export function detailText(detail: unknown): string {
   return ''
 }
 
+const WHERE = new Set(['body', 'query', 'path', 'header', 'cookie'])
+
 /**
- * The fields a 422 names. The API writes each problem as `loc: message` joined by `; `
- * (`training_classes.0: Value error, ...; target_map: Input should be ...`): the first part of
- * each loc is the form field.
+ * The form fields a 422 names, from each problem's `loc` (`['body', 'training_classes', 0]` →
+ * `training_classes`): the API's `errors` list, or FastAPI's own list in `detail`. Query and path
+ * parameters name their field the same way; a problem with no field (a whole-body check) names none.
  */
-export function fieldErrors(detail: string): Record<string, string> {
+export function fieldErrors(body: ErrorBody | undefined): Record<string, string> {
+  const problems = body?.errors ?? (Array.isArray(body?.detail) ? (body.detail as ErrorBody['errors']) : undefined)
   const out: Record<string, string> = {}
-  for (const part of detail.split('; ')) {
-    const m = /^([A-Za-z_][\w.]*): (.+)$/s.exec(part)
-    if (!m || !m[1] || !m[2]) continue
-    const field = m[1].split('.')[0] ?? m[1]
-    if (!(field in out)) out[field] = m[2]
+  for (const p of problems ?? []) {
+    const loc = p.loc ?? []
+    // the first part says where (body, query, path, header); a field may well be named "path"
+    const field = WHERE.has(String(loc[0])) ? loc[1] : loc[0]
+    if (typeof field !== 'string' || !field) continue
+    if (!(field in out)) out[field] = p.msg ?? ''
   }
   return out
 }

@@ -12,10 +12,12 @@ export const keys = {
     groups: (pid: number) => ['datasets', 'groups', pid] as const,
     detail: (id: number) => ['datasets', 'detail', id] as const,
     assets: (id: number, filters: object) => ['datasets', 'assets', id, filters] as const,
+    public: ['datasets', 'public'] as const,
   },
   models: {
     all: ['models'] as const,
     list: (pid: number) => ['models', 'list', pid] as const,
+    groups: (pid: number) => ['models', 'groups', pid] as const,
     detail: (id: number) => ['models', 'detail', id] as const,
     evaluation: (id: number) => ['models', 'evaluation', id] as const,
   },
@@ -65,6 +67,17 @@ export const datasetGroupsQuery = (pid: number) =>
       unwrap(api.GET('/api/v1/projects/{project_id}/dataset-groups', { params: { path: { project_id: pid } } })),
   })
 
+export const publicDatasetsQuery = queryOptions({
+  queryKey: keys.datasets.public,
+  queryFn: () => unwrap(api.GET('/api/v1/datasets/public', { params: { query: { limit: 200 } } })),
+})
+
+export const sharingQuery = (path: string) =>
+  queryOptions({
+    queryKey: ['sharing', path] as const,
+    queryFn: () => unwrap(api.GET('/api/v1/sharing', { params: { query: { path, limit: 1000 } } })),
+  })
+
 export const datasetQuery = (id: number) =>
   queryOptions({
     queryKey: keys.datasets.detail(id),
@@ -80,6 +93,13 @@ export const modelsQuery = (pid: number) =>
           params: { path: { project_id: pid }, query: { limit: 200 } },
         }),
       ),
+  })
+
+export const modelGroupsQuery = (pid: number) =>
+  queryOptions({
+    queryKey: keys.models.groups(pid),
+    queryFn: () =>
+      unwrap(api.GET('/api/v1/projects/{project_id}/model-groups', { params: { path: { project_id: pid } } })),
   })
 
 export const modelQuery = (id: number) =>

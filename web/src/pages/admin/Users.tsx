@@ -5,6 +5,7 @@ import { api, unwrap, type Schemas } from '../../api/client'
 import { errorMessage } from '../../api/errors'
 import { keys, usersQuery } from '../../api/queries'
 import { ErrorAlert } from '../../components/ErrorAlert'
+import { rowData } from '../../components/rows'
 
 type User = Schemas['UserOut']
 type Role = 'user' | 'admin' | 'super_admin'
@@ -24,7 +25,7 @@ export default function Users() {
   })
   const reset = useMutation({
     mutationFn: (id: number) => unwrap(api.POST('/api/v1/users/{user_id}/reset', { params: { path: { user_id: id } } })),
-    onSuccess: (r) => void modal.info({ title: t('resetToken'), content: <Typography.Paragraph copyable>{r.reset_token}</Typography.Paragraph> }),
+    onSuccess: (r) => void modal.info({ title: t('resetToken'), content: <Typography.Paragraph copyable data-testid="reset-token">{r.reset_token}</Typography.Paragraph> }),
     onError: (e) => void message.error(errorMessage(e, t)),
   })
   return (
@@ -33,6 +34,7 @@ export default function Users() {
       <ErrorAlert error={users.error} />
       <Table<User>
         rowKey="id"
+        onRow={(u) => rowData({ 'data-user': u.email })}
         pagination={false}
         dataSource={users.data?.items ?? []}
         columns={[

@@ -1,15 +1,16 @@
 import { useState } from 'react'
-import { Button, Card, Form, Input, InputNumber, Progress, Radio, Result, Segmented, Space, Typography, Upload } from 'antd'
+import { Button, Card, Checkbox, Form, Input, Progress, Radio, Segmented, Select, Space, Upload } from 'antd'
 import type { UploadFile } from 'antd'
-import { useQueryClient } from '@tanstack/react-query'
+import { useQuery, useQueryClient } from '@tanstack/react-query'
 import { Link, useParams } from 'react-router'
 import { useTranslation } from 'react-i18next'
 import { api, fetchWithProgress, unwrap, type Schemas } from '../../api/client'
-import { keys } from '../../api/queries'
+import { keys, publicDatasetsQuery } from '../../api/queries'
 import { ErrorAlert } from '../../components/ErrorAlert'
 import { showFieldErrors } from '../../components/forms'
-import { TaskState } from '../../components/TaskState'
-import { useLiveTask } from '../../api/live'
+import { StartedTask } from '../../components/StartedTask'
+import { useDatasetOptions } from '../models/TrainForm'
+import { SharingBrowser } from './SharingBrowser'
 
 type Source = 'upload' | 'url' | 'path' | 'copy'
 type Strategy = 'stop' | 'ignore' | 'add'
@@ -34,6 +35,18 @@ export default function ImportWizard() {
   const [task, setTask] = useState<Schemas['TaskOut'] | null>(null)
   const [form] = Form.useForm<Values>()
   const queryClient = useQueryClient()
+  const mine = useDatasetOptions(pid)
+  const published = useQuery({ ...publicDatasetsQuery, enabled: source === 'copy' })
+  const copyOptions = [
+    { label: t('copyMine'), options: mine },
+    {
+      label: t('copyPublic'),
+      options: (published.data?.items ?? []).map((d) => ({
+        value: d.id,
+        label: `${d.group_name} v${d.version_num} · ${d.project_name} · ${d.owner} (#${d.id}, ${d.asset_count})`,
+      })),
+    },
+  ]
 
   const submit = async (v: Values) => {
     setError(null)
@@ -124,14 +137,20 @@ export default function ImportWizard() {
           </Form.Item>
         )}
         {source === 'path' && (
-          <Form.Item name="path" label={t('path')} extra={t('pathHelp')} rules={[{ required: true, message: t('pathRequired') }]}>
-            <Input placeholder="voc/train" />
-          </Form.Item>
+          <>
+            <Form.Item name="path" label={t('path')} extra={t('pathHelp')} rules={[{ required: true, message: t('pathRequired') }]}>
+              <Input placeholder="voc/train" />
+            </Form.Item>
+            <SharingBrowser onPick={(p) => form.setFields([{ name: 'path', value: p, errors: [] }])} />
+            <Form.Item name="with_predictions" valuePropName="checked">
+              <Checkbox>{t('withPredictions')}</Checkbox>
+            </Form.Item>
+          </>
         )}
         {source === 'copy' && (
           <Form.Item name="source_dataset_id" label={t('sourceDataset')} extra={t('sourceDatasetHelp')}
             rules={[{ required: true, message: t('sourceDatasetRequired') }]}>
-            <InputNumber min={1} />
+            <Select showSearch optionFilterProp="label" options={copyOptions} placeholder={t('sourceDatasetPick')} />
           </Form.Item>
         )}
         <Form.Item name="unknown_types_strategy" label={t('strategy')}>
@@ -147,30 +166,7 @@ export default function ImportWizard() {
           <Link to={`/projects/${pid}/datasets`}>{t('backToList')}</Link>
         </Space>
       </Form>
-      {task && <Started pid={pid} task={task} />}
+      {task && <StartedTask task={task} next={`/projects/${pid}/datasets`} note={t('importStarted')} />}
     </Card>
-  )
-}
-
-function Started({ pid, task }: { pid: number; task: Schemas['TaskOut'] }) {
-  const { t } = useTranslation('dataset')
-  const live = useLiveTask(task.id)
-  const state = live?.state ?? task.state
-  const error = live?.error as { message?: string; fix?: string } | null | undefined
-  return (
-    <Result
-      status={state === 'failed' ? 'error' : state === 'done' ? 'success' : 'info'}
-      title={<TaskState state={state} taskId={task.id} />}
-      subTitle={
-        error ? (
-          <Typography.Text type="danger" data-testid="task-error">
-            {[error.message, error.fix].filter(Boolean).join(' — ')}
-          </Typography.Text>
-        ) : (
-          t('importStarted')
-        )
-      }
-      extra={<Link to={`/projects/${pid}/datasets`}>{t('backToList')}</Link>}
-    />
   )
 }

@@ -1,12 +1,16 @@
 import { App, Button, Card, Dropdown, Empty, Space, Table, Typography } from 'antd'
+import { useMemo, useState } from 'react'
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query'
 import { Link, useNavigate, useParams } from 'react-router'
 import { useTranslation } from 'react-i18next'
 import { api, unwrap, type Schemas } from '../../api/client'
-import { datasetGroupsQuery, datasetsQuery, keys } from '../../api/queries'
+import { datasetGroupsQuery, datasetsQuery, keys, tasksQuery } from '../../api/queries'
 import { errorMessage } from '../../api/errors'
 import { ErrorAlert } from '../../components/ErrorAlert'
 import { TaskState } from '../../components/TaskState'
+import { actionsFor, type FormAction } from './actions'
+import { VersionActionModal } from './VersionActions'
+import { rowData } from '../../components/rows'
 
 type Version = Schemas['DatasetVersionOut']
 
@@ -15,8 +19,20 @@ export default function Datasets() {
   const pid = Number(useParams().pid)
   const groups = useQuery(datasetGroupsQuery(pid))
   const versions = useQuery(datasetsQuery(pid))
+  const tasks = useQuery(tasksQuery({ project_id: pid }))
   const byGroup = new Map<number, Version[]>()
   for (const v of versions.data?.items ?? []) byGroup.set(v.group_id, [...(byGroup.get(v.group_id) ?? []), v])
+  const history = useMemo<History>(() => {
+    const groupNames = new Map((groups.data ?? []).map((g) => [g.id, g.name]))
+    const names = new Map(
+      (versions.data?.items ?? []).map((v) => [v.id, `${groupNames.get(v.group_id) ?? v.group_id} v${v.version_num}`]),
+    )
+    const kinds = new Map((tasks.data?.items ?? []).map((task) => [task.id, task.kind]))
+    const options = (versions.data?.items ?? [])
+      .filter((v) => v.state === 'ready')
+      .map((v) => ({ value: v.id, label: names.get(v.id) ?? `#${v.id}` }))
+    return { names, kinds, options }
+  }, [groups.data, versions.data, tasks.data])
 
   return (
     <>
@@ -38,15 +54,24 @@ export default function Datasets() {
       )}
       {(groups.data ?? []).map((g) => (
         <Card key={g.id} title={g.name} size="small" style={{ marginBottom: 16 }} data-testid="dataset-group">
-          <VersionTable pid={pid} name={g.name} versions={byGroup.get(g.id) ?? []} />
+          <VersionTable pid={pid} name={g.name} versions={byGroup.get(g.id) ?? []} history={history} />
         </Card>
       ))}
     </>
   )
 }
 
-function VersionTable({ pid, name, versions }: { pid: number; name: string; versions: Version[] }) {
+interface History {
+  /** version id → "group vN" */
+  names: Map<number, string>
+  /** task id → its kind (import, merge, label…) */
+  kinds: Map<string, string>
+  options: { value: number; label: string }[]
+}
+
+function VersionTable({ pid, name, versions, history }: { pid: number; name: string; versions: Version[]; history: History }) {
   const { t } = useTranslation('dataset')
+  const [open, setOpen] = useState<{ action: FormAction; v: Version } | null>(null)
   const navigate = useNavigate()
   const { message } = App.useApp()
   const queryClient = useQueryClient()
@@ -54,8 +79,6 @@ function VersionTable({ pid, name, versions }: { pid: number; name: string; vers
     mutationFn: async ({ action, v }: { action: string; v: Version }) => {
       const path = { dataset_id: v.id }
       switch (action) {
-        case 'export':
-          return unwrap(api.POST('/api/v1/datasets/{dataset_id}/export', { params: { path }, body: {} }))
         case 'public':
           return unwrap(api.PATCH('/api/v1/datasets/{dataset_id}', { params: { path }, body: { is_public: !v.is_public } }))
         case 'hide':
@@ -71,14 +94,19 @@ function VersionTable({ pid, name, versions }: { pid: number; name: string; vers
     onSettled: () => queryClient.invalidateQueries({ queryKey: keys.datasets.all }),
   })
   const go = (key: string, v: Version) => {
-    if (key === 'train') navigate(`/projects/${pid}/train?dataset=${v.id}`)
-    else if (key === 'mine') navigate(`/projects/${pid}/mine?dataset=${v.id}`)
-    else if (key === 'infer') navigate(`/projects/${pid}/infer?dataset=${v.id}`)
+    const { forms, pages } = actionsFor(v)
+    if ((pages as string[]).includes(key)) navigate(`/projects/${pid}/${key}?dataset=${v.id}`)
+    else if ((forms as string[]).includes(key)) setOpen({ action: key as FormAction, v })
     else act.mutate({ action: key, v })
   }
   return (
+    <>
+    {open && (
+      <VersionActionModal pid={pid} action={open.action} version={open.v} options={history.options} onClose={() => setOpen(null)} />
+    )}
     <Table<Version>
       rowKey="id"
+      onRow={(v) => rowData({ 'data-version': `${name} v${v.version_num}` })}
       size="small"
       pagination={false}
       dataSource={versions}
@@ -97,35 +125,45 @@ function VersionTable({ pid, name, versions }: { pid: number; name: string; vers
         { title: t('assets'), dataIndex: 'asset_count' },
         { title: t('gtBoxes'), dataIndex: 'gt_boxes' },
         { title: t('predBoxes'), dataIndex: 'pred_boxes' },
-        { title: t('sources'), dataIndex: 'source_ids', render: (ids: number[]) => ids.join(', ') || '—' },
+        {
+          title: t('task'),
+          key: 'task',
+          render: (_, v) => (
+            <span data-testid="version-task">
+              {v.task_id ? t(`kinds.${history.kinds.get(v.task_id) ?? 'unknown'}`, { defaultValue: history.kinds.get(v.task_id) ?? '—' }) : '—'}
+            </span>
+          ),
+        },
+        {
+          title: t('sources'),
+          dataIndex: 'source_ids',
+          render: (ids: number[]) => (
+            <span data-testid="version-sources">{ids.map((i) => history.names.get(i) ?? `#${i}`).join(', ') || '—'}</span>
+          ),
+        },
         {
           title: '',
           key: 'actions',
           render: (_, v) => {
             const ready = v.state === 'ready'
             const running = v.state === 'pending' || v.state === 'running'
+            const { forms, pages } = actionsFor(v)
             const items = [
-              ...(ready
-                ? [
-                    { key: 'train', label: t('actions.train') },
-                    { key: 'mine', label: t('actions.mine') },
-                    { key: 'infer', label: t('actions.infer') },
-                    { key: 'export', label: t('actions.export') },
-                    { key: 'public', label: v.is_public ? t('actions.private') : t('actions.public') },
-                  ]
-                : []),
+              ...[...pages, ...forms].map((key) => ({ key, label: t(`actions.${key}`) })),
+              ...(ready ? [{ key: 'public', label: v.is_public ? t('actions.private') : t('actions.public') }] : []),
               ...(running ? [{ key: 'cancel', label: t('actions.cancel') }] : []),
               ...(v.state === 'failed' ? [{ key: 'retry', label: t('actions.retry') }] : []),
               { key: 'hide', label: t('actions.hide'), danger: true },
             ]
             return (
               <Dropdown menu={{ items, onClick: (e) => go(e.key, v) }} trigger={['click']}>
-                <Button size="small">{t('actions.more')}</Button>
+                <Button size="small" data-testid="version-actions">{t('actions.more')}</Button>
               </Dropdown>
             )
           },
         },
       ]}
     />
+    </>
   )
 }

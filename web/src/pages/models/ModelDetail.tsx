@@ -6,6 +6,7 @@ import { useTranslation } from 'react-i18next'
 import { api, unwrap, type Schemas } from '../../api/client'
 import { modelEvaluationQuery, modelQuery } from '../../api/queries'
 import { ErrorAlert } from '../../components/ErrorAlert'
+import { DownloadModel } from './ModelPackage'
 import { BoxOverlay } from '../../components/Asset/BoxOverlay'
 import { visibleBoxes } from '../../components/Asset/boxes'
 import { Chart } from '../../charts/Chart'
@@ -41,6 +42,7 @@ export default function ModelDetail() {
         <Typography.Title level={4} style={{ margin: 0 }}>
           {t('detailTitle', { id: mid })}
         </Typography.Title>
+        {model.data?.state === 'ready' && <DownloadModel modelId={mid} />}
       </Space>
       <ErrorAlert error={model.error} />
       {m && (

@@ -9,7 +9,7 @@ import { ErrorAlert } from '../../components/ErrorAlert'
 import { showFieldErrors } from '../../components/forms'
 import { TemplateEditor } from '../../components/TemplateEditor'
 import { configOf, rowsOf, type TemplateRow } from '../../components/template'
-import { StartedTask } from './StartedTask'
+import { StartedTask } from '../../components/StartedTask'
 
 interface Values {
   training_dataset_id: number

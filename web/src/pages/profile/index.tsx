@@ -5,8 +5,10 @@ import { useTranslation } from 'react-i18next'
 import { api, unwrap, type Schemas } from '../../api/client'
 import { errorMessage } from '../../api/errors'
 import { meQuery } from '../../api/queries'
+import { setTokens } from '../../api/auth'
 import { ErrorAlert } from '../../components/ErrorAlert'
 import { showFieldErrors } from '../../components/forms'
+import { rowData } from '../../components/rows'
 
 /** Your account: password change and personal API tokens (shown once, at creation). */
 export default function Profile() {
@@ -15,7 +17,12 @@ export default function Profile() {
   const { message } = App.useApp()
   const [form] = Form.useForm<{ old_password: string; new_password: string }>()
   const change = useMutation({
-    mutationFn: (body: { old_password: string; new_password: string }) => unwrap(api.POST('/api/v1/auth/password', { body })),
+    // the change ends every session, this one too: sign in again with the new password at once
+    mutationFn: async (body: { old_password: string; new_password: string }) => {
+      await unwrap(api.POST('/api/v1/auth/password', { body }))
+      const email = me.data?.email ?? ''
+      setTokens(await unwrap(api.POST('/api/v1/auth/login', { body: { email, password: body.new_password } })))
+    },
     onSuccess: () => {
       void message.success(t('passwordChanged'))
       form.resetFields()
@@ -63,19 +70,22 @@ function Tokens({ onError }: { onError: (e: unknown) => void }) {
   return (
     <Card title={t('apiTokens')} size="small">
       <Space style={{ marginBottom: 8 }}>
-        <Input placeholder={t('tokenName')} value={name} onChange={(e) => setName(e.target.value)} />
-        <Button onClick={() => create.mutate()} disabled={!name.trim()}>{t('createToken')}</Button>
+        <Input placeholder={t('tokenName')} value={name} onChange={(e) => setName(e.target.value)} data-testid="token-name" />
+        <Button onClick={() => create.mutate()} disabled={!name.trim()} data-testid="create-token">{t('createToken')}</Button>
       </Space>
-      {created && <Typography.Paragraph copyable type="success">{t('tokenOnce')} {created}</Typography.Paragraph>}
+      {created && <Typography.Paragraph copyable={{ text: created }} type="success">
+          {t('tokenOnce')} <Typography.Text code data-testid="new-token">{created}</Typography.Text>
+        </Typography.Paragraph>}
       <Table<Schemas['ApiTokenOut']>
         rowKey="id"
         size="small"
         pagination={false}
         dataSource={tokens.data ?? []}
+        onRow={(tok) => rowData({ 'data-token': tok.name })}
         columns={[
           { title: t('tokenName'), dataIndex: 'name' },
           { title: t('lastUsed'), dataIndex: 'last_used_at', render: (v: string | null) => (v ? new Date(v).toLocaleString() : '—') },
-          { title: '', key: 'x', render: (_, tok) => <Button size="small" danger onClick={() => revoke.mutate(tok.id)}>{t('revoke')}</Button> },
+          { title: '', key: 'x', render: (_, tok) => <Button size="small" danger onClick={() => revoke.mutate(tok.id)} data-testid="revoke-token">{t('revoke')}</Button> },
         ]}
       />
     </Card>

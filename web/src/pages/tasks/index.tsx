@@ -6,6 +6,7 @@ import { api, unwrap, type Schemas } from '../../api/client'
 import { errorMessage } from '../../api/errors'
 import { keys, tasksQuery } from '../../api/queries'
 import { useLiveTask } from '../../api/live'
+import { saveTaskOutput } from '../../api/download'
 import { ErrorAlert } from '../../components/ErrorAlert'
 import { TaskState } from '../../components/TaskState'
 
@@ -27,18 +28,8 @@ export default function Tasks() {
     onError: (e) => void message.error(errorMessage(e, t)),
     onSettled: () => queryClient.invalidateQueries({ queryKey: keys.tasks.all }),
   })
-  const download = async (task: Task) => {
-    const { data, response } = await api.GET('/api/v1/tasks/{task_id}/download', { params: { path: { task_id: task.id } }, parseAs: 'blob' })
-    if (!response.ok || !data) {
-      void message.error(t('downloadFailed'))
-      return
-    }
-    const a = document.createElement('a')
-    a.href = URL.createObjectURL(data as Blob)
-    const name = /filename="?([^";]+)"?/.exec(response.headers.get('Content-Disposition') ?? '')?.[1]
-    a.download = name ?? `${task.id}.bin`
-    a.click()
-  }
+  const download = (task: Task) =>
+    saveTaskOutput(task.id).catch((e: unknown) => void message.error(`${t('downloadFailed')}: ${errorMessage(e, t)}`))
   return (
     <>
       <Typography.Title level={3}>{t('title')}</Typography.Title>

@@ -1,0 +1,1 @@
+"""Browsing a dataset version: its assets, boxes, images, thumbnails and evaluation."""

@@ -1,0 +1,1 @@
+"""Dataset groups and versions, and the tasks that make versions (import, merge, filter, ...)."""

@@ -1,0 +1,1 @@
+"""Executor images: the containers (or the built-in executor) tasks run."""

@@ -1,0 +1,1 @@
+"""Iterations: YMIR's rounds of prepare mining data, mine, label, merge and train."""

@@ -1,0 +1,1 @@
+"""Labeling in Label Studio."""

@@ -1,0 +1,1 @@
+"""Labels: class names with aliases, per user, used across the user's projects."""

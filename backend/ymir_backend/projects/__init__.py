@@ -1,0 +1,1 @@
+"""Projects and sharing them with other users."""

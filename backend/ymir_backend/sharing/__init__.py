@@ -1,0 +1,1 @@
+"""The sharing folder, browsed (what a server-path import can read)."""

@@ -1,0 +1,1 @@
+"""Tasks: the one place that launches work on the engine, follows it and stores its results."""

@@ -1,0 +1,1 @@
+"""Your account and API tokens; user management for the super admin."""
