@@ -77,7 +77,7 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 300  # imports and migrations: slow on a busy machine
         while True:
             try:
                 if httpx.get(f"{base}/health", timeout=2).status_code < 500:
