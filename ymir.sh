@@ -64,17 +64,24 @@ ensure_venv() {
 }
 
 # ensure_chromium: the headless browser the GUI and /docs tests drive (Debian's chromium, never a download
-# by Playwright). Installed with apt-get when missing.
+# by Playwright), and a CJK font (WenQuanYi Micro Hei, 1.6 MB) without which the 简体中文 pages and their
+# screenshots show boxes instead of characters. Installed with apt-get when missing.
 ensure_chromium() {
-    [ -x /usr/bin/chromium ] && return 0
+    local want=()
+    [ -x /usr/bin/chromium ] || want+=(chromium)
+    if ! command -v fc-list >/dev/null || [ -z "$(fc-list :lang=zh family 2>/dev/null | head -n 1)" ]; then
+        want+=(fonts-wqy-microhei)
+    fi
+    [ "${#want[@]}" -eq 0 ] && return 0
     if ! command -v apt-get >/dev/null; then
+        [ -x /usr/bin/chromium ] && { log "no CJK font: install one (e.g. WenQuanYi Micro Hei) for the 简体中文 pages"; return 0; }
         log "the tests need Chromium at /usr/bin/chromium; install it with your package manager"; exit 1
     fi
-    log "installing Chromium with apt-get (about 30 s, once)"
+    log "installing ${want[*]} with apt-get (about 30 s, once)"
     local sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q chromium >/dev/null \
-        || { $sudo apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q chromium >/dev/null; } \
-        || { log "apt-get could not install chromium; install it and run again"; exit 1; }
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q "${want[@]}" >/dev/null \
+        || { $sudo apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q "${want[@]}" >/dev/null; } \
+        || { log "apt-get could not install ${want[*]}; install it and run again"; exit 1; }
 }
 
 # Python parts: NAME -> package folder; ./ymir.sh test NAME lints, type-checks and tests only that part.

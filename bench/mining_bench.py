@@ -87,6 +87,7 @@ class Settings:
     gpu_ids: str = ""
     parallel: int = 1
     full_reference: bool = True
+    train_eval: bool = True  # read mir train's own evaluation instead of running mir infer + evaluate
     train_extra: dict[str, Any] = field(default_factory=dict)
     mine_extra: dict[str, Any] = field(default_factory=dict)
 
@@ -255,19 +256,35 @@ class Chain:
             **self.s.train_extra,
         }
 
-    def train(self, src: str, dst: str, epochs: int, model: str | None) -> tuple[str, float]:
+    def train(
+        self, src: str, dst: str, epochs: int, model: str | None, unlabeled: str = ""
+    ) -> tuple[str, float]:
         t = time.perf_counter()
         args = ["train", "--src-revs", f"tr:{src};va:val@import", "--dst-rev", dst]
         args += ["--task-config-file", self.config(dst.replace("@", "_"), self.train_config(epochs))]
         if model:
             args += ["--model-hash", model]
+        if unlabeled:
+            args += ["--unlabeled-revs", unlabeled]
         out = self.task(*args)
         m = re.search(r"trained model (\w+) \(best stage ([^)]+)\)", out)
         if not m:
             raise RuntimeError(f"cannot read the model hash from: {out}")
         return f"{m.group(1)}@{m.group(2)}", time.perf_counter() - t
 
+    def trained_eval(self, dst: str) -> tuple[float, dict[str, float]]:
+        """mAP@.5 and per-class AP@.5 that ``mir train`` measured on the validation set for ``dst``
+        (its own evaluator on the best stage: no second inference)."""
+        from mir.store.repo import Repo
+
+        ev = Repo(self.repo).resolve(dst).task["model"]["evaluation"]
+        names = ev.get("class_names", {})
+        per = {str(names.get(str(k), k)): float(v["ap50"]) for k, v in ev["per_class"].items()}
+        return float(ev["map50"]), per
+
     def evaluate(self, model: str, tag: str) -> tuple[float, dict[str, float]]:
+        if self.s.train_eval:
+            return self.trained_eval(f"model@{tag}")
         cfg = {"workers_per_gpu": 4 if self.s.gpu_ids else 0, "conf_threshold": 0.01, "max_boxes": 100}
         self.task(
             "infer", "--src-revs", "val@import", "--dst-rev", f"valpred@{tag}", "--model-hash", model,
@@ -294,6 +311,13 @@ class Chain:
             "--media-location", str(self.media), "--anno-format", "none",
         )  # fmt: skip
         return sorted(p.stem for p in target.rglob("*.jpg"))
+
+
+def _record(s: Settings, res: RoundResult) -> RoundResult:
+    """Appends a result to ``partial.jsonl`` at once, so a run stopped early keeps its finished rounds."""
+    with (s.out / "partial.jsonl").open("a") as fh:
+        fh.write(json.dumps(asdict(res)) + "\n")
+    return res
 
 
 def _result(
@@ -328,7 +352,7 @@ def round_zero(
     c.merge("labeled@r0", "new@r0")
     c.merge("rest@r0", "pool@import", "--ex-src-revs", "new@r0")
     model, secs = c.train("labeled@r0", "model@r0", s.epochs, None)
-    res = _result(seed, "start", 0, first, oracle, c.evaluate(model, "r0"), training_s=secs)
+    res = _record(s, _result(seed, "start", 0, first, oracle, c.evaluate(model, "r0"), training_s=secs))
     return root, model, first, res
 
 
@@ -337,10 +361,12 @@ def run_chain(
 ) -> list[RoundResult]:
     """Rounds 1..N of one strategy, in a copy of the seed's round-0 repository.
 
-    A strategy is a mining algorithm, optionally with mining-config values: ``balanced+novelty_radius=0``.
+    A strategy is a mining algorithm, optionally with mining-config values: ``balanced+novelty_radius=0``,
+    and ``+pseudo`` trains each round on the rest of the pool too, with pseudo-labels.
     """
     algorithm, *pairs = strategy.split("+")
-    variant = {k: yaml.safe_load(v) for k, _, v in (p.partition("=") for p in pairs)}
+    variant = {k: yaml.safe_load(v) for k, _, v in (p.partition("=") for p in pairs if "=" in p)}
+    pseudo = "pseudo" in pairs
     root = s.out / f"seed{seed}" / strategy.replace("+", "_").replace("=", "-")
     shutil.rmtree(root, ignore_errors=True)
     shutil.copytree(r0, root, symlinks=True)
@@ -370,17 +396,13 @@ def run_chain(
         c.merge(f"labeled@r{r}", f"labeled@r{r - 1};new@r{r}", "-s", "host")
         c.merge(f"rest@r{r}", f"rest@r{r - 1}", "--ex-src-revs", f"new@r{r}")
         labels += picked
-        model, train_s = c.train(f"labeled@r{r}", f"model@r{r}", s.finetune_epochs, model)
+        unlabeled = f"rest@r{r}" if pseudo else ""
+        model, train_s = c.train(f"labeled@r{r}", f"model@r{r}", s.finetune_epochs, model, unlabeled)
+        ev = c.evaluate(model, f"r{r}")
         out.append(
-            _result(
-                seed,
-                strategy,
-                r,
-                labels,
-                oracle,
-                c.evaluate(model, f"r{r}"),
-                mining_s=mining_s,
-                training_s=train_s,
+            _record(
+                s,
+                _result(seed, strategy, r, labels, oracle, ev, mining_s=mining_s, training_s=train_s),
             )
         )
         print(f"seed {seed} {strategy} r{r}: mAP@.5 {out[-1].map50:.4f} rare AP50 {out[-1].rare_ap50:.4f} "
@@ -398,7 +420,7 @@ def full_reference(s: Settings, oracle: Oracle, r0: Path) -> RoundResult:
     index = oracle.write(everything, root / "labels")
     c.import_(index, "all@full", annotations=index.parent / "annotations")
     model, secs = c.train("all@full", "model@full", s.full_epochs, None)
-    return _result(0, "full", 0, everything, oracle, c.evaluate(model, "full"), training_s=secs)
+    return _record(s, _result(0, "full", 0, everything, oracle, c.evaluate(model, "full"), training_s=secs))
 
 
 # ------------------------------------------------------------------------------------------------ report
@@ -473,13 +495,14 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", type=Path, default=Path("bench/out/mining"))
     for name, default in asdict(Settings(Path("."))).items():
-        if name in ("out", "train_extra", "mine_extra", "full_reference"):
+        if name in ("out", "train_extra", "mine_extra", "full_reference", "train_eval"):
             continue
         if isinstance(default, list):
             p.add_argument(f"--{name.replace('_', '-')}", default=",".join(map(str, default)))
         else:
             p.add_argument(f"--{name.replace('_', '-')}", type=type(default), default=default)
     p.add_argument("--no-full-reference", action="store_true")
+    p.add_argument("--infer-eval", action="store_true", help="evaluate with mir infer + evaluate")
     p.add_argument("--train-extra", default="{}", help="JSON of extra training-config keys")
     p.add_argument("--mine-extra", default="{}", help="JSON of extra mining-config keys")
     a = p.parse_args(argv)
@@ -489,7 +512,7 @@ def main(argv: list[str] | None = None) -> int:
         seeds=[int(x) for x in a.seeds.split(",") if x], strategies=[x for x in a.strategies.split(",") if x],
         img_size=a.img_size, epochs=a.epochs, finetune_epochs=a.finetune_epochs, full_epochs=a.full_epochs,
         model_size=a.model_size, batch=a.batch, gpu_ids=a.gpu_ids, parallel=a.parallel,
-        full_reference=not a.no_full_reference,
+        full_reference=not a.no_full_reference, train_eval=not a.infer_eval,
         train_extra=json.loads(a.train_extra), mine_extra=json.loads(a.mine_extra),
     )  # fmt: skip
     return run(s)

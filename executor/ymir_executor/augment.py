@@ -30,7 +30,7 @@ class AugmentParams:
 
 
 def mosaic(
-    img: torch.Tensor, boxes: torch.Tensor, classes: torch.Tensor, prob: float, gen: torch.Generator
+    img: torch.Tensor, boxes: torch.Tensor, classes: torch.Tensor, prob: float, gen: torch.Generator | None
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Replaces a ``prob`` share of the images by a 2x2 mosaic of four half-size batch images.
 
@@ -43,40 +43,48 @@ def mosaic(
     """
     b, _, s, _ = img.shape
     m = boxes.shape[1]
-    chosen = torch.rand(b, generator=gen, device=gen.device) < prob  # (B,)
-    out_boxes = torch.zeros(b, 4 * m, 4, device=img.device)
-    out_cls = torch.full((b, 4 * m), -1, dtype=torch.long, device=img.device)
-    out_boxes[:, :m] = boxes
-    out_cls[:, :m] = classes
-    if b < 2 or not bool(chosen.any()):
+    if b < 2 or prob <= 0:
+        out_boxes = torch.zeros(b, 4 * m, 4, device=img.device)
+        out_cls = torch.full((b, 4 * m), -1, dtype=torch.long, device=img.device)
+        out_boxes[:, :m] = boxes
+        out_cls[:, :m] = classes
         return img, out_boxes, out_cls
+    # Every image gets a mosaic and the chosen ones keep it: no host-side test of the random draw, so the
+    # step never waits for the device.
+    chosen = torch.rand(b, generator=gen, device=img.device) < prob  # (B,)
+    partners = torch.randint(0, b, (b, 4), generator=gen, device=img.device)  # (B, 4)
+    partners[:, 0] = torch.arange(b, device=img.device)
     half = F.interpolate(img, size=(s // 2, s // 2), mode="bilinear", align_corners=False)  # (B, 3, S/2, S/2)
-    idx = chosen.nonzero().squeeze(1)  # (K,)
-    partners = torch.randint(0, b, (len(idx), 4), generator=gen, device=gen.device)  # (K, 4)
-    partners[:, 0] = idx
-    tiles = half[partners]  # (K, 4, 3, S/2, S/2)
+    tiles = half[partners]  # (B, 4, 3, S/2, S/2)
     top = torch.cat((tiles[:, 0], tiles[:, 1]), dim=3)
     bottom = torch.cat((tiles[:, 2], tiles[:, 3]), dim=3)
-    img = img.clone()
-    img[idx] = torch.cat((top, bottom), dim=2)
-    offsets = torch.tensor([[0, 0], [s // 2, 0], [0, s // 2], [s // 2, s // 2]], device=img.device).float()
-    tb = boxes[partners] * 0.5 + offsets.repeat(1, 2)[None, :, None, :]  # (K, 4, M, 4)
-    out_boxes[idx] = tb.reshape(len(idx), 4 * m, 4)
-    out_cls[idx] = classes[partners].reshape(len(idx), 4 * m)
+    img = torch.where(chosen[:, None, None, None], torch.cat((top, bottom), dim=2), img)
+    k = torch.arange(4, device=img.device)  # tile k's top-left corner, made on the device (no copy)
+    offsets = torch.stack(((k % 2) * (s // 2), (k // 2) * (s // 2)), dim=1).float()  # (4, 2)
+    tb = (boxes[partners] * 0.5 + offsets.repeat(1, 2)[None, :, None, :]).reshape(b, 4 * m, 4)  # (B, 4M, 4)
+    tc = classes[partners].reshape(b, 4 * m)  # (B, 4M)
+    plain_boxes = torch.cat((boxes, boxes.new_zeros(b, 3 * m, 4)), dim=1)
+    plain_cls = torch.cat((classes, classes.new_full((b, 3 * m), -1)), dim=1)
+    out_boxes = torch.where(chosen[:, None, None], tb, plain_boxes)
+    out_cls = torch.where(chosen[:, None], tc, plain_cls)
     return img, out_boxes, out_cls
 
 
 def affine(
-    img: torch.Tensor, boxes: torch.Tensor, classes: torch.Tensor, p: AugmentParams, gen: torch.Generator
+    img: torch.Tensor,
+    boxes: torch.Tensor,
+    classes: torch.Tensor,
+    p: AugmentParams,
+    gen: torch.Generator | None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Random scale about the centre, translation and horizontal flip of each image and its boxes."""
     b, _, h, w = img.shape
     dev = img.device
-    scale = 1.0 + (torch.rand(b, generator=gen, device=gen.device) * 2 - 1) * p.scale_jitter  # (B,)
+    scale = 1.0 + (torch.rand(b, generator=gen, device=img.device) * 2 - 1) * p.scale_jitter  # (B,)
     shift = (
-        (torch.rand(b, 2, generator=gen, device=gen.device) * 2 - 1) * p.translate * 2
+        (torch.rand(b, 2, generator=gen, device=img.device) * 2 - 1) * p.translate * 2
     )  # (B, 2) normalised
-    flip = torch.where(torch.rand(b, generator=gen, device=gen.device) < p.flip_prob, -1.0, 1.0)  # (B,)
+    flip = torch.where(torch.rand(b, generator=gen, device=img.device) < p.flip_prob, -1.0, 1.0)  # (B,)
     scale, shift, flip = scale.to(dev), shift.to(dev), flip.to(dev)
     theta = torch.zeros(b, 2, 3, device=dev)
     theta[:, 0, 0] = flip / scale
@@ -106,12 +114,12 @@ def affine(
     return img, new, classes
 
 
-def colour(img: torch.Tensor, strength: float, gen: torch.Generator) -> torch.Tensor:
+def colour(img: torch.Tensor, strength: float, gen: torch.Generator | None) -> torch.Tensor:
     """Random brightness, contrast and saturation per image; ``strength`` is the largest relative change."""
     b = img.shape[0]
 
     def factor() -> torch.Tensor:
-        r = torch.rand(b, 1, 1, 1, generator=gen, device=gen.device) * 2 - 1
+        r = torch.rand(b, 1, 1, 1, generator=gen, device=img.device) * 2 - 1
         return (1.0 + r * strength).to(img.device)
 
     img = img * factor()
@@ -123,7 +131,11 @@ def colour(img: torch.Tensor, strength: float, gen: torch.Generator) -> torch.Te
 
 
 def augment(
-    pixels: torch.Tensor, boxes: torch.Tensor, classes: torch.Tensor, p: AugmentParams, gen: torch.Generator
+    pixels: torch.Tensor,
+    boxes: torch.Tensor,
+    classes: torch.Tensor,
+    p: AugmentParams,
+    gen: torch.Generator | None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Full augmentation of a uint8 batch (B, 3, S, S) -> float images in 0..1, boxes, classes."""
     img = pixels.float() / 255.0

@@ -47,11 +47,15 @@ def giou_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Elementwise generalised-IoU loss ``1 - GIoU`` of matched XYXY boxes (..., 4) -> (...)."""
     lt = torch.maximum(pred[..., :2], target[..., :2])
     rb = torch.minimum(pred[..., 2:], target[..., 2:])
-    inter = (rb - lt).clamp(min=0).prod(-1)
+    # products written out: the gradient of prod() looks for zeros on the host (no CUDA graph can hold it)
+    wh = (rb - lt).clamp(min=0)
+    inter = wh[..., 0] * wh[..., 1]
     union = area(pred) + area(target) - inter
     iou = inter / union.clamp(min=1e-6)
-    hull = torch.maximum(pred[..., 2:], target[..., 2:]) - torch.minimum(pred[..., :2], target[..., :2])
-    hull_area = hull.clamp(min=0).prod(-1).clamp(min=1e-6)
+    hull = (
+        torch.maximum(pred[..., 2:], target[..., 2:]) - torch.minimum(pred[..., :2], target[..., :2])
+    ).clamp(min=0)
+    hull_area = (hull[..., 0] * hull[..., 1]).clamp(min=1e-6)
     return 1.0 - iou + (hull_area - union) / hull_area
 
 

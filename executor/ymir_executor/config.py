@@ -88,6 +88,10 @@ class TrainConfig(_Reserved):
     onnx_opset: int = Field(default=17, ge=11, le=21)
     seed: int = 0
     log_interval: int = Field(default=20, ge=1)
+    cuda_graph: bool = True
+    pseudo_labels: bool = False
+    pseudo_label_threshold: float = Field(default=0.4, gt=0.0, le=1.0)
+    pseudo_label_ratio: float = Field(default=1.0, ge=0.0)
 
 
 class PredictConfig(_Reserved):

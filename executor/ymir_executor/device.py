@@ -57,10 +57,10 @@ def plan_devices(*, gpu_count: int, gpu_id: str) -> DevicePlan:
 
 
 @contextlib.contextmanager
-def autocast(device: torch.device, enabled: bool) -> Iterator[None]:
-    """bf16 autocast on CUDA when ``enabled``; a no-op on the CPU."""
+def autocast(device: torch.device, enabled: bool, *, cache: bool = True) -> Iterator[None]:
+    """bf16 autocast on CUDA when ``enabled``; a no-op on the CPU. ``cache`` off for CUDA graph capture."""
     if enabled and device.type == "cuda":
-        with torch.autocast("cuda", dtype=torch.bfloat16):
+        with torch.autocast("cuda", dtype=torch.bfloat16, cache_enabled=cache):
             yield
     else:
         yield

@@ -23,16 +23,17 @@ import yaml
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from ymir_executor import checkpoint, onnx_export
+from ymir_executor import checkpoint, onnx_export, pseudo
 from ymir_executor.annotations import AnnotationReader, Objects
 from ymir_executor.augment import AugmentParams, augment
 from ymir_executor.config import TrainConfig
 from ymir_executor.data import TrainImages, cache_mode, decode_all
-from ymir_executor.dataset import Item, read_training_index
+from ymir_executor.dataset import Batch, Item, read_candidate_index, read_training_index
 from ymir_executor.device import DevicePlan, autocast, is_oom, plan_devices
 from ymir_executor.env import Env
-from ymir_executor.errors import ExecutorError, ModelError, NanLossError, OutOfMemoryError
+from ymir_executor.errors import ConfigError, ExecutorError, ModelError, NanLossError, OutOfMemoryError
 from ymir_executor.evaluate import coco_metrics
+from ymir_executor.graphed import GraphedStep
 from ymir_executor.model import Detections, Detector, DetectorConfig, decode
 from ymir_executor.monitor import Monitor, SilentMonitor
 from ymir_executor.stages import Stage, StageBook, now
@@ -43,7 +44,12 @@ RANK_ERROR_FILE = ".rank-error-{rank}.json"
 
 
 class ModelEMA:
-    """Exponential moving average of the weights, with YOLOX's ramp so early averages are not stale."""
+    """Exponential moving average of the weights, with YOLOX's ramp so early averages are not stale.
+
+    The update is two multi-tensor operations over lists made once (the live tensors share storage with
+    the model's parameters and buffers), not a Python loop over the state dict: on a small model the
+    per-tensor loop launched more kernels than the forward pass.
+    """
 
     def __init__(self, model: Detector, decay: float) -> None:
         self.model = copy.deepcopy(model).eval()
@@ -51,18 +57,20 @@ class ModelEMA:
         self.updates = 0
         for p in self.model.parameters():
             p.requires_grad_(False)
+        ema, live = self.model.state_dict(), model.state_dict()
+        self._ema_f = [v for v in ema.values() if v.dtype.is_floating_point]
+        self._live_f = [live[k] for k, v in ema.items() if v.dtype.is_floating_point]
+        self._ema_i = [v for v in ema.values() if not v.dtype.is_floating_point]
+        self._live_i = [live[k] for k, v in ema.items() if not v.dtype.is_floating_point]
 
     @torch.no_grad()
     def update(self, model: Detector) -> None:
-        """Blends the live weights in."""
+        """Blends the live weights in (``model`` is the one the lists were made from)."""
         self.updates += 1
         d = self.decay * (1 - math.exp(-self.updates / 200))
-        live = model.state_dict()
-        for k, v in self.model.state_dict().items():
-            if v.dtype.is_floating_point:
-                v.mul_(d).add_(live[k].detach(), alpha=1 - d)
-            else:
-                v.copy_(live[k])
+        torch._foreach_lerp_(self._ema_f, self._live_f, 1.0 - d)
+        if self._ema_i:
+            torch._foreach_copy_(self._ema_i, self._live_i)
 
 
 def lr_factor(step: int, *, warmup: int, total: int, min_ratio: float) -> float:
@@ -112,6 +120,8 @@ class Trainer:
         self.world = plan.world
         self.device = plan.device(rank)
         self.is_main = rank == 0
+        self.graphed: GraphedStep | None = None
+        self.seconds: dict[str, float] = {"evaluation": 0.0, "saving": 0.0}  # wall time per phase
 
     # ---- phases -------------------------------------------------------------------------------------
     def before_train(self) -> None:
@@ -156,20 +166,34 @@ class Trainer:
             self.net = DistributedDataParallel(
                 self.model, device_ids=[self.rank] if self.plan.is_cuda else None
             )
+        graphed = cfg.cuda_graph and self.plan.is_cuda and self.world == 1
         self.optimizer = torch.optim.AdamW(
-            param_groups(self.model, cfg.weight_decay), lr=cfg.learning_rate, betas=(0.9, 0.999)
+            param_groups(self.model, cfg.weight_decay),
+            lr=torch.tensor(cfg.learning_rate, device=self.device) if graphed else cfg.learning_rate,
+            betas=(0.9, 0.999),
+            fused=self.plan.is_cuda,  # one kernel per step instead of several per tensor
+            capturable=graphed,
         )
         if optimizer_state is not None:
             self.optimizer.load_state_dict(optimizer_state)
+            if graphed:
+                for g in self.optimizer.param_groups:
+                    g["lr"] = torch.tensor(float(g["lr"]), device=self.device)
+        self.graphed = GraphedStep(self._step) if graphed else None
+        self.n_labelled = len(self.data.train)
+        self.pool = self._pool() if cfg.pseudo_labels else []
+        # the pool is labelled by the starting model: the pretrained one, or halfway the model trained so far
+        self.pseudo_from = 0 if pretrained is not None else cfg.epochs // 2
+        self.pool_labelled = False
         mode = cache_mode(
             cfg.cache_images,
-            n_images=len(self.data.train),
+            n_images=self.n_labelled + len(self.pool),
             size=cfg.img_size,
             device=self.device,
             max_gb=cfg.cache_max_gb,
         )
         self.images = TrainImages(
-            self.data.train,
+            self.data.train + self.pool,
             cfg.img_size,
             cfg.batch_size_per_gpu,
             cfg.workers_per_gpu,
@@ -177,6 +201,7 @@ class Trainer:
             mode,
             self.rank,
             self.world,
+            fixed_shapes=graphed,
         )
         self.images.prepare(lambda f: self.monitor.progress(0.05 * f))
         self.val_cache = (
@@ -184,8 +209,10 @@ class Trainer:
             if self.is_main
             else None
         )
-        self.steps = self.images.steps_per_epoch()
-        self.total_steps = self.steps * cfg.epochs
+        self.steps = self.images.steps_per_epoch(self.n_labelled)
+        steps_after = self.images.steps_per_epoch(len(self._members(0, labelled_pool=True)))
+        first = min(cfg.epochs, max(self.start_epoch, self.pseudo_from))
+        self.total_steps = self.steps * first + steps_after * (cfg.epochs - first)
         self.warmup = int(cfg.warmup_epochs * self.steps)
         self.step = self.start_epoch * self.steps
         self.scalars = Scalars(self.env.tensorboard_dir, enabled=self.is_main)
@@ -193,46 +220,79 @@ class Trainer:
         self.aug = AugmentParams(
             cfg.flip_prob, cfg.scale_jitter, cfg.translate, cfg.color_jitter, cfg.mosaic_prob
         )
-        self.gen = torch.Generator(device=self.device).manual_seed(cfg.seed * 1000 + self.rank)
+        # a CUDA graph draws from the device's default generator (seeded above); eager steps from their own
+        self.gen = (
+            None if graphed else torch.Generator(device=self.device).manual_seed(cfg.seed * 1000 + self.rank)
+        )
         self.t0 = time.time()
         self.loss_sum = torch.zeros(3, device=self.device)
         self.loss_n = 0
+        self.images_seen = 0
 
     def train(self) -> None:
         """Runs every phase; rank 0 leaves result.yaml, the stages and the ONNX export behind."""
+        t0 = time.perf_counter()
         self.before_train()
+        self.seconds["setup"] = time.perf_counter() - t0
         epoch = self.start_epoch
         for epoch in range(self.start_epoch, self.cfg.epochs):
+            if self.pool and not self.pool_labelled and epoch >= self.pseudo_from:
+                self.pseudo_label()
             self.model.train()
-            for pixels, boxes, classes in self.images.epoch(self.cfg.seed * 7919 + epoch):
+            members = self._members(epoch, labelled_pool=self.pool_labelled) if self.pool else None
+            for pixels, boxes, classes in self.images.epoch(self.cfg.seed * 7919 + epoch, members):
                 self.train_iter(pixels, boxes, classes)
                 self.after_iter(epoch)
             stop = self._time_up()
             self.after_epoch(epoch, last=stop or epoch == self.cfg.epochs - 1)
             if stop:
                 break
+        t1 = time.perf_counter()
         self.after_train()
+        self.seconds["export"] = time.perf_counter() - t1
+        self.seconds["loop"] = t1 - t0 - sum(self.seconds[k] for k in ("setup", "evaluation", "saving"))
+        images = self.images_seen * self.world
+        log.info(
+            "training took %.1f s: setup %.1f (images, model), %d steps%s in %.1f s (about %.0f images/s), "
+            "evaluation %.1f, saving %.1f, export %.1f",
+            time.perf_counter() - t0, self.seconds["setup"], self.step,
+            " (CUDA graph)" if self.graphed is not None else "", self.seconds["loop"],
+            images / max(1e-9, self.seconds["loop"]), self.seconds["evaluation"], self.seconds["saving"],
+            self.seconds["export"],
+        )  # fmt: skip
 
     def train_iter(self, pixels: torch.Tensor, boxes: torch.Tensor, classes: torch.Tensor) -> None:
-        """One optimisation step on a uint8 batch."""
+        """One optimisation step on a uint8 batch (a CUDA graph replay when ``cuda_graph`` applies)."""
+        lr = self.cfg.learning_rate * lr_factor(
+            self.step, warmup=self.warmup, total=self.total_steps, min_ratio=self.cfg.min_lr_ratio
+        )
         for g in self.optimizer.param_groups:
-            g["lr"] = self.cfg.learning_rate * lr_factor(
-                self.step, warmup=self.warmup, total=self.total_steps, min_ratio=self.cfg.min_lr_ratio
-            )
+            if isinstance(g["lr"], torch.Tensor):
+                g["lr"].fill_(lr)  # a captured optimiser reads its learning rate from the device
+            else:
+                g["lr"] = lr
+        if self.graphed is not None:
+            self.graphed(pixels, boxes, classes)
+        else:
+            self._step(pixels, boxes, classes)
+        self.ema.update(self.model)
+        self.loss_n += 1
+        self.step += 1
+        self.images_seen += len(pixels)
+
+    def _step(self, pixels: torch.Tensor, boxes: torch.Tensor, classes: torch.Tensor) -> None:
+        """Augmentation, forward, backward, clipping, optimiser: everything a CUDA graph may capture."""
         img, boxes, classes = augment(pixels, boxes, classes, self.aug, self.gen)  # (B, 3, S, S) 0..1
         if self.cfg.channels_last:
             img = img.contiguous(memory_format=torch.channels_last)
-        with autocast(self.device, self.cfg.amp):
+        with autocast(self.device, self.cfg.amp, cache=self.graphed is None):
             losses = self.net(img, boxes, classes)
         self.optimizer.zero_grad(set_to_none=True)
         losses["loss"].backward()
         if self.cfg.grad_clip > 0:
             nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
         self.optimizer.step()
-        self.ema.update(self.model)
         self.loss_sum += torch.stack([losses["loss"].detach(), losses["heatmap"], losses["box"]])
-        self.loss_n += 1
-        self.step += 1
 
     def after_iter(self, epoch: int) -> None:
         """Every ``log_interval`` steps: NaN check, TensorBoard scalars, monitor progress."""
@@ -245,21 +305,29 @@ class Trainer:
             raise NanLossError(epoch=epoch + 1, iteration=self.step)
         for tag, v in zip(("loss/total", "loss/heatmap", "loss/box"), values, strict=True):
             self.scalars.add(tag, v, self.step)
-        self.scalars.add("lr", self.optimizer.param_groups[0]["lr"], self.step)
+        self.scalars.add("lr", float(self.optimizer.param_groups[0]["lr"]), self.step)
         if self.is_main:
             self.monitor.progress(0.05 + 0.9 * self._done_share())
 
     def after_epoch(self, epoch: int, *, last: bool) -> None:
-        """Evaluates and saves a stage every ``eval_interval`` epochs and after the last one."""
-        if self.loss_n and not math.isfinite(float(self.loss_sum[0])):
-            raise NanLossError(epoch=epoch + 1, iteration=self.step)
+        """Evaluates and saves a stage every ``eval_interval`` epochs and after the last one.
+
+        The NaN check of the losses since the last log waits for that moment too: reading the sum is a
+        device sync, and on a small set an epoch is only a few steps.
+        """
         if (epoch + 1) % self.cfg.eval_interval and not last:
             return
+        if self.loss_n and not math.isfinite(float(self.loss_sum[0])):
+            raise NanLossError(epoch=epoch + 1, iteration=self.step)
         if self.is_main:
+            t = time.perf_counter()
             metrics = self.evaluate()
+            self.seconds["evaluation"] += time.perf_counter() - t
             for k in ("mAP", "mAP50_95", "mAR"):
                 self.scalars.add(f"val/{k}", metrics[k], epoch + 1)
+            t = time.perf_counter()
             self.save_stage(f"epoch_{epoch + 1}", epoch + 1, metrics)
+            self.seconds["saving"] += time.perf_counter() - t
             log.info("epoch %d: mAP@.5 %.4f mAP@.5:.95 %.4f", epoch + 1, metrics["mAP"], metrics["mAP50_95"])
         if self.world > 1:
             dist.barrier()
@@ -279,6 +347,56 @@ class Trainer:
         self.scalars.close()
 
     # ---- helpers ------------------------------------------------------------------------------------
+    def _pool(self) -> list[Item]:
+        """The unlabelled images of ``pseudo_labels``: the task's candidate index."""
+        path = self.env.candidate_index_file
+        if path is None or not path.is_file():
+            raise ConfigError(
+                field="pseudo_labels",
+                problem="is true but the task passes no unlabelled images (env.yaml: candidate_index_file)",
+                fix="pass the pool (mir train --unlabeled-revs), or set pseudo_labels: false",
+            )
+        paths = read_candidate_index(path, roots=self.env.roots)
+        return [Item(self.env.roots.map_path(p.decode()), Objects.empty()) for p in paths.tolist()]
+
+    def _members(self, epoch: int, *, labelled_pool: bool) -> torch.Tensor:
+        return pseudo.epoch_members(
+            n_labelled=self.n_labelled,
+            n_pool=len(self.pool),
+            ratio=self.cfg.pseudo_label_ratio,
+            labelled_pool=labelled_pool,
+            seed=self.cfg.seed * 7919 + epoch + 1,
+        )
+
+    def pseudo_label(self) -> None:
+        """Labels the pool with the EMA model's confident detections (``pseudo.label``)."""
+        t = time.perf_counter()
+        n = self.n_labelled
+        cache = self.images.cache
+        if cache is not None:
+            pool = Batch(cache.pixels[n:], cache.scales[n:], cache.sizes[n:], cache.indices[n:], [])
+        else:
+            pool = decode_all(
+                self.pool, size=self.cfg.img_size, workers=self.cfg.workers_per_gpu, progress=lambda f: None
+            )
+        objects = pseudo.label(
+            self.ema.model,
+            pool,
+            threshold=self.cfg.pseudo_label_threshold,
+            max_boxes=self.cfg.max_boxes,
+            batch_size=max(64, self.cfg.batch_size_per_gpu),
+            device=self.device,
+            amp=self.cfg.amp,
+        )
+        self.images.relabel(n, objects)
+        self.pool_labelled = True
+        boxes = sum(len(o.classes) for o in objects)
+        log.info(
+            "pseudo-labels: %d boxes on %d of %d pool images (score >= %.2f) in %.1f s",
+            boxes, sum(len(o.classes) > 0 for o in objects), len(objects), self.cfg.pseudo_label_threshold,
+            time.perf_counter() - t,
+        )  # fmt: skip
+
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
         """COCO metrics of the EMA model on the validation set, in original image pixels."""

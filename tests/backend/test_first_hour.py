@@ -290,6 +290,29 @@ def test_labels_are_the_one_list_of_classes(
     assert r.status_code == 400 and "alias" in r.json()["detail"]
 
 
+def test_labels_are_added_in_bulk_all_or_none(api: Api) -> None:
+    c = api.client
+    h = api.signup("bulk@example.com")
+    r = c.post(
+        "/api/v1/labels/bulk",
+        json={"labels": [{"name": "car", "aliases": ["auto"]}, {"name": "bus"}, {"name": "truck"}]},
+        headers=h,
+    )
+    assert r.status_code == 201, r.text
+    assert [(lb["name"], lb["aliases"]) for lb in r.json()] == [("car", ["auto"]), ("bus", []), ("truck", [])]
+    before = c.get("/api/v1/labels", headers=h).json()
+    for labels, status, item, words in (
+        ([{"name": "van"}, {"name": "bike", "aliases": ["van"]}], 409, 1, "labels.0"),  # twice in the list
+        ([{"name": "van"}, {"name": "auto"}], 409, 1, "'car'"),  # another label's alias
+        ([{"name": "van"}, {"name": "a,b"}], 422, 1, "name"),  # mir's rule for a class name
+    ):
+        r = c.post("/api/v1/labels/bulk", json={"labels": labels}, headers=h)
+        assert r.status_code == status, r.text
+        assert r.json()["errors"][0]["loc"][:3] == ["body", "labels", item] and words in r.json()["detail"]
+    assert c.post("/api/v1/labels/bulk", json={"labels": []}, headers=h).status_code == 422
+    assert c.get("/api/v1/labels", headers=h).json() == before  # nothing half-added ('van' is not there)
+
+
 def test_public_executor_images_are_listed_and_copied(api: Api, user: dict[str, str]) -> None:
     c = api.client
     root = api.login("root@example.com", "root-pass-123")
@@ -320,6 +343,39 @@ def test_public_executor_images_are_listed_and_copied(api: Api, user: dict[str, 
         f"/api/v1/images/{public['id']}/copy", headers=user, json={"name": "x", "templates": {"infer": {}}}
     )
     assert r.status_code == 422 and "infer" in r.json()["detail"]
+    # edits: admins change any image, users their own copies (kept private); the name never changes
+    r = c.patch(
+        f"/api/v1/images/{public['id']}",
+        headers=root,
+        json={"description": "ACME v1.1", "templates": {**template, "infer": {"conf": 0.3}}},
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["description"] == "ACME v1.1" and r.json()["capabilities"] == [
+        "infer",
+        "mining",
+        "training",
+    ]
+    r = c.patch(f"/api/v1/images/{copy['id']}", headers=user, json={"templates": {"training": {"epochs": 5}}})
+    assert r.status_code == 200 and r.json()["templates"]["training"]["epochs"] == 5
+    for body, status, field in (
+        ({"templates": {"mining": {}}}, 422, "templates"),  # the copy's container: training only
+        ({"templates": {}}, 422, "templates"),  # no capability left
+        ({"templates": {"detect": {}}}, 422, "templates"),
+        ({"is_public": True}, 403, "is_public"),  # users never publish
+        ({"name": "renamed"}, 422, "name"),
+    ):
+        r = c.patch(f"/api/v1/images/{copy['id']}", headers=user, json=body)
+        assert r.status_code == status, (body, r.text)
+        assert [e["loc"][-1] for e in r.json()["errors"]] == [field], r.text
+    assert c.get("/api/v1/images", params={"search": "my-detector"}, headers=user).json()[0]["templates"] == {
+        "training": {"epochs": 5}
+    }  # the refused edits changed nothing
+    assert (
+        c.patch(f"/api/v1/images/{public['id']}", headers=user, json={"description": "x"}).status_code == 403
+    )
+    assert (
+        c.patch(f"/api/v1/images/{copy['id']}", headers=other, json={"description": "x"}).status_code == 404
+    )
     assert c.delete(f"/api/v1/images/{copy['id']}", headers=user).status_code == 204
     assert c.delete(f"/api/v1/images/{public['id']}", headers=user).status_code == 403
 

@@ -229,6 +229,22 @@ def test_user_journey(api: Api, tmp_path: Path) -> None:
     assert rounds[0]["summary"]["training_set_change"] is None  # no round before it
     assert rounds[1]["summary"]["training_set_change"] == 0  # the unlabeled images were not merged
     assert rounds[1]["summary"]["map50_95_change"] is not None
+    # the home page's figures: the last round, the newest model's mAP against the target
+    (stats,) = c.get("/api/v1/projects/stats", headers=h).json()
+    newest = max(m["id"] for m in c.get(f"/api/v1/projects/{pid}/models", headers=h).json()["items"])
+    assert stats["project_id"] == pid and (stats["round"], stats["round_state"], stats["step"]) == (
+        2,
+        "done",
+        None,
+    )
+    assert stats["model_id"] == newest == rounds[1]["result_model_id"]
+    assert stats["map50_95"] == maps[1] and (stats["target_map"], stats["target_iterations"]) == (0.9, 2)
+    listed = c.get(f"/api/v1/projects/{pid}/datasets", params={"limit": 200}, headers=h).json()["items"]
+    assert stats["datasets"] == sum(v["state"] == "ready" for v in listed) > 0
+    assert stats["models"] == sum(
+        m["state"] == "ready" for m in c.get(f"/api/v1/projects/{pid}/models", headers=h).json()["items"]
+    )
+    assert c.get("/api/v1/projects/stats", headers=api.signup("bob@example.com")).json() == []  # not his
     # a round's mining and training run on the GPUs their step asks for
     it3 = c.post(f"/api/v1/projects/{pid}/iterations", headers=h, json={}).json()["id"]
     c.post(f"/api/v1/iterations/{it3}/steps/prepare_mining", headers=h, json={"skip": True})
@@ -238,6 +254,8 @@ def test_user_journey(api: Api, tmp_path: Path) -> None:
     assert on_gpu.status_code == 202, on_gpu.text
     asked = c.get(f"/api/v1/tasks/{on_gpu.json()['id']}", headers=h).json()
     assert asked["request"]["gpu_count"] == 1
+    running = c.get("/api/v1/projects/stats", headers=h).json()[0]
+    assert (running["round"], running["round_state"], running["step"]) == (3, "running", "mining")
     c.post(f"/api/v1/tasks/{on_gpu.json()['id']}/cancel", headers=h)
     api.wait(h, on_gpu.json())
 

@@ -18,6 +18,7 @@ import pytest
 
 from tests.backend.conftest import Api, _api
 from tests.backend.test_security import _rows, cheap_passwords
+from ymir_backend.assets.media import make_token
 
 V1 = "/api/v1"
 ROLES = ("stranger", "viewer", "editor", "admin", "super", "owner")
@@ -66,7 +67,7 @@ class Rule:
     json: Body | None = None
     files: Body | None = None
     data: dict[str, str] | None = None
-    query: str = ""
+    query: str | Callable[[World], str] = ""
     fresh: bool = False
     relogin: bool = False
 
@@ -107,6 +108,9 @@ RULES: dict[str, Rule] = {
     "PATCH /users/{user_id}": Rule("super", json=lambda w, r: {"role": "user"}),
     "POST /users/{user_id}/reset": Rule("super"),
     "GET /labels": Rule("any"),
+    "POST /labels/bulk": Rule(
+        "any", json=lambda w, r: {"labels": [{"name": f"bulk-{uuid.uuid4().hex[:8]}"}]}
+    ),
     "POST /labels": Rule("any", json=lambda w, r: {"name": f"l{uuid.uuid4().hex[:8]}"}),
     "PATCH /labels/{label_id}": Rule("own", json=lambda w, r: {"name": "cat", "aliases": ["kitty"]}),
     "DELETE /labels/{label_id}": Rule("own", fresh=True),
@@ -116,9 +120,11 @@ RULES: dict[str, Rule] = {
         "admin",
         json=lambda w, r: {"name": f"example.org/det-{uuid.uuid4().hex[:6]}:1", "templates": {"infer": {}}},
     ),
+    "PATCH /images/{image_id}": Rule("admin", json=lambda w, r: {"description": f"by {r}"}),
     "DELETE /images/{image_id}": Rule("admin", fresh=True),
     "POST /projects": Rule("any", json=lambda w, r: {"name": "mine"}),
     "GET /projects": Rule("any"),
+    "GET /projects/stats": Rule("any"),
     "GET /projects/{project_id}": Rule("read"),
     "PATCH /projects/{project_id}": Rule("write", json=lambda w, r: {"description": f"by {r}"}),
     "DELETE /projects/{project_id}": Rule("owner", fresh=True),
@@ -162,6 +168,11 @@ RULES: dict[str, Rule] = {
     "GET /datasets/{dataset_id}/assets": Rule("read"),
     "GET /datasets/{dataset_id}/assets/{asset_id}/image": Rule("read"),
     "GET /datasets/{dataset_id}/assets/{asset_id}/thumbnail": Rule("read"),
+    # a signed link: whoever holds the version's media token (a reader got it with a page of assets);
+    # tests/backend/test_media_links.py covers a missing, foreign and expired token
+    "GET /datasets/{dataset_id}/media/{asset_id}": Rule(
+        "public", query=lambda w: "?t=" + make_token(w.api.settings.key(), w.ids["dataset_id"])
+    ),
     "GET /datasets/{dataset_id}/evaluation": Rule("read"),
     "POST /projects/{project_id}/models/train": Rule(
         "write",
@@ -243,7 +254,8 @@ class World:
         if rule.files is not None:
             kwargs["files"] = rule.files(self, role or "")
             kwargs["data"] = rule.data or {}
-        return self.api.client.request(method, url + rule.query, **kwargs)
+        query = rule.query(self) if callable(rule.query) else rule.query
+        return self.api.client.request(method, url + query, **kwargs)
 
     def things(self) -> dict[str, Any]:
         """A project of the owner shared with the viewer and the editor, and one of each thing in it."""

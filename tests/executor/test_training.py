@@ -173,3 +173,67 @@ def test_distributed_training_over_two_processes(data: dict[str, Path], tmp_path
     assert not list(dout.glob(".rank-error-*"))
     # rank 0 alone reports progress: one monitor.txt, no writer's temporary file left behind
     assert monitor_fields(dout)[3] == "2" and not list(dout.glob("monitor.txt*.tmp"))
+
+
+def test_pseudo_labels_of_a_trained_model_are_mostly_right(trained: Trained, data: dict[str, Path]) -> None:
+    """What ``pseudo_labels`` trains on: the model's confident detections, checked against the truth."""
+    from ymir_executor import pseudo
+    from ymir_executor.annotations import AnnotationReader
+    from ymir_executor.boxes import pairwise_iou
+    from ymir_executor.data import decode_all
+    from ymir_executor.dataset import Item
+
+    reader = AnnotationReader(CLASSES)
+    items = [Item(img, reader.read(xml, img)) for img, xml in voc_pairs(data["val"])[:60]]
+    cache = decode_all(items, size=96, workers=0, progress=lambda f: None)
+    model = checkpoint.load(trained.stage_dir() / "model.pt").build().eval()
+    made = pseudo.label(
+        model, cache, threshold=0.4, max_boxes=100, batch_size=32, device=torch.device("cpu"), amp=False
+    )
+    right = found = total_made = total_true = 0
+    for it, obj in zip(items, made, strict=True):
+        iou = pairwise_iou(torch.from_numpy(obj.boxes), torch.from_numpy(it.objects.boxes))  # (made, true)
+        same = torch.from_numpy(obj.classes)[:, None] == torch.from_numpy(it.objects.classes)[None, :]
+        hit = (iou >= 0.5) & same
+        right += int(hit.any(1).sum())
+        found += int(hit.any(0).sum())
+        total_made += len(obj.classes)
+        total_true += len(it.objects.classes)
+    assert total_made > 0.5 * total_true
+    assert right / total_made >= 0.85  # precision of the labels it would train on
+    assert found / total_true >= 0.6
+
+
+def test_training_with_pseudo_labels_uses_the_pool(
+    trained: Trained, data: dict[str, Path], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = {
+        **TRAIN_CONFIG,
+        "epochs": 2,
+        "export_onnx": False,
+        "pseudo_labels": True,
+        "pseudo_label_ratio": 2.0,
+        "pretrained_model_params": [str(trained.stage_dir() / "model.pt")],
+    }
+    pool = [img for img, _ in voc_pairs(data["train"])[100:160]]
+    din, dout = write_workdir(
+        tmp_path, task="training", config=config, train=_small_set(data, 20), val=voc_pairs(data["val"])[:20],
+        candidates=pool,
+    )  # fmt: skip
+    with caplog.at_level("INFO", logger="ymir_executor"):
+        assert run_task(din, dout) == 0, (dout / "monitor.txt").read_text()
+    line = next(r.getMessage() for r in caplog.records if r.getMessage().startswith("pseudo-labels"))
+    labelled = int(line.split(" on ")[1].split(" of ")[0])
+    assert labelled >= 45 and "of 60 pool images" in line  # the images hold 1-4 shapes each
+    took = next(r.getMessage() for r in caplog.records if r.getMessage().startswith("training took"))
+    assert " 4 steps " in took  # 2 epochs of 20 labelled + 40 pool images, batches of 32
+
+
+def test_pseudo_labels_without_a_pool_name_the_key(data: dict[str, Path], tmp_path: Path) -> None:
+    config = {**TRAIN_CONFIG, "epochs": 1, "pseudo_labels": True}
+    din, dout = write_workdir(
+        tmp_path, task="training", config=config, train=_small_set(data, 8), val=voc_pairs(data["val"])[:8]
+    )
+    assert run_task(din, dout) == 1
+    fields = monitor_fields(dout)
+    assert fields[4] == "300001" and "pseudo_labels" in fields[5] and "--unlabeled-revs" in fields[5]

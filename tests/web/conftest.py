@@ -135,15 +135,21 @@ def browser() -> Iterator[Any]:
 
 def shot(page: Any, name: str) -> None:
     """A small PNG for the README and docs/gui.md (written by the tests, so it shows what runs): the
-    page at 1280 x 800 reduced to 256 colours, a few tens of kB instead of several hundred."""
+    page at 1280 x 800 reduced to 256 colours, a few tens of kB instead of several hundred.
+
+    It goes to docs/images/ when missing there or when ``YMIR_SCREENSHOTS=1`` asks to refresh them;
+    otherwise to .ymir/screenshots/, so an ordinary test run leaves the checkout clean."""
     import io
 
     from PIL import Image
 
-    IMAGES.mkdir(parents=True, exist_ok=True)
+    out = IMAGES / f"{name}.png"
+    if out.exists() and os.environ.get("YMIR_SCREENSHOTS") != "1":
+        out = ROOT / ".ymir" / "screenshots" / f"{name}.png"
+    out.parent.mkdir(parents=True, exist_ok=True)
     image = Image.open(io.BytesIO(page.screenshot())).convert("RGB")
     small = image.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
-    small.save(IMAGES / f"{name}.png", optimize=True)
+    small.save(out, optimize=True)
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -67,6 +67,12 @@ async def get_engine(request: Request) -> Engine:
     return engine
 
 
+async def get_database(request: Request) -> Database:
+    """The app's database (for the async routes' one-round-trip reads: ``Database.read_one``)."""
+    database: Database = request.app.state.db
+    return database
+
+
 async def get_browse(request: Request) -> BrowseCache:
     """The app's cache of loaded dataset versions."""
     cache: BrowseCache = request.app.state.browse
@@ -86,6 +92,7 @@ DB = Annotated[Session, Depends(get_db)]
 Settings = Annotated[BackendSettings, Depends(get_settings)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
 Browse = Annotated[BrowseCache, Depends(get_browse)]
+AppDatabase = Annotated[Database, Depends(get_database)]
 LoginThrottle = Annotated[Throttle, Depends(login_throttle)]
 
 

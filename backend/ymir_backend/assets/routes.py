@@ -8,7 +8,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse, Response
 
-from ymir_backend.api.deps import DB, Browse, CurrentUser, ReadableVersion, Settings
+from ymir_backend.api.deps import DB, AppDatabase, Browse, CurrentUser, ReadableVersion, Settings
 from ymir_backend.assets import service
 from ymir_backend.assets.schemas import AssetPage
 from ymir_backend.schemas import DB_INT_MAX, DbId
@@ -17,6 +17,7 @@ router = APIRouter(prefix="/datasets", tags=["browsing"])
 
 _IMAGE_TYPES = ("image/jpeg", "image/png", "image/bmp", "image/webp")
 _CACHED = {"Cache-Control": "private, max-age=86400"}
+_IMMUTABLE = {"Cache-Control": "private, max-age=86400, immutable"}  # a version never changes
 
 
 # Async, unlike most routes: a warm page costs less than the thread-pool hop (assets/service.py page)
@@ -70,6 +71,31 @@ def asset_thumbnail(
     """A JPEG thumbnail (cached in the workplace)."""
     jpeg = service.thumbnail(db, settings, cache, user, dataset_id, asset_id, size)
     return Response(jpeg, media_type="image/jpeg", headers=_CACHED)
+
+
+@router.get(
+    "/{dataset_id}/media/{asset_id}",
+    response_class=FileResponse,
+    responses={
+        200: {"description": "the image, or a JPEG thumbnail", "content": dict.fromkeys(_IMAGE_TYPES, {})}
+    },
+)
+async def asset_media(
+    dataset_id: DbId,
+    asset_id: str,
+    database: AppDatabase,
+    settings: Settings,
+    cache: Browse,
+    t: str = Query(max_length=64, description="the version's media token (``media_token`` of an asset page)"),
+    size: int | None = Query(None, ge=32, le=1024, description="a thumbnail of at most this many pixels"),
+) -> Response:
+    """An asset's image (or a thumbnail) by a signed link, without an Authorization header, so that an
+    ``<img src>`` loads it and the browser caches it: 404 for a token that is not the version's, 401
+    once it expired (a new page of assets carries a new one)."""
+    found, media_type = await service.signed_media(database, settings, cache, dataset_id, asset_id, t, size)
+    if isinstance(found, bytes):
+        return Response(found, media_type=media_type, headers=_IMMUTABLE)
+    return FileResponse(found, media_type=media_type, headers=_IMMUTABLE)
 
 
 @router.get("/{dataset_id}/evaluation")

@@ -30,9 +30,11 @@ class AssetOut(BaseModel):
 
 
 class AssetPage(BaseModel):
-    """What ``GET /datasets/{id}/assets`` answers (written directly, not validated: it is the hot path)."""
+    """What ``GET /datasets/{id}/assets`` answers (written directly, not validated: it is the hot path).
+    ``media_token`` signs the version's image links: ``GET /datasets/{id}/media/{asset_id}?t=<token>``."""
 
     items: list[AssetOut]
     total: int
     offset: int
     limit: int
+    media_token: str

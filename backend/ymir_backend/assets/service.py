@@ -13,18 +13,22 @@ from typing import Any
 import orjson
 from fastapi.concurrency import run_in_threadpool
 from PIL import Image
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from mir.labels import Labels
 from mir.store import media
 from mir.store.repo import Repo
+from ymir_backend.assets import media as signed
 from ymir_backend.config import BackendSettings
+from ymir_backend.db import Database
 from ymir_backend.errors import ApiError, not_found
-from ymir_backend.models import Project, User
+from ymir_backend.models import DatasetVersion, Project, User
 from ymir_backend.services import browse, evaluations
 from ymir_backend.services.access import VersionRef, version_of
 from ymir_backend.services.repos import repo_path
 
+_versions, _projects = DatasetVersion.__table__, Project.__table__
 _labels_cache: dict[Path, tuple[tuple[Any, ...], Labels]] = {}
 _labels_lock = threading.Lock()
 
@@ -116,7 +120,13 @@ async def page(
     items = browse.page(index, rows, offset, limit, names)
     # plain JSON types already: no jsonable_encoder walk; orjson is ~10x faster than json.dumps and
     # writes the same JSON (floats under 1e-4 without an exponent: 0.0000227 rather than 2.27e-05)
-    body = {"items": items, "total": int(len(rows)), "offset": offset, "limit": limit}
+    body = {
+        "items": items,
+        "total": int(len(rows)),
+        "offset": offset,
+        "limit": limit,
+        "media_token": signed.make_token(settings.key(), ref.id),
+    }
     return orjson.dumps(body)
 
 
@@ -181,10 +191,24 @@ def thumbnail(
     dv, project = version_of(db, user, dataset_id)
     path = _asset_file(settings, asset_id)
     _in_version(cache, settings, project, dv.rev, asset_id)
-    cached = settings.root / "thumbnails" / str(size) / asset_id[-2:] / f"{asset_id}.jpg"
+    made = _cached_thumbnail(settings, path, asset_id, dataset_id, size)
+    return made if isinstance(made, bytes) else made.read_bytes()
+
+
+def _thumbnail_path(settings: BackendSettings, asset_id: str, size: int) -> Path:
+    return settings.root / "thumbnails" / str(size) / asset_id[-2:] / f"{asset_id}.jpg"
+
+
+def _cached_thumbnail(
+    settings: BackendSettings, path: Path, asset_id: str, dataset_id: int, size: int
+) -> Path | bytes:
+    """The thumbnail's file in the workplace's cache, made on first use (assets are stored by content,
+    so one file per asset and size serves every version); its bytes when the workplace cannot be
+    written."""
+    cached = _thumbnail_path(settings, asset_id, size)
     if not cached.exists():
         buf = _thumbnail(path, asset_id, dataset_id, size)
-        tmp = cached.with_suffix(".tmp")
+        tmp = cached.with_suffix(f".{threading.get_ident()}.tmp")
         try:
             cached.parent.mkdir(parents=True, exist_ok=True)
             tmp.write_bytes(buf.getvalue())
@@ -192,7 +216,55 @@ def thumbnail(
         except OSError:  # a full disk (or read-only workplace): serve it uncached
             tmp.unlink(missing_ok=True)
             return buf.getvalue()
-    return cached.read_bytes()
+    return cached
+
+
+_MEDIA_VERSION = (
+    select(
+        _versions.c.project_id, _versions.c.rev, _versions.c.state, _versions.c.deleted, _projects.c.deleted
+    )
+    .select_from(_versions.join(_projects, _projects.c.id == _versions.c.project_id))
+    .where(_versions.c.id == bindparam("version_id"))
+)
+
+
+async def signed_media(
+    database: Database,
+    settings: BackendSettings,
+    cache: browse.BrowseCache,
+    dataset_id: int,
+    asset_id: str,
+    token: str,
+    size: int | None,
+) -> tuple[Path | bytes, str]:
+    """An asset's image (``size`` None) or thumbnail by a signed link (:mod:`ymir_backend.assets.media`):
+    the file (or, uncached, the bytes) and its media type. 404 for a token that is not this version's
+    (as for a version that does not exist or was deleted), 401 ``media_link_expired`` once it expired.
+
+    Async: a cached thumbnail costs one database round trip and a few checks, less than the thread-pool
+    hop; what can take long (loading the version, its id set, making a thumbnail) runs in the pool."""
+    why = signed.check_token(settings.key(), dataset_id, token)
+    if why == "expired":
+        raise ApiError(401, "media_link_expired", "this image link expired; reload the page for a new one")
+    if why is not None:
+        raise not_found("dataset", dataset_id)
+    row = await database.read_one(_MEDIA_VERSION, {"version_id": dataset_id})
+    if row is None or row[3] or row[4] or str(row[2]) != "ready":
+        raise not_found("dataset", dataset_id)
+    path = _asset_file(settings, asset_id)
+    root = settings.root / f"repos/project-{row[0]}"  # = repo_path(settings, project)
+    index = cache.cached(root, str(row[1]))
+    if index is None:
+        index = await run_in_threadpool(cache.get, root, str(row[1]))
+    if not await run_in_threadpool(lambda: asset_id in index.ids):  # the id set is built on first use
+        raise not_found("asset", asset_id)
+    if size is None:
+        return path, image_content_type(path)
+    thumb = _thumbnail_path(settings, asset_id, size)
+    if thumb.exists():
+        return thumb, "image/jpeg"
+    made = await run_in_threadpool(_cached_thumbnail, settings, path, asset_id, dataset_id, size)
+    return made, "image/jpeg"
 
 
 THUMBNAIL_MAX_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 
 from ymir_backend.api.deps import DB, Admin, CurrentUser, Settings
 from ymir_backend.images import service
-from ymir_backend.images.schemas import ImageCopy, ImageIn, ImageOut
+from ymir_backend.images.schemas import ImageCopy, ImageIn, ImageOut, ImageUpdate
 from ymir_backend.models import ExecutorImage
 from ymir_backend.schemas import DbId
 
@@ -41,6 +41,13 @@ def register_image(body: ImageIn, admin: Admin, db: DB, settings: Settings) -> E
     ``YMIR_LOCAL_EXECUTORS`` registers; a command line is never accepted.
     """
     return service.register_image(db, settings, admin, body)
+
+
+@router.patch("/{image_id}", response_model=ImageOut)
+def update_image(image_id: DbId, body: ImageUpdate, user: CurrentUser, db: DB) -> ExecutorImage:
+    """Change an image's description, templates (their kinds are its capabilities) or visibility:
+    admins any image, users their own copies (kept private). The name never changes."""
+    return service.update_image(db, user, image_id, body)
 
 
 @router.delete("/{image_id}", status_code=204)

@@ -40,6 +40,30 @@ class ImageCopy(In):
     )
 
 
+class ImageUpdate(In):
+    """A PATCH of an image: what changes (the name never does: tasks and copies refer to it)."""
+
+    model_config = ConfigDict(extra="forbid")
+    description: str | None = Field(None, max_length=2000)
+    templates: dict[str, dict[str, Any]] | None = Field(
+        None, description="training / mining / infer templates, replacing the old ones; kinds = capabilities"
+    )
+    object_type: int | None = Field(None, ge=0, le=DB_INT_MAX)
+    is_public: bool | None = None
+
+    @field_validator("templates")
+    @classmethod
+    def _kinds(cls, v: dict[str, dict[str, Any]] | None) -> dict[str, dict[str, Any]] | None:
+        if v is None:
+            return v
+        bad = set(v) - {"training", "mining", "infer"}
+        if bad:
+            raise ValueError(f"unknown template kind(s) {sorted(bad)}; use training, mining, infer")
+        if not v:
+            raise ValueError("give at least one of the training, mining and infer templates")
+        return v
+
+
 class ImageOut(Orm):
     id: int
     name: str

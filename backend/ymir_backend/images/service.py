@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from mir.executors.runtime import executor_problem
 from ymir_backend.config import BackendSettings
 from ymir_backend.errors import ApiError, not_found
-from ymir_backend.images.schemas import ImageCopy, ImageIn
+from ymir_backend.images.schemas import ImageCopy, ImageIn, ImageUpdate
 from ymir_backend.models import ExecutorImage, User
 from ymir_backend.models.users import Role
 from ymir_backend.schemas import DB_INT_MAX
@@ -88,6 +88,45 @@ def register_image(db: Session, settings: BackendSettings, admin: User, body: Im
         owner_id=admin.id,
     )
     db.add(image)
+    db.commit()
+    return image
+
+
+def update_image(db: Session, user: User, image_id: int, body: ImageUpdate) -> ExecutorImage:
+    """Change an image's description, templates or visibility (admins: any image; users: their own
+    copies, which stay private). A copy keeps to the template kinds it has: it runs the same container."""
+    image = db.get(ExecutorImage, image_id)
+    if image is None:
+        raise not_found("image", image_id)
+    if user.role == Role.USER and image.owner_id != user.id:
+        if not image.is_public:
+            raise not_found("image", image_id)
+        raise ApiError(403, "forbidden", "only admins change registered images; users change their copies")
+    if body.is_public and user.role == Role.USER:
+        raise ApiError(
+            403,
+            "forbidden",
+            "is_public: only admins publish images; your copies stay private",
+            loc=("body", "is_public"),
+        )
+    if body.templates is not None:
+        extra = sorted(set(body.templates) - set(image.templates)) if image.reference else []
+        if extra:
+            raise ApiError(
+                422,
+                "invalid_request",
+                f"templates: {image.name!r} is a copy and its container has no {', '.join(extra)} template; "
+                f"give only {', '.join(sorted(image.templates))}",
+                loc=("body", "templates"),
+            )
+        image.templates = body.templates
+        image.capabilities = sorted(body.templates)
+    if body.description is not None:
+        image.description = body.description
+    if body.object_type is not None:
+        image.object_type = body.object_type
+    if body.is_public is not None:
+        image.is_public = body.is_public
     db.commit()
     return image
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from mir.store.media import locate
+from ymir_backend.assets.service import image_content_type
 from ymir_backend.config import BackendSettings
 from ymir_backend.datasets.service import group_name, new_version, ready
 from ymir_backend.errors import ApiError
@@ -25,8 +26,6 @@ from ymir_controller.protocol import (
     label_url_signature,
     poke_flag,
 )
-
-MEDIA_TYPES = {"jpeg": "image/jpeg", "png": "image/png", "bmp": "image/bmp", "webp": "image/webp"}
 
 
 def plan_labeling(
@@ -117,15 +116,4 @@ def signed_image(
     path = locate(settings.root / "media", asset_id) if len(asset_id) == 40 and asset_id.isalnum() else None
     if path is None:
         raise ApiError(404, "asset_not_found", f"asset {asset_id} is not in the media store")
-    with open(path, "rb") as f:
-        head = f.read(12)
-    kind = (
-        "png"
-        if head.startswith(b"\x89PNG")
-        else "bmp"
-        if head.startswith(b"BM")
-        else "webp"
-        if head[8:12] == b"WEBP"
-        else "jpeg"
-    )
-    return path, MEDIA_TYPES[kind]
+    return path, image_content_type(path)

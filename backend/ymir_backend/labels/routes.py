@@ -6,7 +6,7 @@ from fastapi import APIRouter
 
 from ymir_backend.api.deps import DB, CurrentUser
 from ymir_backend.labels import service
-from ymir_backend.labels.schemas import LabelIn, LabelOut, LabelUpdate
+from ymir_backend.labels.schemas import LabelIn, LabelOut, LabelsIn, LabelUpdate
 from ymir_backend.models import Label
 from ymir_backend.schemas import DbId
 
@@ -23,6 +23,12 @@ def list_labels(user: CurrentUser, db: DB) -> list[Label]:
 def create_label(body: LabelIn, user: CurrentUser, db: DB) -> Label:
     """Add a label (``bike`` with alias ``bicycle``: importing ``bicycle`` yields ``bike``)."""
     return service.create_label(db, user, body)
+
+
+@router.post("/bulk", response_model=list[LabelOut], status_code=201)
+def create_labels(body: LabelsIn, user: CurrentUser, db: DB) -> list[Label]:
+    """Add up to 1,000 labels at once: all of them, or none (the first problem names its item)."""
+    return service.create_labels(db, user, body)
 
 
 @router.patch("/{label_id}", response_model=LabelOut)

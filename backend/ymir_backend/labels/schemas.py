@@ -36,6 +36,13 @@ class LabelIn(In):
         return [label_name(a) for a in v]
 
 
+class LabelsIn(In):
+    """Several labels at once: all are added, or none (the first problem names its item)."""
+
+    model_config = ConfigDict(extra="forbid")
+    labels: list[LabelIn] = Field(min_length=1, max_length=1000)
+
+
 class LabelUpdate(In):
     """A PATCH of a label: aliases to add. ``name`` may be repeated but never changed."""
 

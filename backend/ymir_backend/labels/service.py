@@ -7,7 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ymir_backend.errors import ApiError, not_found
-from ymir_backend.labels.schemas import LabelIn, LabelUpdate
+from ymir_backend.labels.schemas import LabelIn, LabelsIn, LabelUpdate
 from ymir_backend.models import DatasetVersion, Label, ModelVersion, Project, User
 
 
@@ -37,6 +37,31 @@ def create_label(db: Session, user: User, body: LabelIn) -> Label:
     db.add(label)
     db.commit()
     return label
+
+
+def create_labels(db: Session, user: User, body: LabelsIn) -> list[Label]:
+    """Add several labels in one commit: a name or alias given twice, or one another label of the user
+    has, refuses them all (409 naming the item), so nothing is half-added."""
+    seen: dict[str, int] = {}
+    for i, item in enumerate(body.labels):
+        for name in (item.name, *item.aliases):
+            if name in seen and seen[name] != i:
+                raise ApiError(
+                    409,
+                    "label_conflict",
+                    f"labels.{i}: {name!r} is also given by labels.{seen[name]}; "
+                    "a name or alias has one owner",
+                    loc=("body", "labels", i),
+                )
+            seen[name] = i
+        try:
+            _check_unique(db, user.id, item)
+        except ApiError as e:
+            raise ApiError(e.status, e.code, f"labels.{i}: {e.detail}", loc=("body", "labels", i)) from e
+    labels = [Label(user_id=user.id, name=item.name, aliases=item.aliases) for item in body.labels]
+    db.add_all(labels)
+    db.commit()
+    return labels
 
 
 def _own(db: Session, user: User, label_id: int) -> Label:

@@ -6,8 +6,8 @@ from fastapi import APIRouter, Query
 
 from ymir_backend.api.deps import DB, CurrentUser, Settings
 from ymir_backend.models import Project
-from ymir_backend.projects import service
-from ymir_backend.projects.schemas import MemberIn, ProjectIn, ProjectOut, ProjectUpdate
+from ymir_backend.projects import service, stats
+from ymir_backend.projects.schemas import MemberIn, ProjectIn, ProjectOut, ProjectStatsOut, ProjectUpdate
 from ymir_backend.schemas import DB_INT_MAX, DbId, Page
 
 router = APIRouter(prefix="/projects", tags=["projects"])
@@ -28,6 +28,13 @@ def list_projects(
 ) -> Page[ProjectOut]:
     """Projects you own or that are shared with you."""
     return service.list_projects(db, user, offset=offset, limit=limit)
+
+
+@router.get("/stats", response_model=list[ProjectStatsOut])
+def project_stats(user: CurrentUser, db: DB) -> list[ProjectStatsOut]:
+    """Each of your projects' current round and step, newest model's mAP against the target, and ready
+    dataset versions and models (the home page's figures; the same projects as ``GET /projects``)."""
+    return stats.project_stats(db, user)
 
 
 @router.get("/{project_id}", response_model=ProjectOut)

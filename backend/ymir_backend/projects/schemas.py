@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, EmailStr, Field, field_validator
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from ymir_backend.labels.schemas import label_name
@@ -71,3 +71,19 @@ class MemberIn(In):
     model_config = ConfigDict(extra="forbid")
     email: EmailStr
     role: Literal["viewer", "editor"]
+
+
+class ProjectStatsOut(BaseModel):
+    """A project's figures for the home page."""
+
+    project_id: int
+    round: int | None = Field(description="the latest iteration round (None before the first)")
+    round_state: str | None = Field(description="running or done")
+    step: str | None = Field(description="the running round's current step (prepare_mining … training)")
+    model_id: int | None = Field(description="the project's newest ready model")
+    map50_95: float | None = Field(description="that model's COCO AP over IoU .5:.95 on the validation set")
+    map50: float | None
+    target_map: float | None
+    target_iterations: int | None
+    datasets: int = Field(description="ready dataset versions")
+    models: int = Field(description="ready models")

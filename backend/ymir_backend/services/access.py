@@ -17,8 +17,7 @@ from sqlalchemy.orm import Session
 from ymir_backend.errors import ApiError, forbidden, not_found
 from ymir_backend.models import DatasetVersion, Iteration, ModelVersion, Project, ProjectMember, Task, User
 from ymir_backend.models.users import Role
-
-DB_INT_MAX = 2**31 - 1  # the range of an INTEGER column on PostgreSQL (ids, counts, offsets)
+from ymir_backend.schemas import DB_INT_MAX
 
 
 @dataclass(frozen=True, slots=True)

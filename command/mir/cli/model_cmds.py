@@ -80,6 +80,7 @@ def _train(args: argparse.Namespace) -> int:
         pretrained=args.model_hash,
         class_names=args.class_names or "",
         strategy=args.strategy,
+        unlabeled_revs=args.unlabeled_revs or "",
     )
     m = report.metrics
     print(
@@ -105,6 +106,11 @@ def add_train(sub: Sub, parent: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--class-names", help="classes to train, e.g. 'person;cat' (default: the config's, or all)"
+    )
+    p.add_argument(
+        "--unlabeled-revs",
+        help="version(s) of unlabelled images to train on with pseudo-labels, e.g. the mining pool "
+        "(sets the config's pseudo_labels: true unless it says otherwise)",
     )
     p.set_defaults(func=_train)
 

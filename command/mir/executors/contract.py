@@ -77,8 +77,12 @@ def write_env(
     run_mining: bool = False,
     run_infer: bool = False,
     container: bool,
+    candidates: bool = False,
 ) -> Path:
-    """Write ``in/env.yaml`` with the contract's paths (container paths, or the host's for local runs)."""
+    """Write ``in/env.yaml`` with the contract's paths (container paths, or the host's for local runs).
+
+    ``candidates`` names the candidate index in a training too (its unlabelled images).
+    """
 
     def p(*parts: str) -> str:
         return container_path(work, work.root.joinpath(*parts), container=container)
@@ -97,7 +101,9 @@ def write_env(
             "config_file": p("in", "config.yaml"),
             "training_index_file": p("in", "train-index.tsv") if run_training else "",
             "val_index_file": p("in", "val-index.tsv") if run_training else "",
-            "candidate_index_file": p("in", "candidate-index.tsv") if (run_mining or run_infer) else "",
+            "candidate_index_file": (
+                p("in", "candidate-index.tsv") if (run_mining or run_infer or candidates) else ""
+            ),
         },
         "output": {
             "root_dir": p("out"),

@@ -95,14 +95,24 @@ def train(
     pretrained: str | None = None,
     class_names: str | list[str] = "",
     strategy: Strategy = "stop",
+    unlabeled_revs: str = "",
 ) -> TrainReport:
-    """Train on ``src_revs`` (``tr:`` and ``va:`` assets) and commit ``dst`` recording the model."""
+    """Train on ``src_revs`` (``tr:`` and ``va:`` assets) and commit ``dst`` recording the model.
+
+    ``unlabeled_revs`` names versions whose images (less the training and validation ones) the executor
+    may train on without labels: they go to it as the candidate index, and the config's
+    ``pseudo_labels`` defaults to true (our executor labels them with the starting model's detections).
+    """
     repo = Repo(root)
     dst_r = dst_rev(repo, dst)
     sources = load_sources(repo, src_revs)
     merged = merge_sources(sources, strategy=strategy).snap
     labels = repo.labels()
     user_config = load_task_config(task_config_file, task_config)
+    unlabeled = None
+    if unlabeled_revs:
+        unlabeled = merge_sources(load_sources(repo, unlabeled_revs), strategy="host").snap.assets
+        user_config = {"pseudo_labels": True, **user_config}
     names, names_source = _class_names(merged, labels, user_config, class_names)
     log.info("training %d class(es): %s (from %s)", len(names), ", ".join(names), names_source)
     ids = labels.ids_of(names)
@@ -147,9 +157,20 @@ def train(
         if model_ref is not None:
             _stage, files, _info = stage_files(work, model_ref, model_location, container=runtime.container)
             reserved["pretrained_model_params"] = files
+        if unlabeled is not None:
+            known = pc.is_in(unlabeled["asset_id"], value_set=trainval["asset_id"])
+            rest = unlabeled.filter(pc.invert(known))
+            write_candidates(work, export_for_executor(work, rest, media, container=runtime.container))
+            log.info("%d unlabelled images passed to the executor", rest.num_rows)
         config = merge_config(template, user_config, reserved)
         write_config(work, config)
-        write_env(work, task_id=task_id, run_training=True, container=runtime.container)
+        write_env(
+            work,
+            task_id=task_id,
+            run_training=True,
+            container=runtime.container,
+            candidates=unlabeled is not None,
+        )
         prog.phase(0.05, 0.85)
         runtime.run(
             RunRequest(
@@ -218,6 +239,7 @@ def train(
                 "pretrained": pretrained or "",
                 "strategy": strategy,
                 "gpu_ids": gpu_ids,
+                "unlabeled_revs": unlabeled_revs,
             }
             task = Task(
                 type="training",

@@ -99,7 +99,7 @@ def detection_loss(
         heat = heat.scatter_reduce(1, index, g.view(b, m, h * w), reduce="amax", include_self=True)
     num_pos = valid.sum().float()
     hm_loss = focal_loss(logits, heat.view(b, c, h, w), num_pos)
-    if m == 0 or not bool(valid.any()):
+    if m == 0:
         zero = ltrb.sum() * 0.0
         return {"loss": hm_loss + zero, "heatmap": hm_loss.detach(), "box": zero.detach()}
     xs, ys = cell_centres(h, w, stride, logits.device)
@@ -120,8 +120,13 @@ def detection_loss(
     weight = weight * norm
     target = boxes.gather(1, owner[..., None].expand(b, h * w, 4))  # (B, HW, 4)
     pred = ltrb_to_boxes(ltrb, stride).view(b, 4, h * w).permute(0, 2, 1)  # (B, HW, 4)
-    sel = weight > 0
-    box_loss = (giou_loss(pred[sel], target[sel]) * weight[sel]).sum() / weight.sum().clamp(min=1e-6)
+    # Every cell is computed and weighted (0 outside the objects) instead of selecting the cells by a mask:
+    # a selection's size is a device-to-host sync. Cells of weight 0 see one unit box on both sides, so
+    # their loss and its gradient are finite zeros.
+    sel = (weight > 0)[..., None]  # (B, HW, 1)
+    unit = (torch.arange(4, device=logits.device) >= 2).float()  # (4,) [0, 0, 1, 1], made on the device
+    per_cell = giou_loss(torch.where(sel, pred.float(), unit), torch.where(sel, target, unit))  # (B, HW)
+    box_loss = (per_cell * weight).sum() / weight.sum().clamp(min=1e-6)
     total = hm_loss + box_weight * box_loss
     return {"loss": total, "heatmap": hm_loss.detach(), "box": box_loss.detach()}
 

@@ -104,6 +104,26 @@ def test_the_mining_step_runs_on_the_gpus_its_presets_name(db: Session, engine: 
     assert step.task_id == task.id and step.output_dataset_id is not None
 
 
+def test_the_label_step_in_label_studio_labels_the_mined_images(db: Session, engine: Engine) -> None:
+    owner, project = _project_with_sets(db)
+    it = service.start_round(db, user=owner, project_id=project.id, body=IterationIn())
+    _skip_to(db, engine, owner, it.id, "label")
+    mined = make_version(db, project)
+    _step(db, it.id, "mining").output_dataset_id = mined.id
+    db.commit()
+
+    presets = {"label_studio": True, "annotators": ["a@example.com"], "ignored": 1}
+    task = service.run_step(
+        db, engine, user=owner, iteration_id=it.id, name="label", body=StepRun(presets=presets)
+    )
+
+    assert isinstance(task, Task)
+    assert (task.request["kind"], task.request["src_rev"]) == ("label", mined.rev)
+    assert task.request["annotators"] == ["a@example.com"]
+    step = _step(db, it.id, "label")
+    assert (step.task_id, step.state) == (task.id, "running") and step.output_dataset_id is not None
+
+
 @pytest.mark.parametrize("value", [-1, 1.5, "2", True])
 def test_a_bad_gpu_count_is_refused_naming_the_preset(db: Session, engine: Engine, value: Any) -> None:
     owner, project = _project_with_sets(db)

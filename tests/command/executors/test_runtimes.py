@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import signal
 import subprocess
@@ -95,6 +96,26 @@ def test_train_records_model_and_our_own_metrics(
         info["best_stage_name"] == "epoch_1"
         and info["executor_config"]["class_names"] == model["class_names"]
     )
+
+
+def test_train_passes_unlabeled_images(
+    world: dict[str, Path], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """``--unlabeled-revs``: the pool's images, less the training and validation ones, reach the executor
+    as the candidate index, with pseudo_labels on; the commit records the versions."""
+    monkeypatch.setenv("FAKE_MODE", "ok")
+    monkeypatch.setenv("FAKE_SEEN", str(tmp_path / "seen.json"))
+    report = train(
+        root=world["root"], src_revs="tv@m", dst="m0@t1", options=_opts(world), unlabeled_revs="pool@i;tr@i"
+    )
+    seen = json.loads((tmp_path / "seen.json").read_text())
+    assert len(seen["pool"]) == 10 and seen["pseudo_labels"] is True  # the 12 training images left out
+    assert all(Path(p).is_absolute() for p in seen["pool"])
+    assert report.commit.task["params"]["unlabeled_revs"] == "pool@i;tr@i"
+    # without the option nothing is passed and mir sets no key (this executor's templates have none)
+    train(root=world["root"], src_revs="tv@m", dst="m1@t2", options=_opts(world))
+    seen = json.loads((tmp_path / "seen.json").read_text())
+    assert seen == {"pool": [], "pseudo_labels": None}
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,8 @@ export class ApiError extends Error {
   readonly code: string
   readonly detail: string
   readonly fields: Record<string, string>
+  /** each problem with its place in the request (`['body', 'labels', 3, 'name']`) */
+  readonly problems: { loc: unknown[]; msg: string }[]
 
   constructor(status: number, body: ErrorBody | undefined) {
     const detail = detailText(body?.detail) || `HTTP ${status}`
@@ -21,6 +23,7 @@ export class ApiError extends Error {
     this.code = body?.code ?? (status === 0 ? 'network_error' : 'http_error')
     this.detail = detail
     this.fields = status === 422 ? fieldErrors(body) : {}
+    this.problems = (body?.errors ?? []).map((p) => ({ loc: p.loc ?? [], msg: p.msg ?? '' }))
   }
 }
 

@@ -5,7 +5,11 @@ import { api, unwrap } from './client'
 export const keys = {
   me: ['me'] as const,
   labels: ['labels'] as const,
-  projects: { all: ['projects'] as const, detail: (id: number) => ['projects', id] as const },
+  projects: {
+    all: ['projects'] as const,
+    detail: (id: number) => ['projects', id] as const,
+    stats: ['projects', 'stats'] as const,
+  },
   datasets: {
     all: ['datasets'] as const,
     list: (pid: number) => ['datasets', 'list', pid] as const,
@@ -41,6 +45,11 @@ export const labelsQuery = queryOptions({
 export const projectsQuery = queryOptions({
   queryKey: keys.projects.all,
   queryFn: () => unwrap(api.GET('/api/v1/projects', { params: { query: { limit: 200 } } })),
+})
+
+export const projectStatsQuery = queryOptions({
+  queryKey: keys.projects.stats,
+  queryFn: () => unwrap(api.GET('/api/v1/projects/stats')),
 })
 
 export const projectQuery = (id: number) =>

@@ -4,6 +4,7 @@ import { useTranslation } from 'react-i18next'
 import type { Schemas } from '../api/client'
 import { useLiveTask } from '../api/live'
 import { TaskState } from './TaskState'
+import { LabelingProgress } from './LabelingProgress'
 
 /**
  * A task just started from a form: its live state, and its error (what failed and the fix) if it
@@ -27,7 +28,12 @@ export function StartedTask({ task, next, note }: { task: Schemas['TaskOut']; ne
           (note ?? t('started', { id: task.id.slice(0, 8) }))
         )
       }
-      extra={<Link to={next} data-testid="continue">{t('continue')}</Link>}
+      extra={
+        <>
+          <LabelingProgress taskId={task.id} task={task} />
+          <Link to={next} data-testid="continue">{t('continue')}</Link>
+        </>
+      }
     />
   )
 }

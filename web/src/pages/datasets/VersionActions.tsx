@@ -122,7 +122,9 @@ export function VersionActionModal({
   const [error, setError] = useState<unknown>(null)
   const [busy, setBusy] = useState(false)
   const [task, setTask] = useState<Schemas['TaskOut'] | null>(null)
-  const classes = [...new Set([...Object.keys(version.gt_stats), ...Object.keys(version.pred_stats)])].map((c) => ({
+  const classes = [
+    ...new Set([...Object.keys(version.gt_stats), ...Object.keys(version.pred_stats), ...(project.data?.training_classes ?? [])]),
+  ].map((c) => ({
     value: c,
     label: c,
   }))

@@ -4,9 +4,10 @@ import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query'
 import { Link } from 'react-router'
 import { useTranslation } from 'react-i18next'
 import { api, unwrap, type Schemas } from '../../api/client'
-import { keys, labelsQuery, projectsQuery } from '../../api/queries'
+import { keys, labelsQuery, projectStatsQuery, projectsQuery } from '../../api/queries'
 import { ErrorAlert } from '../../components/ErrorAlert'
 import { showFieldErrors } from '../../components/forms'
+import { rowData } from '../../components/rows'
 
 type Project = Schemas['ProjectOut']
 
@@ -21,6 +22,8 @@ interface Values {
 export default function Home() {
   const { t } = useTranslation('project')
   const projects = useQuery(projectsQuery)
+  const statsList = useQuery(projectStatsQuery)
+  const stats = new Map((statsList.data ?? []).map((s) => [s.project_id, s]))
   const [editing, setEditing] = useState<Project | 'new' | null>(null)
 
   return (
@@ -36,6 +39,7 @@ export default function Home() {
       <ErrorAlert error={projects.error} />
       <Table<Project>
         rowKey="id"
+        onRow={(p) => rowData({ 'data-project': p.name })}
         loading={projects.isPending}
         dataSource={projects.data?.items ?? []}
         pagination={false}
@@ -51,8 +55,43 @@ export default function Home() {
             dataIndex: 'training_classes',
             render: (cs: string[]) => cs.map((c) => <Tag key={c}>{c}</Tag>),
           },
-          { title: t('targetMap'), dataIndex: 'target_map', render: (v: number | null) => v ?? '—' },
-          { title: t('targetRounds'), dataIndex: 'target_iterations', render: (v: number | null) => v ?? '—' },
+          {
+            title: t('round'),
+            key: 'round',
+            render: (_, p) => {
+              const s = stats.get(p.id)
+              if (!s?.round) return <span data-testid="project-round">{t('noRound')}</span>
+              return (
+                <span data-testid="project-round">
+                  {t('roundOf', { round: s.round, target: p.target_iterations ?? '—' })}
+                  {s.step && <Tag style={{ marginLeft: 8 }}>{t(`iteration:steps.${s.step}`)}</Tag>}
+                </span>
+              )
+            },
+          },
+          {
+            title: t('map'),
+            key: 'map',
+            render: (_, p) => {
+              const s = stats.get(p.id)
+              const map = s?.map50_95
+              const reached = map != null && p.target_map != null && map >= p.target_map
+              return (
+                <span data-testid="project-map">
+                  {map == null ? '—' : map.toFixed(3)} / {p.target_map ?? '—'}
+                  {reached && <Tag color="green" style={{ marginLeft: 8 }}>{t('targetReached')}</Tag>}
+                </span>
+              )
+            },
+          },
+          {
+            title: t('contents'),
+            key: 'contents',
+            render: (_, p) => {
+              const s = stats.get(p.id)
+              return <span data-testid="project-contents">{t('contentsOf', { datasets: s?.datasets ?? 0, models: s?.models ?? 0 })}</span>
+            },
+          },
           { title: t('description'), dataIndex: 'description', ellipsis: true },
           {
             title: '',

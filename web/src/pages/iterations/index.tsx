@@ -1,5 +1,5 @@
 import { useMemo, useState } from 'react'
-import { App, Button, Card, Empty, Form, Input, Select, Space, Steps, Typography } from 'antd'
+import { App, Button, Card, Empty, Form, Input, Radio, Select, Space, Steps, Typography } from 'antd'
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query'
 import { useParams } from 'react-router'
 import { useTranslation } from 'react-i18next'
@@ -8,12 +8,14 @@ import { errorMessage } from '../../api/errors'
 import { iterationsQuery, keys, modelsQuery, projectQuery } from '../../api/queries'
 import { ErrorAlert } from '../../components/ErrorAlert'
 import { TaskState } from '../../components/TaskState'
+import { LabelingProgress } from '../../components/LabelingProgress'
 import { Chart } from '../../charts/Chart'
 import { buildRoundsOption } from '../../charts/options'
 import { useDatasetOptions } from '../models/TrainForm'
 
 type Iteration = Schemas['IterationOut']
 const SKIPPABLE = new Set(['prepare_mining', 'label'])
+type LabelHow = 'label_studio' | 'version' | 'unlabeled'
 
 /** YMIR's five steps per round as a guided flow: each step pre-filled from the round and the last one. */
 export default function Iterations() {
@@ -72,7 +74,7 @@ function ProjectSets({ pid }: { pid: number }) {
   if (!project.data) return null
   const p = project.data
   const pick = (field: 'training_dataset_id' | 'validation_dataset_id' | 'mining_dataset_id') => (
-    <Select allowClear style={{ width: 260 }} value={p[field] ?? undefined} options={datasets} onChange={(v) => save.mutate({ [field]: v ?? null })} />
+    <Select id={`sets_${field}`} allowClear style={{ width: 260 }} value={p[field] ?? undefined} options={datasets} onChange={(v) => save.mutate({ [field]: v ?? null })} />
   )
   return (
     <Card size="small" title={t('sets')} style={{ marginBottom: 16 }}>
@@ -81,7 +83,7 @@ function ProjectSets({ pid }: { pid: number }) {
         <span>{t('validationSet')}</span>{pick('validation_dataset_id')}
         <span>{t('miningSet')}</span>{pick('mining_dataset_id')}
         <span>{t('initialModel')}</span>
-        <Select allowClear style={{ width: 180 }} value={p.initial_model_id ?? undefined}
+        <Select id="sets_initial_model_id" allowClear style={{ width: 180 }} value={p.initial_model_id ?? undefined}
           options={(models.data?.items ?? []).filter((m) => m.state === 'ready').map((m) => ({ value: m.id, label: `#${m.id} v${m.version_num}` }))}
           onChange={(v) => save.mutate({ initial_model_id: v ?? null })} />
       </Space>
@@ -104,7 +106,14 @@ function Round({ pid, round }: { pid: number; round: Iteration }) {
         items={steps.map((s) => ({
           title: t(`steps.${s.name}`),
           status: s.state === 'failed' ? 'error' : s.state === 'done' || s.state === 'skipped' ? 'finish' : s === step ? 'process' : 'wait',
-          description: s.task_id ? <TaskState state={s.state} taskId={s.task_id} /> : t(`stepStates.${s.state}`, { defaultValue: s.state }),
+          description: s.task_id ? (
+            <span data-testid={`step-${s.name}`} data-state={s.state}>
+              <TaskState state={s.state} taskId={s.task_id} />
+              {s.name === 'label' && <LabelingProgress taskId={s.task_id} />}
+            </span>
+          ) : (
+            <span data-testid={`step-${s.name}`} data-state={s.state}>{t(`stepStates.${s.state}`, { defaultValue: s.state })}</span>
+          ),
         }))}
       />
       {step && step.state !== 'running' && <StepForm pid={pid} round={round} step={step} />}
@@ -118,6 +127,7 @@ function StepForm({ pid, round, step }: { pid: number; round: Iteration; step: S
   const queryClient = useQueryClient()
   const [presets, setPresets] = useState(JSON.stringify({ ...defaults(step.name), ...step.presets }, null, 1))
   const [labeled, setLabeled] = useState<number | undefined>()
+  const [how, setHow] = useState<LabelHow>('label_studio')
   const run = useMutation({
     mutationFn: (skip: boolean) => {
       let parsed: Record<string, unknown>
@@ -126,10 +136,16 @@ function StepForm({ pid, round, step }: { pid: number; round: Iteration; step: S
       } catch {
         return Promise.reject(new Error(t('presetsJson')))
       }
+      const label = step.name === 'label' && !skip
       return unwrap(
         api.POST('/api/v1/iterations/{iteration_id}/steps/{name}', {
           params: { path: { iteration_id: round.id, name: step.name } },
-          body: { presets: parsed, skip, labeled_dataset_id: labeled ?? null },
+          body: {
+            presets: label && how === 'label_studio' ? { ...parsed, label_studio: true } : parsed,
+            skip: skip || (label && how === 'unlabeled'),
+            merge_unlabeled: label && how === 'unlabeled',
+            labeled_dataset_id: label && how === 'version' ? (labeled ?? null) : null,
+          },
         }),
       )
     },
@@ -140,18 +156,26 @@ function StepForm({ pid, round, step }: { pid: number; round: Iteration; step: S
       <ErrorAlert error={run.error} />
       <Typography.Paragraph>{t(`help.${step.name}`)}</Typography.Paragraph>
       {step.name === 'label' && (
-        <Form.Item label={t('labeledSet')}>
-          <Select allowClear style={{ width: 300 }} options={datasets} value={labeled} onChange={setLabeled} />
-        </Form.Item>
+        <>
+          <Form.Item label={t('labelHow')}>
+            <Radio.Group value={how} onChange={(e) => setHow(e.target.value as LabelHow)} data-testid="label-how"
+              options={(['label_studio', 'version', 'unlabeled'] as const).map((h) => ({ value: h, label: t(`labelHows.${h}`) }))} />
+          </Form.Item>
+          {how === 'version' && (
+            <Form.Item label={t('labeledSet')}>
+              <Select id="step_labeled_dataset_id" allowClear style={{ width: 300 }} options={datasets} value={labeled} onChange={setLabeled} />
+            </Form.Item>
+          )}
+        </>
       )}
       <Form.Item label={t('presets')}>
-        <Input.TextArea rows={4} value={presets} onChange={(e) => setPresets(e.target.value)} style={{ fontFamily: 'monospace' }} />
+        <Input.TextArea rows={4} value={presets} onChange={(e) => setPresets(e.target.value)} style={{ fontFamily: 'monospace' }} data-testid={`presets-${step.name}`} />
       </Form.Item>
       <Space>
         <Button type="primary" onClick={() => run.mutate(false)} loading={run.isPending} data-testid={`run-${step.name}`}>
           {t('run', { step: t(`steps.${step.name}`) })}
         </Button>
-        {SKIPPABLE.has(step.name) && <Button onClick={() => run.mutate(true)}>{t('skip')}</Button>}
+        {SKIPPABLE.has(step.name) && <Button onClick={() => run.mutate(true)} data-testid={`skip-${step.name}`}>{t('skip')}</Button>}
       </Space>
     </Form>
   )

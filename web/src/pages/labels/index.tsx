@@ -1,11 +1,14 @@
 import { useState } from 'react'
-import { App, Button, Empty, Form, Input, Modal, Space, Table, Tag, Typography } from 'antd'
+import { Alert, App, Button, Empty, Form, Input, Modal, Space, Table, Tag, Typography } from 'antd'
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query'
 import { useTranslation } from 'react-i18next'
 import { api, unwrap, type Schemas } from '../../api/client'
 import { keys, labelsQuery } from '../../api/queries'
 import { ErrorAlert } from '../../components/ErrorAlert'
+import { ApiError, errorMessage } from '../../api/errors'
+import { parseBulkLabels } from './bulk'
 import { showFieldErrors, splitList } from '../../components/forms'
+import { rowData } from '../../components/rows'
 
 type Label = Schemas['LabelOut']
 
@@ -13,19 +16,26 @@ export default function Labels() {
   const { t } = useTranslation('label')
   const labels = useQuery(labelsQuery)
   const [editing, setEditing] = useState<Label | 'new' | null>(null)
+  const [bulk, setBulk] = useState(false)
   return (
     <>
       <Space style={{ width: '100%', justifyContent: 'space-between', marginBottom: 16 }}>
         <Typography.Title level={3} style={{ margin: 0 }}>
           {t('title')}
         </Typography.Title>
-        <Button type="primary" onClick={() => setEditing('new')} data-testid="new-label">
-          {t('add')}
-        </Button>
+        <Space>
+          <Button onClick={() => setBulk(true)} data-testid="bulk-labels">
+            {t('bulkAdd')}
+          </Button>
+          <Button type="primary" onClick={() => setEditing('new')} data-testid="new-label">
+            {t('add')}
+          </Button>
+        </Space>
       </Space>
       <ErrorAlert error={labels.error} />
       <Table<Label>
         rowKey="id"
+        onRow={(l) => rowData({ 'data-label': l.name })}
         loading={labels.isPending}
         dataSource={labels.data ?? []}
         pagination={false}
@@ -45,6 +55,7 @@ export default function Labels() {
         ]}
       />
       {editing && <LabelForm label={editing === 'new' ? null : editing} onClose={() => setEditing(null)} />}
+      {bulk && <BulkLabels onClose={() => setBulk(false)} />}
     </>
   )
 }
@@ -86,6 +97,42 @@ function LabelForm({ label, onClose }: { label: Label | null; onClose: () => voi
           <Input />
         </Form.Item>
       </Form>
+    </Modal>
+  )
+}
+
+/** Many labels at once, one per line with its aliases after commas: all are added, or none. */
+function BulkLabels({ onClose }: { onClose: () => void }) {
+  const { t } = useTranslation('label')
+  const { message } = App.useApp()
+  const [text, setText] = useState('')
+  const [problem, setProblem] = useState<string | null>(null)
+  const queryClient = useQueryClient()
+  const save = useMutation({
+    mutationFn: () => {
+      const parsed = parseBulkLabels(text)
+      if (!parsed.labels.length) return Promise.reject(new Error(t('bulkEmpty')))
+      return unwrap(api.POST('/api/v1/labels/bulk', { body: { labels: parsed.labels } })).catch((e: unknown) => {
+        // the API names the item (labels.3): say which line that is
+        const item = e instanceof ApiError ? e.problems[0]?.loc[2] : undefined
+        const line = typeof item === 'number' ? parsed.lines[item] : undefined
+        throw line ? new Error(t('bulkLine', { line, problem: errorMessage(e, t) })) : e
+      })
+    },
+    onSuccess: (added) => {
+      void message.success(t('bulkAdded', { count: added.length }))
+      onClose()
+    },
+    onError: (e) => setProblem(errorMessage(e, t)),
+    onSettled: () => queryClient.invalidateQueries({ queryKey: keys.labels }),
+  })
+  return (
+    <Modal open title={t('bulkAdd')} onCancel={onClose} onOk={() => save.mutate()} confirmLoading={save.isPending}
+      okButtonProps={{ id: 'save-bulk' }}>
+      {problem && <Alert type="error" showIcon title={problem} data-testid="error" style={{ marginBottom: 16 }} />}
+      <Typography.Paragraph type="secondary">{t('bulkHelp')}</Typography.Paragraph>
+      <Input.TextArea id="bulk_labels" rows={8} value={text} onChange={(e) => setText(e.target.value)}
+        placeholder={'car, auto\nbus\ntruck, lorry'} />
     </Modal>
   )
 }

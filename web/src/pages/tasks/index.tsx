@@ -9,6 +9,7 @@ import { useLiveTask } from '../../api/live'
 import { saveTaskOutput } from '../../api/download'
 import { ErrorAlert } from '../../components/ErrorAlert'
 import { TaskState } from '../../components/TaskState'
+import { LabelingProgress } from '../../components/LabelingProgress'
 
 type Task = Schemas['TaskOut']
 
@@ -72,7 +73,12 @@ export default function Tasks() {
 
 function LiveState({ task }: { task: Task }) {
   const live = useLiveTask(task.id)
-  return <TaskState state={live?.state ?? task.state} taskId={task.id} />
+  return (
+    <>
+      <TaskState state={live?.state ?? task.state} taskId={task.id} />
+      <LabelingProgress taskId={task.id} task={task} />
+    </>
+  )
 }
 
 function TaskDetail({ task }: { task: Task }) {

@@ -1,0 +1,120 @@
+"""One iteration round in the GUI, YMIR's guided flow: the project's sets and initial model chosen on
+the page, then prepare (skipped) → mining → labeling (a version already labeled: the mined images
+carry their boxes) → merge → training, each step run from its form; the round's summary and chart
+show the new model, and so does the home page. The initial model is trained through the API (tiny,
+one epoch)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from tests.web.conftest import Live, shot
+from tests.web.helpers import new_page, pick, sign_in, voc
+
+EMAIL, PASSWORD = "rounds@example.com", "secret-pass-1"
+TINY = {
+    "epochs": 1,
+    "model_size": "tiny",
+    "img_size": 64,
+    "batch_size_per_gpu": 8,
+    "workers_per_gpu": 0,
+    "eval_interval": 1,
+}
+
+
+@pytest.fixture(scope="module")
+def project(live: Live) -> int:
+    """Training, validation and mining sets, and a first model."""
+    r = live.http.post(
+        "/api/v1/auth/signup", json={"email": EMAIL, "username": "rounds", "password": PASSWORD}
+    )
+    assert r.status_code == 201, r.text
+    h = live.login(EMAIL, PASSWORD)
+    classes = ["circle", "square", "triangle"]
+    for name in classes:
+        assert live.http.post("/api/v1/labels", json={"name": name}, headers=h).status_code == 201
+    pid = live.http.post(
+        "/api/v1/projects", json={"name": "rounds", "training_classes": classes}, headers=h
+    ).json()["id"]
+    ids = {}
+    for group, n, seed in (("it-train", 10, 31), ("it-val", 6, 32), ("it-pool", 8, 33)):
+        voc(live.settings.root / "sharing" / group, n, seed=seed)
+        r = live.http.post(
+            f"/api/v1/projects/{pid}/datasets/path", json={"group_name": group, "path": group}, headers=h
+        )
+        assert live.wait(h, r.json()["id"])["state"] == "done"
+        versions = live.http.get(f"/api/v1/projects/{pid}/datasets", headers=h).json()["items"]
+        ids[group] = max(v["id"] for v in versions)
+    r = live.http.post(
+        f"/api/v1/projects/{pid}/models/train",
+        json={
+            "training_dataset_id": ids["it-train"],
+            "validation_dataset_id": ids["it-val"],
+            "config": TINY,
+        },
+        headers=h,
+    )
+    assert r.status_code == 202, r.text
+    assert live.wait(h, r.json()["id"])["state"] == "done"
+    return int(pid)
+
+
+def _step_done(page: Any, name: str, timeout: float = 120_000) -> None:
+    page.locator(f"[data-testid=step-{name}][data-state=done]").wait_for(timeout=timeout)
+
+
+def test_one_round_step_by_step(live: Live, browser: Any, project: int) -> None:
+    pid = project
+    page = new_page(browser, live.url)
+    sign_in(page, EMAIL, PASSWORD)
+    page.goto(f"/projects/{pid}/iterations")
+    page.get_by_text("No round yet").wait_for()
+    for field, text in (
+        ("training_dataset_id", "it-train v1"),
+        ("validation_dataset_id", "it-val v1"),
+        ("mining_dataset_id", "it-pool v1"),
+        ("initial_model_id", "v1"),
+    ):
+        pick(page, f"sets_{field}", text)
+        page.locator(".ant-message", has_text="Saved").last.wait_for()
+    page.get_by_test_id("start-round").click()
+
+    page.get_by_test_id("skip-prepare_mining").click()
+    page.locator("[data-testid=step-prepare_mining][data-state=skipped]").wait_for()
+
+    page.get_by_test_id("presets-mining").fill(json.dumps({"topk": 3}))
+    page.get_by_test_id("run-mining").click()
+    _step_done(page, "mining")
+
+    page.get_by_test_id("label-how").get_by_text("a version already labeled").click()
+    pick(page, "step_labeled_dataset_id", "mined v1")
+    page.get_by_test_id("run-label").click()
+    page.locator("[data-testid=step-label][data-state=done]").wait_for()
+
+    page.get_by_test_id("run-merge").click()
+    _step_done(page, "merge")
+
+    page.get_by_test_id("presets-training").fill(json.dumps({"config": TINY}))
+    page.get_by_test_id("run-training").click()
+    _step_done(page, "training", 240_000)
+
+    # the round is done: its summary counts the merged training set (10 + 3), the chart shows it
+    page.get_by_text("training set 13 · mAP").wait_for()
+    page.get_by_test_id("rounds-chart").locator("svg").first.wait_for()
+    page.get_by_test_id("start-round").get_by_text("Start round 2").wait_for()
+    shot(page, "iterations")
+    h = live.login(EMAIL, PASSWORD)
+    (round1,) = live.http.get(f"/api/v1/projects/{pid}/iterations", headers=h).json()
+    assert round1["state"] == "done" and round1["result_model_id"] is not None
+
+    # home: the project's round and its newest model's mAP against the target
+    model = live.http.get(f"/api/v1/models/{round1['result_model_id']}", headers=h).json()
+    page.goto("/")
+    row = page.locator('tr[data-project="rounds"]')
+    row.get_by_test_id("project-round").get_by_text("1 of").wait_for()
+    assert row.get_by_test_id("project-map").inner_text().startswith(f"{model['map50_95']:.3f} / ")
+    assert row.get_by_test_id("project-contents").inner_text() == "5 versions · 2 models"
+    assert not page.errors, page.errors
