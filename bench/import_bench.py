@@ -7,7 +7,8 @@ generator), zips them, starts the API (``uvicorn ymir_backend.main:app``, SQLite
 
 * ``mir``: ``mir import`` of the folder's index into a fresh repository (the floor: no HTTP, no zip);
 * ``upload``: ``POST /projects/{id}/datasets/upload`` of the zip, from the first byte sent until the
-  task reads ``done`` (upload + unzip + import + the API storing the result);
+  task reads ``done`` (upload + unpacking the annotations + the import reading the images straight from
+  the zip + the API storing the result);
 * ``path``: ``POST /projects/{id}/datasets/path`` of the same folder copied under the sharing folder,
   until ``done`` (into another project; the workplace's ``media/`` is emptied before each import, since
   images already stored are not written again).
@@ -94,17 +95,20 @@ def main() -> None:
     shutil.rmtree(run, ignore_errors=True)
     workplace = run / "workplace"
     (workplace / "sharing").mkdir(parents=True)
-    zip_path = run / "data.zip"
-    t0 = time.perf_counter()
-    with zipfile.ZipFile(zip_path, "w", zipfile.ZIP_STORED) as zf:
-        for p in sorted((data / "images").rglob("*.jpg")):
-            zf.write(p, f"images/{p.name}")
-        for p in sorted((data / "annotations").glob("*.xml")):
-            zf.write(p, f"annotations/{p.name}")
-    print(f"zip: {zip_path.stat().st_size / 1e6:.0f} MB in {time.perf_counter() - t0:.1f} s", flush=True)
-    shared = workplace / "sharing" / "data"
-    shutil.copytree(data / "images", shared / "images")
-    shutil.copytree(data / "annotations", shared / "annotations")
+    zip_path = args.out / f"pool-data-{args.n}-{w}x{h}.zip"  # made once per data set, like the data
+    if not zip_path.is_file():
+        t0 = time.perf_counter()
+        partial = zip_path.with_suffix(".part")
+        with zipfile.ZipFile(partial, "w", zipfile.ZIP_STORED) as zf:
+            for p in sorted((data / "images").rglob("*.jpg")):
+                zf.write(p, f"images/{p.name}")
+            for p in sorted((data / "annotations").glob("*.xml")):
+                zf.write(p, f"annotations/{p.name}")
+        partial.replace(zip_path)
+        print(f"zip: {zip_path.stat().st_size / 1e6:.0f} MB in {time.perf_counter() - t0:.1f} s", flush=True)
+    shared = workplace / "sharing" / "data"  # links: the same files, no copying
+    shutil.copytree(data / "images", shared / "images", copy_function=os.link)
+    shutil.copytree(data / "annotations", shared / "annotations", copy_function=os.link)
 
     results: dict[str, Any] = {}
     mir = Path(sys.executable).with_name("mir")
@@ -165,6 +169,8 @@ def main() -> None:
         token = httpx.post(base + "/api/v1/auth/login", json={"email": EMAIL, "password": PASSWORD}).json()
         headers = {"Authorization": f"Bearer {token['access_token']}"}
         with httpx.Client(base_url=base, headers=headers, timeout=args.timeout) as c:
+            for name in ("cat", "dog"):  # a project's classes are labels first
+                c.post("/api/v1/labels", json={"name": name})
             pids = [
                 c.post(
                     "/api/v1/projects", json={"name": f"bench-{k}", "training_classes": ["cat", "dog"]}

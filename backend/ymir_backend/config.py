@@ -31,6 +31,7 @@ class BackendSettings(BaseSettings):
     verify_max_pixels: int = 50_000_000  # model verification: width * height refused above this
     monitor_interval: float = 1.0
     keep_failed_hours: float = 24.0  # uploads and work folders of failed/cancelled/lost tasks, then removed
+    keep_export_hours: float = 72.0  # exports (exports/<task id>/) after their task ended, then removed
     sweep_seconds: float = 600.0  # how often the monitor removes what is past its time
     run_monitor: bool = True
     # the task engine: the same variables the workers read

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import re
+import shutil
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -155,6 +157,19 @@ def _body(detail: Any, code: str, status: int, fix: str = "") -> dict[str, Any]:
     return {"detail": detail, "code": code, "fix": fix or DEFAULT_FIX.get(status, "")}
 
 
+def _disk_full(request: Request) -> JSONResponse:
+    """507 for a write that found the workplace's disk full (reads keep working)."""
+    root = getattr(getattr(request.app.state, "settings", None), "root", None)
+    try:
+        free = shutil.disk_usage(root).free if root is not None else 0
+    except OSError:
+        free = 0
+    log.warning("%s %s: the workplace's disk is full", request.method, request.url.path)
+    detail = f"disk full in the workplace, free {free / 1e6:.0f} MB"
+    fix = "free some space on the workplace's disk (or move it to a larger one), then try again"
+    return JSONResponse(_body(detail, "disk_full", 507, fix), status_code=507)
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers that give every error the same shape."""
 
@@ -171,6 +186,12 @@ def install(app: FastAPI) -> None:
         detail = _relative(request, api_words(exc.message))
         fix = _relative(request, api_words(exc.fix))
         return JSONResponse(_body(detail, f"mir_{exc.code}", 400, fix), status_code=400)
+
+    @app.exception_handler(OSError)
+    async def _os(request: Request, exc: OSError) -> JSONResponse:
+        if exc.errno == errno.ENOSPC:
+            return _disk_full(request)
+        raise exc  # any other: the unexpected-error answer below
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

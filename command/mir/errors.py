@@ -198,3 +198,10 @@ class LockTimeoutError(MirError):
 
     code = 160007
     exit_code = 11
+
+
+class NoSpaceError(MirError):
+    """What an operation would write does not fit on the disk; it was refused before writing."""
+
+    code = 160002
+    exit_code = 12

@@ -306,8 +306,10 @@ def download(
     total_timeout: float,
     allow: FetchAllow | None = None,
     should_cancel: Callable[[], bool] = lambda: False,
+    check_room: Callable[[int], None] = lambda declared: None,
 ) -> Path:
-    """Stream ``url`` to ``dest`` (redirects followed, every hop checked).
+    """Stream ``url`` to ``dest`` (redirects followed, every hop checked). ``check_room`` gets the size
+    the server declares (Content-Length) before anything is written, and may raise.
 
     Raises:
         InputFileError: a refused address or scheme, an HTTP error, an oversized body, a silent or
@@ -339,9 +341,10 @@ def download(
                             f"the server answered HTTP {response.status}",
                             fix="check the URL (it must download a .zip)",
                         )
-                    _save(
-                        response, dest, url=url, max_bytes=max_bytes, declared=headers.get("content-length")
-                    )
+                    declared = headers.get("content-length", "").strip()
+                    if declared.isdigit():
+                        check_room(int(declared))
+                    _save(response, dest, url=url, max_bytes=max_bytes, declared=declared or None)
                     return dest
             raise InputFileError(
                 url, f"redirects more than {MAX_REDIRECTS} times", fix="give the final address of the zip"
@@ -370,6 +373,8 @@ def download(
             fix="use a server with a certificate from a public authority, or import from the sharing folder",
         ) from None
     except (httpcore.TimeoutException, httpcore.NetworkError, httpcore.ProtocolError, OSError) as e:
+        if isinstance(e, OSError) and e.errno == errno.ENOSPC:
+            raise  # the disk is full, not the server unreachable: the task says where and how much is free
         log.info("download of %s failed: %r", url, e)  # the detail stays in the worker's log
         raise InputFileError(
             url, f"cannot download: {_UNREACHABLE}", fix="check the URL and that the server is up"

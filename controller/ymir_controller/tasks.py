@@ -17,7 +17,7 @@ from celery import Celery, Task
 from mir.messages import workplace_relative
 from ymir_controller import flags, handlers
 from ymir_controller.handlers.context import Context
-from ymir_controller.protocol import TASK_NAMES, Kind, Progress
+from ymir_controller.protocol import TASK_NAMES, Kind, Progress, superseded_flag
 from ymir_controller.settings import Settings
 
 
@@ -77,12 +77,15 @@ def execute(task: Task, payload: dict[str, Any], settings: Settings) -> dict[str
     """Run one request inside a Celery task and return its TaskResult as JSON."""
     task_id = str(task.request.id)
     internal = settings.internal
+    retried = superseded_flag(settings.root, task_id)
     with _Reporter(task, settings) as reporter:
         ctx = Context(
             settings=settings,
             task_id=task_id,
             report=reporter.report,
-            should_cancel=lambda: flags.is_cancelled(internal, task_id),
+            # a retried task stops too: a worker that was frozen (not dead) while the user retried
+            # its task finds the mark at its next check and never reaches its commit
+            should_cancel=lambda: flags.is_cancelled(internal, task_id) or retried.exists(),
         )
         result = handlers.run(payload, ctx)
     if task.request.delivery_info and task.request.delivery_info.get("redelivered"):

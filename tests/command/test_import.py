@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -252,3 +253,55 @@ def test_media_store_repairs_a_killed_writers_partial_file(tmp_path: Path) -> No
     assert path.read_bytes() == data
     assert media_store.store_bytes(tmp_path, "ab" * 20, data) is False
     assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temporary files left
+
+
+@pytest.mark.parametrize("pool_kind", ["serial", "process"])
+def test_images_are_read_straight_from_a_zip(
+    repo: Path, media: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pool_kind: str
+) -> None:
+    import zipfile
+
+    from mir import parallel
+
+    monkeypatch.setenv("MIR_POOL", pool_kind)
+    monkeypatch.setenv("MIR_WORKERS", "2")
+    monkeypatch.setattr("mir.ops.importing.pool", partial(parallel.pool, min_items=1))
+    monkeypatch.setattr("mir.ops.importing._CHUNK", 2)
+    stems = [f"s{i}" for i in range(7)]
+    ds = make_voc_set(tmp_path / "d", {s: [("cat", 1, 1, 10, 10)] for s in stems})
+    archive = tmp_path / "d.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for s in stems:
+            zf.write(tmp_path / "d" / "images" / f"{s}.jpg", f"top/images/{s}.jpg")
+    index = tmp_path / "members.txt"
+    index.write_text("".join(f"top/images/{s}.jpg\n" for s in stems))
+    report = _import(repo, media, index, gt_dir=ds.voc, archive=archive, unknown_types_strategy="add")
+    assert report.assets == 7 and report.gt_boxes == 7
+    snap = Repo(repo).read(Repo(repo).resolve("a@t1"))
+    assert sorted(snap.assets["asset_id"].to_pylist()) == sorted(ds.ids.values())
+    assert sorted(snap.assets["origin_name"].to_pylist()) == sorted(f"{s}.jpg" for s in stems)
+    for asset_id in ds.ids.values():
+        assert media_store.asset_path(media, asset_id).is_file()
+    from mir.ops import importing
+
+    assert importing._ZIPS == {}  # the archive is closed again (an upload is deleted after its import)
+
+
+def test_a_broken_zip_entry_names_the_archive_and_the_entry(
+    repo: Path, media: Path, tmp_path: Path, unchanged: None
+) -> None:
+    import zipfile
+
+    make_image(tmp_path / "ok.jpg")
+    archive = tmp_path / "d.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.write(tmp_path / "ok.jpg", "images/ok.jpg")
+        zf.writestr("images/bad.jpg", b"hello, I am a text file\n")
+    index = tmp_path / "members.txt"
+    index.write_text("images/ok.jpg\nimages/bad.jpg\nimages/gone.jpg\n")
+    with pytest.raises(InputFileError, match="not an image") as e:
+        _import(repo, media, index, archive=archive)
+    assert str(archive) in str(e.value) and "images/bad.jpg" in str(e.value)
+    index.write_text("images/ok.jpg\nimages/gone.jpg\n")
+    with pytest.raises(InputFileError, match="images/gone.jpg: is not an entry of the archive"):
+        _import(repo, media, index, archive=archive)

@@ -81,3 +81,10 @@ def test_unpacking_stops_on_cancel(tmp_path: Path) -> None:
     with pytest.raises(CancelledError):
         safe_extract(archive, tmp_path / "out", should_cancel=lambda: next(asked, True), **LIMITS)
     assert len(list((tmp_path / "out").rglob("*.jpg"))) <= 2
+
+
+def test_an_entry_name_with_a_line_break_is_refused_by_name(tmp_path: Path) -> None:
+    archive = _zip(tmp_path / "odd.zip", {"images/a\nb.jpg": b"x", "images/c.jpg": b"y"})
+    with pytest.raises(InputFileError, match=r"'images/a\\nb.jpg' has a tab or a line break in its name"):
+        safe_extract(archive, tmp_path / "out", **LIMITS)
+    assert not (tmp_path / "out").exists()  # refused before anything was written

@@ -6,7 +6,11 @@
   removed after the same time.
 - A task's work folder (``work/<task id>``) is removed by the worker when the task succeeds; a failed
   one is kept for ``YMIR_KEEP_FAILED_HOURS`` to look at, then removed.
-- The mark of a retried task (``.controller/superseded/<id>``) lives as long.
+- The mark of a retried task (``.controller/superseded/<id>``) lives as long, and so does the kept
+  result of a task that ended well (``.controller/ended/<id>.json``, for a redelivery of it).
+- An export (``exports/<task id>/``: a dataset zip or folder, a model package) can be downloaded for
+  ``YMIR_KEEP_EXPORT_HOURS`` after its task ended, then it is removed (one no task names: that long
+  after it was last written).
 - Partial uploads of a dead API process are removed when the API starts
   (:func:`ymir_backend.services.uploads.sweep_partial_uploads`).
 
@@ -105,12 +109,41 @@ def sweep(db: Session, settings: BackendSettings, *, now: float | None = None) -
                 continue
             shutil.rmtree(d, ignore_errors=True)
             removed.append(d)
-    marks = root / ".controller" / "superseded"
-    if marks.is_dir():
-        for m in marks.iterdir():
-            if (now - m.stat().st_mtime) / 3600 >= keep:
-                m.unlink(missing_ok=True)
-                removed.append(m)
+    removed += _sweep_exports(root / "exports", tasks, settings.keep_export_hours, now)
+    for marks in (root / ".controller" / "superseded", root / ".controller" / "ended"):
+        if marks.is_dir():
+            for m in marks.iterdir():
+                if (now - m.stat().st_mtime) / 3600 >= keep:
+                    m.unlink(missing_ok=True)
+                    removed.append(m)
     for p in removed:
-        log.info("removed %s (past its time: YMIR_KEEP_FAILED_HOURS=%s)", p, keep)
+        log.info("removed %s (past its time: YMIR_KEEP_FAILED_HOURS / YMIR_KEEP_EXPORT_HOURS)", p)
     return removed
+
+
+def _sweep_exports(exports: Path, tasks: dict[str, Task], keep: float, now: float) -> list[Path]:
+    """Remove the exports whose download time is over."""
+    removed: list[Path] = []
+    if not exports.is_dir():
+        return removed
+    for d in exports.iterdir():
+        owner = tasks.get(d.name)
+        if owner is None:
+            age = (now - d.stat().st_mtime) / 3600
+        elif owner.result_stored or owner.state == "lost":
+            age = _age_hours(owner.finished_at or owner.created_at, now)
+        else:
+            continue  # still being written
+        if age < keep:
+            continue
+        if d.is_dir():
+            shutil.rmtree(d, ignore_errors=True)
+        else:
+            d.unlink(missing_ok=True)
+        removed.append(d)
+    return removed
+
+
+def export_expired(output: str) -> bool:
+    """Whether ``output`` (a task's workplace-relative file) is an export the sweep removed."""
+    return output.startswith("exports/")

@@ -8,6 +8,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, StreamingResponse
 
 from ymir_backend.api.deps import DB, Bearer, CurrentUser, EngineDep, Settings
+from ymir_backend.errors import ErrorOut
 from ymir_backend.models import Task
 from ymir_backend.schemas import DB_INT_MAX, DbId, Page
 from ymir_backend.tasks import events, service
@@ -87,7 +88,8 @@ def retry(task_id: str, user: CurrentUser, db: DB, engine: EngineDep, settings: 
             "content": dict.fromkeys(
                 ("application/zip", "application/x-tar", "application/octet-stream"), {}
             ),
-        }
+        },
+        410: {"description": "the export was removed after YMIR_KEEP_EXPORT_HOURS", "model": ErrorOut},
     },
 )
 def download(task_id: str, user: CurrentUser, db: DB, settings: Settings) -> FileResponse:

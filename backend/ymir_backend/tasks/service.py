@@ -31,6 +31,7 @@ from ymir_backend.models import (
     User,
 )
 from ymir_backend.schemas import Page
+from ymir_backend.services import lifecycle
 from ymir_backend.services.access import project_access, task_of
 from ymir_backend.services.engine import Engine
 from ymir_backend.services.repos import project_labels
@@ -146,7 +147,17 @@ def download_path(db: Session, settings: BackendSettings, user: User, task_id: s
             409, "nothing_to_download", f"task {task_id} is {task.state} and has no file to download"
         )
     path: Path = (settings.root / str(output)).resolve()
-    if settings.root.resolve() not in path.parents or not path.is_file():
+    if settings.root.resolve() not in path.parents:
+        raise not_found("download", task_id)
+    if not path.is_file():
+        if lifecycle.export_expired(str(output)):
+            raise ApiError(
+                410,
+                "export_expired",
+                f"the file of task {task_id} was removed {settings.keep_export_hours:g} hours after the "
+                "export ended (YMIR_KEEP_EXPORT_HOURS)",
+                fix="export it again",
+            )
         raise not_found("download", task_id)
     return path
 

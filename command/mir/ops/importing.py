@@ -4,6 +4,9 @@ Every image is read once: hashed (sha1 = asset id), its header inspected, its by
 media location. That work is spread over the CPU cores in chunks; annotation files of per-image
 formats are parsed by the same workers. Everything is checked before anything is published, so
 a bad line anywhere leaves the repository untouched.
+
+The images may also be entries of a zip archive (``archive=``): each worker reads them straight
+from the archive, so an uploaded zip of many small images is never unpacked onto disk first.
 """
 
 from __future__ import annotations
@@ -11,8 +14,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import threading
 import time
-from collections.abc import Sequence
+import zipfile
+import zlib
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -65,9 +72,10 @@ class ImportReport:
     added_classes: list[str] = field(default_factory=list)
 
 
-def read_index(index_file: Path) -> list[IndexLine]:
+def read_index(index_file: Path, *, members: bool = False) -> list[IndexLine]:
     """Image paths of an index file: one per line (first tab-separated column), relative paths
-    resolved against the index file's folder; blank lines and ``#`` comments are skipped."""
+    resolved against the index file's folder (kept as they are with ``members``: entries of a zip
+    archive); blank lines and ``#`` comments are skipped."""
     try:
         text = index_file.read_text(encoding="utf-8")
     except FileNotFoundError as e:
@@ -86,7 +94,7 @@ def read_index(index_file: Path) -> list[IndexLine]:
         entry = raw.split("\t", 1)[0].strip()
         if not entry or entry.startswith("#"):
             continue
-        lines.append(IndexLine(no, entry if entry.startswith("/") else os.path.join(base, entry)))
+        lines.append(IndexLine(no, entry if members or entry.startswith("/") else os.path.join(base, entry)))
     if not lines:
         raise InputFileError(
             index_file,
@@ -96,7 +104,51 @@ def read_index(index_file: Path) -> list[IndexLine]:
     return lines
 
 
-def _ingest_chunk(chunk: list[tuple[int, str]], media_location: str) -> dict[str, Any]:
+_ZIPS: dict[tuple[int, str], zipfile.ZipFile] = {}
+_ZIPS_LOCK = threading.Lock()
+
+
+def _archive(path: str) -> zipfile.ZipFile:
+    """The archive opened once per process (forked workers must not share the parent's file offset;
+    threads share one: zipfile serialises their reads)."""
+    key = (os.getpid(), path)
+    with _ZIPS_LOCK:
+        zf = _ZIPS.get(key)
+        if zf is None:
+            zf = _ZIPS[key] = zipfile.ZipFile(path)
+        return zf
+
+
+def _close_archives() -> None:
+    """Close this process' open archives (an uploaded zip is deleted after its import)."""
+    with _ZIPS_LOCK:
+        for key in [k for k in _ZIPS if k[0] == os.getpid()]:
+            _ZIPS.pop(key).close()
+
+
+def _read_image(path: str, archive: str | None) -> bytes | str | None:
+    """The bytes of one image, a problem (str), or None for a line to skip (a folder)."""
+    if archive is not None:
+        try:
+            return _archive(archive).read(path)
+        except KeyError:
+            return "is not an entry of the archive"
+        except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as e:
+            return f"the archive entry is damaged ({e})"
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except FileNotFoundError:
+        return "image file does not exist"
+    except IsADirectoryError:
+        return None  # `find DIR > index` lists folders too (YMIR's README does this)
+    except OSError as e:
+        return f"cannot read image file ({e.strerror})"
+
+
+def _ingest_chunk(
+    chunk: list[tuple[int, str]], media_location: str, archive: str | None = None
+) -> dict[str, Any]:
     """Worker: hash, inspect and store each image of a chunk; stops at the first bad one."""
     out: dict[str, list[Any]] = {
         k: [] for k in ("line", "asset_id", "width", "height", "channels", "image_format", "byte_size")
@@ -107,16 +159,12 @@ def _ingest_chunk(chunk: list[tuple[int, str]], media_location: str) -> dict[str
         if path.lower().endswith(_METADATA_SUFFIXES):
             skipped += 1  # an export's own index or annotation files, listed by `find`
             continue
-        try:
-            with open(path, "rb") as f:
-                data = f.read()
-        except FileNotFoundError:
-            return {"error": (line, path, "image file does not exist")}
-        except IsADirectoryError:
-            skipped += 1  # `find DIR > index` lists folders too (YMIR's README does this)
+        data = _read_image(path, archive)
+        if data is None:
+            skipped += 1
             continue
-        except OSError as e:
-            return {"error": (line, path, f"cannot read image file ({e.strerror})")}
+        if isinstance(data, str):
+            return {"error": (line, path, data)}
         try:
             info = images.inspect(data)
         except images.ImageProblem as e:
@@ -149,8 +197,13 @@ def import_dataset(
     user: str = "",
     progress: ProgressFn | None = None,
     bar: bool | None = None,
+    archive: Path | None = None,
 ) -> ImportReport:
-    """Import the images of ``index_file`` (and their annotations) as version ``dst`` (branch@tid)."""
+    """Import the images of ``index_file`` (and their annotations) as version ``dst`` (branch@tid).
+
+    With ``archive`` (a zip file), the index lines name entries of that archive, read from it
+    directly; the caller has checked the archive's entries (sizes, names) before.
+    """
     repo = Repo(root)
     dst_r = dst_rev(repo, dst)
     parent = parse_rev(src_rev, allow_tvt=False) if src_rev else None
@@ -163,7 +216,9 @@ def import_dataset(
     media_location = absolute(media_location)
     index_file = absolute(index_file)
     prog = Progress(progress, bar=bar)
-    lines = read_index(index_file)
+    lines = read_index(index_file, members=archive is not None)
+    if archive is not None:
+        archive = absolute(archive)
     for d, flag in ((gt_dir, "--gt-dir"), (pred_dir, "--pred-dir")):
         if d is not None and not Path(d).exists():
             raise InputFileError(Path(d), "does not exist", fix=f"check {flag}")
@@ -175,13 +230,18 @@ def import_dataset(
         k: [] for k in ("line", "asset_id", "width", "height", "channels", "image_format", "byte_size")
     }
     created = skipped_dirs = 0
-    with pool(len(lines)) as workers:
+    ingest = partial(
+        _ingest_chunk, media_location=str(media_location), archive=str(archive) if archive else None
+    )
+    with pool(len(lines)) as workers, _archives_closed():
         prog.phase(0.0, 0.7)
-        for done, result in enumerate(
-            workers.imap(partial(_ingest_chunk, media_location=str(media_location)), chunks), start=1
-        ):
+        for done, result in enumerate(workers.imap(ingest, chunks), start=1):
             if "error" in result:
                 line, path, problem = result["error"]
+                if archive is not None:
+                    raise InputFileError(
+                        archive, f"{path}: {problem}", fix="fix or remove this image in the archive"
+                    )
                 raise InputFileError(
                     index_file,
                     f"{path}: {problem}",
@@ -262,6 +322,14 @@ def import_dataset(
         ignored_boxes=summary["ignored"],
         added_classes=summary["added"],
     )
+
+
+@contextmanager
+def _archives_closed() -> Iterator[None]:
+    try:
+        yield
+    finally:
+        _close_archives()
 
 
 def _asset_table(

@@ -16,8 +16,9 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from mir.errors import CancelledError, ExecutorError, MirError, RevisionExistsError
+from mir.errors import CancelledError, ExecutorError, MirError, NoSpaceError, RevisionExistsError
 from mir.messages import error_id, workplace_relative
+from ymir_controller import room
 from ymir_controller.handlers import data, labeling, models
 from ymir_controller.handlers.context import Context, existing, version_info
 from ymir_controller.handlers.repos import prepare_repo
@@ -99,11 +100,35 @@ def run(payload: dict[str, Any], ctx: Context, *, gpu_count: int = 0) -> TaskRes
     kind = req.kind
     try:
         with task_lock(ctx.settings.internal, ctx.task_id, should_cancel=ctx.should_cancel):
-            return user_facing(_run_locked(req, ctx, started, gpu_count), ctx.settings.root)
+            mark = ended_mark(ctx.settings.internal, ctx.task_id)
+            if mark.is_file():  # a redelivery of a task that already ended well: its result again
+                earlier = TaskResult.model_validate_json(mark.read_text())
+                return earlier.model_copy(update={"redelivered": True})
+            result = user_facing(_run_locked(req, ctx, started, gpu_count), ctx.settings.root)
+            if result.state == "done" and not result.redelivered:
+                _write_mark(mark, result)
+            return result
     except InterruptedError:
         return TaskResult(
             task_id=ctx.task_id, kind=kind, state="cancelled", seconds=time.monotonic() - started
         )
+
+
+def ended_mark(internal: Path, task_id: str) -> Path:
+    """Where the result of a task that ended well is kept, so a redelivery of it (Redis delivers a
+    task again when it runs longer than the visibility timeout) returns it instead of running again:
+    exports and other tasks without a version to find would otherwise be done twice."""
+    return internal / "ended" / f"{''.join(c for c in task_id if c.isalnum() or c in '-_.')}.json"
+
+
+def _write_mark(mark: Path, result: TaskResult) -> None:
+    try:
+        mark.parent.mkdir(parents=True, exist_ok=True)
+        tmp = mark.with_suffix(".tmp")
+        tmp.write_text(result.model_dump_json())
+        tmp.replace(mark)
+    except OSError:  # a full disk: a redelivery then runs the task again, as before
+        log.warning("could not keep the result of task %s for a redelivery", result.task_id)
 
 
 @contextmanager
@@ -213,6 +238,8 @@ def _run_locked(req: Any, ctx: Context, started: float, gpu_count: int) -> TaskR
             started,
         )
     except MirError as e:
+        if isinstance(e, NoSpaceError):  # refused for want of space: give back what it had started
+            shutil.rmtree(ctx.work_dir, ignore_errors=True)
         return failed(ctx.task_id, kind, TaskError(code=e.code, message=e.message, fix=e.fix), started)
     except Exception as e:  # noqa: BLE001 - an unexpected error is still a result, its detail in the log
         if isinstance(e, OSError) and e.errno == errno.ENOSPC:
@@ -240,9 +267,9 @@ def _disk_full(ctx: Context, kind: Kind, e: OSError, started: float) -> TaskResu
     name = Path(str(e.filename)) if e.filename else root
     where = _mount_of(name if name.is_absolute() else root)
     try:
-        free = shutil.disk_usage(where).free / 1e9
+        free = shutil.disk_usage(where).free
     except OSError:
-        free = 0.0
+        free = 0
     # users see the workplace-relative place (no server paths in messages); the log has the full one
     if where == root or root in where.parents:
         label = f"the workplace{'/' + str(where.relative_to(root)) if where != root else ''}"
@@ -254,7 +281,7 @@ def _disk_full(ctx: Context, kind: Kind, e: OSError, started: float) -> TaskResu
         kind,
         TaskError(
             code=160002,
-            message=f"disk full at {label}, free {free:.1f} GB",
+            message=f"disk full at {label}, free {room.size_text(free)}",
             fix="free some space on that disk (or move the workplace to a larger one), then retry the task",
         ),
         started,

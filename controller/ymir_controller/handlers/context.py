@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mir.errors import CancelledError
 from mir.ops import history
 from mir.store.repo import Commit, Repo
 from ymir_controller.protocol import ClassStat, VersionInfo
@@ -36,9 +37,17 @@ class Context:
         self.work_dir.mkdir(parents=True)
         return self.work_dir
 
-    def progress(self, stage: str) -> Callable[[float, str], None]:
-        """A mir progress callback relaying to :attr:`report` under ``stage``."""
-        return lambda value, message: self.report(value, stage, message)
+    def progress(self, stage: str, *, stop_on_cancel: bool = False) -> Callable[[float, str], None]:
+        """A mir progress callback relaying to :attr:`report` under ``stage``; with
+        ``stop_on_cancel`` it raises CancelledError when the task was cancelled, on any report before
+        the last (mir reports 1.0 only once its version is committed)."""
+
+        def relay(value: float, message: str) -> None:
+            if stop_on_cancel and value < 1.0 and self.should_cancel():
+                raise CancelledError(f"the task was cancelled while {stage}")
+            self.report(value, stage, message)
+
+        return relay
 
 
 def version_info(repo: Path, commit: Commit) -> VersionInfo:

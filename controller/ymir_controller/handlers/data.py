@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import os
 import shutil
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from mir.errors import InputFileError, InvalidArgsError
 from mir.ops import copying, evaluate, export, filtering, importing, merge
 from mir.store.repo import Commit
-from ymir_controller import archives, fetch
+from ymir_controller import archives, fetch, room
 from ymir_controller.handlers.context import Context, version_info
 from ymir_controller.protocol import (
     CopyRequest,
@@ -52,8 +52,9 @@ def _refuse_links_out(folder: Path, sharing: Path, label: str) -> None:
                 )
 
 
-def _dataset_folder(req: ImportRequest, ctx: Context) -> tuple[Path, str]:
-    """The unpacked dataset folder for any import source, and how to name it in errors."""
+def _dataset_folder(req: ImportRequest, ctx: Context) -> tuple[Path, str, Path | None]:
+    """The dataset folder for any import source, how to name it in errors, and the zip archive its
+    images stay in (an upload or a download: only the annotations are unpacked)."""
     s = ctx.settings
     src = req.source
     if src.kind == "path":
@@ -70,7 +71,7 @@ def _dataset_folder(req: ImportRequest, ctx: Context) -> tuple[Path, str]:
                 fix="copy the dataset there first",
             )
         _refuse_links_out(folder, sharing, src.path)
-        return folder, src.path
+        return folder, src.path, None
     work = ctx.fresh_work_dir()
     if src.kind == "zip":
         archive = s.path(src.path)
@@ -81,6 +82,10 @@ def _dataset_folder(req: ImportRequest, ctx: Context) -> tuple[Path, str]:
         if not src.url:
             raise InvalidArgsError("a URL import needs a url", fix="give the address of a .zip")
         ctx.report(0.0, "downloading", src.url)
+
+        def room_for_download(declared: int) -> None:  # the zip, then its images stored once more
+            room.check(s.root, 2 * declared, what="downloading and importing the zip", label="the workplace")
+
         archive = fetch.download(
             src.url,
             work / "download.zip",
@@ -89,6 +94,7 @@ def _dataset_folder(req: ImportRequest, ctx: Context) -> tuple[Path, str]:
             total_timeout=s.download_max_seconds,
             allow=fetch.FetchAllow.parse(s.fetch_allow),
             should_cancel=ctx.should_cancel,
+            check_room=room_for_download,
         )
         label = src.url
     ctx.report(0.05, "unpacking", label)
@@ -100,18 +106,36 @@ def _dataset_folder(req: ImportRequest, ctx: Context) -> tuple[Path, str]:
         max_entries=s.max_zip_entries,
         label=label,
         should_cancel=ctx.should_cancel,
+        images_in_place=True,
+        on_plan=lambda written, in_place: room.check(
+            s.root,
+            room.stored(written) + room.stored(in_place),
+            what=f"unpacking the annotations and storing {len(in_place)} images",
+            label="the workplace",
+        ),
     )
-    return work / "unpacked", label
+    return work / "unpacked", label, archive
 
 
 def handle_import(req: ImportRequest, ctx: Context) -> TaskResult:
     """Import from the sharing folder, an uploaded zip or a URL (``images/`` + ``annotations/``)."""
-    folder, label = _dataset_folder(req, ctx)
+    folder, label, archive = _dataset_folder(req, ctx)
     images, gt, pred = archives.locate_dataset(folder, label)
     if req.anno_format == "none":  # the user chose to import the images without their annotations
         gt = pred = None
     index = ctx.work_dir / "index.txt" if ctx.work_dir.exists() else ctx.fresh_work_dir() / "index.txt"
-    if archives.write_index(images, index) == 0:
+    if archive is not None:
+        inside_zip = PurePosixPath(images.relative_to(folder).as_posix())
+        found, _ = archives.image_entries(archive, inside_zip, index)
+    else:
+        found, sizes = archives.write_index(images, index)
+        room.check(
+            ctx.settings.media,
+            room.stored(sizes),
+            what=f"storing {found} images",
+            label="media/ of the workplace",
+        )
+    if found == 0:
         raise InputFileError(
             label, f"{images.name}/ holds no JPEG, PNG, BMP or WebP images", fix="put the images in images/"
         )
@@ -127,8 +151,9 @@ def handle_import(req: ImportRequest, ctx: Context) -> TaskResult:
         unknown_types_strategy=req.unknown_types_strategy,
         invalid_box_strategy=req.invalid_boxes,
         user=req.user,
-        progress=ctx.progress("importing"),
+        progress=ctx.progress("importing", stop_on_cancel=True),
         bar=False,
+        archive=archive,
     )
     shutil.rmtree(ctx.work_dir, ignore_errors=True)
     return _done(ctx, Kind.IMPORT, repo, report.commit)
@@ -233,7 +258,7 @@ def handle_export(req: ExportRequest, ctx: Context) -> TaskResult:
         pred_dir=staging / "predictions" if req.pred else None,
         anno_format=fmt,
         class_names=req.class_names,
-        progress=ctx.progress("exporting"),
+        progress=ctx.progress("exporting", stop_on_cancel=True),
         bar=False,
         original_names=True,  # images/<the name they were imported with>, annotations named alike
         relative_to=staging,  # index files and Label Studio JSON work wherever the export is unpacked
