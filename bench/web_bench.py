@@ -44,9 +44,9 @@ DIST = ROOT / "web" / "dist"
 
 GRID_DRAWN = """() => {
   const cells = [...document.querySelectorAll('[data-testid=thumb]')];
-  return cells.length > 0 && cells.every(c => {
-    const i = c.querySelector('img'), b = c.querySelector('[data-testid=box-canvas]');
-    return i && i.complete && i.naturalWidth > 0 && b && b.dataset.count !== undefined }) }"""
+  const boxes = document.querySelector('[data-testid=grid-boxes]');
+  return cells.length > 0 && boxes && boxes.dataset.count !== undefined && cells.every(c => {
+    const i = c.querySelector('img'); return i && i.complete && i.naturalWidth > 0 }) }"""
 VIEWER_DRAWN = """n => {
   const v = document.querySelector('[data-testid=viewer]');
   const img = v && v.querySelector('img'), c = v && v.querySelector('[data-testid=box-canvas]');
@@ -193,7 +193,15 @@ def _browser(url: str, tok: dict[str, str], pid: int, did: int, args: argparse.N
         top, _ = page.evaluate(SCROLL, rows)
         res["scroll_s"] = round(time.monotonic() - t0, 1)
         res["scrolled_assets"] = round(top / 180) * columns
-        page.wait_for_function(GRID_DRAWN, timeout=60_000, polling="raf")  # the last screen drawn too
+        # the last screen: its images loaded (or failed: counted)
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('[data-testid=thumb] img')].every(i => i.complete)",
+            timeout=60_000,
+        )
+        res["broken_images_on_last_screen"] = page.evaluate(
+            "() => [...document.querySelectorAll('[data-testid=thumb] img')]"
+            ".filter(i => !i.naturalWidth).length"
+        )
         res["longest_task_while_scrolling_ms"] = round(page.evaluate("window.__long"))
         longs = page.evaluate("window.__longs")
         res["long_tasks_over_50ms"] = len(longs)

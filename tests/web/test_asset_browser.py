@@ -90,10 +90,10 @@ def test_grid_thumbnails_filters_and_mining_scores(live: Live, browser: Any, ver
     )
     srcs = page.locator("[data-testid=thumb] img").evaluate_all("l => l.map(i => i.getAttribute('src'))")
     assert len(srcs) == 3 and all("/media/" in s and "t=" in s and "size=256" in s for s in srcs), srcs
-    counts = page.locator("[data-testid=thumb] [data-testid=box-canvas]").evaluate_all(
-        "l => l.map(c => c.dataset.count)"
-    )
+    counts = page.locator("[data-testid=thumb]").evaluate_all("l => l.map(t => t.dataset.count)")
     assert counts == ["4", "1", "0"]
+    # the grid's one canvas drew them all
+    page.locator("[data-testid=grid-boxes][data-count='5']").wait_for(state="attached")
 
     _choose(page, "filter-tvt", "Validation")
     assert _thumb_ids(page, 1) == [ids[1]]

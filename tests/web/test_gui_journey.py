@@ -139,7 +139,7 @@ def test_gui_journey(live: Live, browser: Any, tmp_path: Path) -> None:
     assert page.get_by_test_id("dataset-group").count() == 2
     page.locator("[data-testid=dataset-group]", has_text="train").get_by_test_id("version-link").click()
     page.get_by_test_id("asset-total").get_by_text("16 images").wait_for()
-    page.get_by_test_id("thumb").first.locator("[data-testid=box-canvas][data-gt]").wait_for(state="attached")
+    page.locator("[data-testid=grid-boxes][data-gt]").first.wait_for(state="attached")
     assert page.get_by_test_id("thumb").count() == 16  # all fit on this screen
     shot(page, "grid")
     did = int(page.url.rsplit("/", 1)[1])

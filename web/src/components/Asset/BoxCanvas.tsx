@@ -17,8 +17,9 @@ export const BoxCanvas = memo(function BoxCanvas(props: {
   labels: boolean
   hover?: boolean
   expose?: boolean
+  testId?: string
 }) {
-  const { width, height, view, boxes, labels, hover = false, expose = false } = props
+  const { width, height, view, boxes, labels, hover = false, expose = false, testId = 'box-canvas' } = props
   const ref = useRef<HTMLCanvasElement>(null)
   const [hot, setHot] = useState(-1)
   const [tip, setTip] = useState<{ x: number; y: number } | null>(null)
@@ -57,7 +58,7 @@ export const BoxCanvas = memo(function BoxCanvas(props: {
     <>
       <canvas
         ref={ref}
-        data-testid="box-canvas"
+        data-testid={testId}
         style={{ position: 'absolute', left: 0, top: 0, width, height, pointerEvents: hover ? 'auto' : 'none' }}
         onMouseMove={
           hover

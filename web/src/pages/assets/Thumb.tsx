@@ -1,18 +1,14 @@
-import { memo, useMemo } from 'react'
-import { BoxCanvas } from '../../components/Asset/BoxCanvas'
+import { memo } from 'react'
 import { AssetImage } from '../../components/Asset/AssetImage'
-import { fitView, visibleBoxes } from '../../components/Asset/boxes'
 import type { Asset } from './paging'
 
 export const CELL = 180
-const SIDE = CELL - 4
-const NO_CLASSES = new Set<string>()
-const ALL = { showGt: true, showPred: true, minScore: 0, hiddenClasses: NO_CLASSES }
+export const SIDE = CELL - 4
 
 /**
- * One grid cell: the thumbnail, its boxes on a canvas, and the mining score of mined assets. Memoized
- * on the asset object (pages are cached, so it stays the same object): scrolling renders only the
- * cells that appear.
+ * One grid cell: the thumbnail and the mining score of mined assets (its row draws the boxes; the
+ * cell's ``data-count`` says how many are its). Memoized on the asset object (pages are cached, so it
+ * stays the same object): scrolling renders only the cells that appear.
  */
 export const Thumb = memo(function Thumb(props: {
   datasetId: number
@@ -22,8 +18,6 @@ export const Thumb = memo(function Thumb(props: {
   onOpen: (index: number) => void
 }) {
   const { datasetId, asset, index, mediaToken, onOpen } = props
-  const boxes = useMemo(() => (asset ? visibleBoxes(asset, ALL) : []), [asset])
-  const view = useMemo(() => fitView(asset?.width ?? 1, asset?.height ?? 1, SIDE, SIDE), [asset])
   const score = asset?.tags.mining_score
   return (
     <div
@@ -32,6 +26,7 @@ export const Thumb = memo(function Thumb(props: {
       data-testid="thumb"
       data-asset={asset?.asset_id}
       data-index={index}
+      data-count={asset ? asset.gt.length + asset.pred.length : undefined}
     >
       {asset && (
         <>
@@ -42,7 +37,6 @@ export const Thumb = memo(function Thumb(props: {
             token={mediaToken}
             style={{ position: 'absolute', left: 0, top: 0, width: SIDE, height: SIDE, objectFit: 'contain' }}
           />
-          <BoxCanvas width={SIDE} height={SIDE} view={view} boxes={boxes} labels={false} />
           {score !== undefined && (
             <span
               data-testid="mining-score"

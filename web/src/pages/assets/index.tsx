@@ -1,13 +1,12 @@
-import { useCallback, useEffect, useMemo, useRef, useState } from 'react'
+import { useCallback, useMemo, useState } from 'react'
 import { Empty, Input, Select, Space, Typography } from 'antd'
 import { useQuery } from '@tanstack/react-query'
-import { useVirtualizer } from '@tanstack/react-virtual'
 import { Link, useParams } from 'react-router'
 import { useTranslation } from 'react-i18next'
 import { datasetQuery } from '../../api/queries'
 import { ErrorAlert } from '../../components/ErrorAlert'
-import { assetPageQuery, usePagedAssets, type AssetFilters, type Mark, type Side, type Tvt } from './paging'
-import { CELL, Thumb } from './Thumb'
+import { assetPageQuery, type AssetFilters, type Mark, type Side, type Tvt } from './paging'
+import { Grid } from './Grid'
 import { Viewer } from './Viewer'
 
 const MARKS: Mark[] = ['tp', 'fp', 'fn', 'mtp']
@@ -34,41 +33,14 @@ export default function Assets() {
     [dataset.data],
   )
 
-  // the grid: rows of as many CELL-wide thumbnails as fit, only the rows on screen rendered, and only
-  // their pages fetched
-  const scroller = useRef<HTMLDivElement>(null)
-  const [width, setWidth] = useState(900)
-  useEffect(() => {
-    const el = scroller.current
-    if (!el) return
-    const ro = new ResizeObserver(() => setWidth(el.clientWidth))
-    ro.observe(el)
-    return () => ro.disconnect()
-  }, [])
-  const columns = Math.max(1, Math.floor(width / CELL))
   const head = useQuery(assetPageQuery(did, filters, 0))
   const total = head.data?.total ?? 0
-  const rows = useVirtualizer({
-    count: Math.ceil(total / columns),
-    getScrollElement: () => scroller.current,
-    estimateSize: () => CELL,
-    overscan: 2,
-  })
-  const virtualRows = rows.getVirtualItems()
-  const firstRow = virtualRows[0]?.index ?? 0
-  const lastRow = virtualRows[virtualRows.length - 1]?.index ?? 0
-  const at = usePagedAssets(did, filters, head.data, firstRow * columns, (lastRow + 1) * columns - 1)
-  const mediaToken = head.data?.media_token
   const mined = head.data?.items[0]?.tags.mining_score !== undefined
-
-  const { scrollToIndex } = rows
   const move = useCallback(
     (i: number) => {
-      if (i < 0 || i >= total) return
-      setOpen(i)
-      scrollToIndex(Math.floor(i / columns))
+      if (i >= 0 && i < total) setOpen(i)
     },
-    [total, columns, scrollToIndex],
+    [total],
   )
 
   return (
@@ -130,22 +102,7 @@ export default function Assets() {
       </Space>
       <ErrorAlert error={head.error} />
       {head.isSuccess && total === 0 && <Empty description={t('empty')} />}
-      <div ref={scroller} style={{ height: 'calc(100vh - 190px)', overflow: 'auto', contain: 'strict' }} data-testid="grid">
-        <div style={{ height: rows.getTotalSize(), position: 'relative' }}>
-          {virtualRows.map((row) => (
-            <div
-              key={row.index}
-              style={{ position: 'absolute', top: 0, left: 0, transform: `translateY(${row.start}px)`, display: 'flex', gap: 4 }}
-            >
-              {Array.from({ length: columns }, (_, c) => {
-                const i = row.index * columns + c
-                if (i >= total) return null
-                return <Thumb key={i} datasetId={did} asset={at(i)} index={i} mediaToken={mediaToken} onOpen={setOpen} />
-              })}
-            </div>
-          ))}
-        </div>
-      </div>
+      <Grid datasetId={did} filters={filters} head={head.data} follow={open} onOpen={setOpen} />
       {open !== null && (
         <Viewer
           datasetId={did}
@@ -153,7 +110,7 @@ export default function Assets() {
           classes={classes}
           index={open}
           total={total}
-          mediaToken={mediaToken}
+          mediaToken={head.data?.media_token}
           onMove={move}
           onClose={() => setOpen(null)}
         />
