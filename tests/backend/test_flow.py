@@ -165,7 +165,9 @@ def test_user_journey(api: Api, tmp_path: Path) -> None:
         c.post(
             f"/api/v1/projects/{pid}/models/infer",
             headers=h,
-            json={"dataset_id": ids["val"], "model_id": model["id"], "config": {"conf_threshold": 0.01}},
+            # three epochs of the tiny model score every box below 0.01 (since the step became sync-free its
+            # random draws differ); 0.001 keeps predictions to evaluate, as the verification above does
+            json={"dataset_id": ids["val"], "model_id": model["id"], "config": {"conf_threshold": 0.001}},
         ),
     )
     inf_id = next(
