@@ -32,3 +32,32 @@ def tmpfs(folder: Path, size: str) -> Iterator[Path]:
         yield folder
     finally:
         subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+def read_only_prefix(folder: Path) -> list[str]:
+    """A command prefix running the rest of a command line in a mount namespace of its own where
+    ``folder`` is a read-only bind of itself: every write below it fails with ``EROFS`` in that process
+    (and its children) alone, while every other process keeps writing there.
+
+    Skips where ``unshare``/``mount`` are refused (not root); under ``CI=true`` fails instead.
+    """
+    probe = subprocess.run(
+        [
+            "unshare",
+            "-m",
+            "sh",
+            "-c",
+            'mount --bind "$1" "$1" && mount -o remount,ro,bind "$1" "$1"',
+            "sh",
+            str(folder),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if probe.returncode != 0:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"cannot make a read-only bind mount (the test needs root): {probe.stderr.strip()}")
+        pytest.skip(f"cannot make a read-only bind mount here: {probe.stderr.strip()}")
+    script = 'mount --bind "$1" "$1" && mount -o remount,ro,bind "$1" "$1" && shift && exec "$@"'
+    return ["unshare", "-m", "sh", "-c", script, "sh", str(folder)]

@@ -5,11 +5,14 @@ download, verification on an uploaded image, and two iteration rounds."""
 from __future__ import annotations
 
 import io
+import math
 import zipfile
 from pathlib import Path
 from typing import Any
 
-from bench.synthetic import generate_voc
+import pytest
+
+from bench.synthetic import add_gt_as_predictions, expected_ap, generate_voc
 from tests.backend.conftest import Api
 
 TINY = {
@@ -115,7 +118,11 @@ def test_user_journey(api: Api, tmp_path: Path) -> None:
     )
     models = c.get(f"/api/v1/projects/{pid}/models", headers=h).json()["items"]
     model = next(m for m in models if m["task_id"] == task["id"])
-    assert model["state"] == "ready" and model["model_hash"] and 0 <= model["map50_95"] <= 1
+    assert model["state"] == "ready" and model["model_hash"]
+    # three epochs of the tiny model learn next to nothing: measured map50_95 0.0010, map50 0.0081,
+    # executor_map50 0.0 on both databases (learning is pinned in tests/executor/test_training.py, the
+    # metric's values in test_evaluation_over_http_gives_the_known_answer); here: mir's numbers, in order
+    assert model["map50_95"] <= model["map50"] and model["executor_map50"] is not None
     assert c.get(f"/api/v1/models/{model['id']}/stages", headers=h).json()
     assert set(c.get(f"/api/v1/models/{model['id']}/evaluation", headers=h).json()["per_class"]) == {
         "circle",
@@ -158,7 +165,9 @@ def test_user_journey(api: Api, tmp_path: Path) -> None:
         c.post(
             f"/api/v1/projects/{pid}/models/infer",
             headers=h,
-            json={"dataset_id": ids["val"], "model_id": model["id"], "config": {"conf_threshold": 0.01}},
+            # three epochs of the tiny model score every box below 0.01 (since the step became sync-free its
+            # random draws differ); 0.001 keeps predictions to evaluate, as the verification above does
+            json={"dataset_id": ids["val"], "model_id": model["id"], "config": {"conf_threshold": 0.001}},
         ),
     )
     inf_id = next(
@@ -173,7 +182,7 @@ def test_user_journey(api: Api, tmp_path: Path) -> None:
         if v["task_id"] == ev["id"]
     )
     evaluation = c.get(f"/api/v1/datasets/{ev_id}/evaluation", headers=h).json()
-    assert 0 <= evaluation["map50_95"] <= 1 and evaluation["pr_curves"]
+    assert evaluation["map50_95"] <= evaluation["map50"] and evaluation["pr_curves"]  # measured 0.0, 0.0
     shapes = {"circle", "square", "triangle"}  # classes by name, not by mir's ids
     assert set(evaluation["per_class"]) <= shapes and set(evaluation["pr_curves"]) <= shapes
     assert set(evaluation["confusion"]["classes"]) <= shapes
@@ -270,3 +279,43 @@ def test_user_journey(api: Api, tmp_path: Path) -> None:
         if v["task_id"] == task["id"]
     ]
     assert evil and evil[0]["state"] == "failed"
+
+
+def test_evaluation_over_http_gives_the_known_answer(api: Api) -> None:
+    """An upload whose predictions are known in advance (the gt boxes of every other image, scored):
+    the evaluation the API shows must be exactly the mAP their counts imply (measured 0.6436)."""
+    c = api.client
+    h = api.signup("known@example.com")
+    for name in ("circle", "square", "triangle"):
+        assert c.post("/api/v1/labels", json={"name": name}, headers=h).status_code == 201
+    r = c.post("/api/v1/projects", json={"name": "known", "training_classes": ["circle"]}, headers=h)
+    assert r.status_code == 201, r.text
+    pid = r.json()["id"]
+    sharing = api.settings.root / api.settings.sharing_dir
+    folder = generate_voc(
+        sharing / f"scored-{pid}", n_images=12, seed=2, image_size=(64, 64), name_prefix="val"
+    )
+    counts = add_gt_as_predictions(folder, every=2)
+    task = _done(
+        api,
+        h,
+        c.post(
+            f"/api/v1/projects/{pid}/datasets/path",
+            headers=h,
+            json={"group_name": "scored", "path": folder.name, "with_predictions": True},
+        ),
+    )
+    assert task["result"]["version"]["pred_boxes"] == sum(kept for _n, kept in counts.values())
+    versions = c.get(f"/api/v1/projects/{pid}/datasets", headers=h).json()["items"]
+    vid = next(v["id"] for v in versions if v["task_id"] == task["id"])
+    ev = _done(api, h, c.post(f"/api/v1/datasets/{vid}/evaluate", headers=h, json={}))
+    ev_id = next(
+        v["id"]
+        for v in c.get(f"/api/v1/projects/{pid}/datasets", headers=h).json()["items"]
+        if v["task_id"] == ev["id"]
+    )
+    evaluation = c.get(f"/api/v1/datasets/{ev_id}/evaluation", headers=h).json()
+    assert evaluation["map50_95"] == pytest.approx(expected_ap(counts), abs=1e-6)
+    assert evaluation["map50"] == pytest.approx(expected_ap(counts), abs=1e-6)
+    expected = {name: (math.floor(100 * kept / n + 1e-9) + 1) / 101 for name, (n, kept) in counts.items()}
+    assert {k: v["ap50"] for k, v in evaluation["per_class"].items()} == pytest.approx(expected, abs=1e-6)

@@ -549,6 +549,7 @@ def _huge_png(path: Path, side: int) -> None:
 
 
 def test_the_thumbnail_of_a_400_megapixel_png_is_refused_cleanly(lite: Api, tmp_path: Path) -> None:
+    from mir.ops import history
     from mir.ops.importing import import_dataset
 
     c = lite.client
@@ -558,6 +559,7 @@ def test_the_thumbnail_of_a_400_megapixel_png_is_refused_cleanly(lite: Api, tmp_
     _huge_png(tmp_path / "images" / "huge.png", 20_000)
     (tmp_path / "index.tsv").write_text(f"{tmp_path / 'images' / 'huge.png'}\n")
     rev = "dataset-huge@t1"
+    history.init(root=lite.settings.root / f"repos/project-{pid}")  # the engine's part: no worker here
     import_dataset(
         root=lite.settings.root / f"repos/project-{pid}",
         index_file=tmp_path / "index.tsv",

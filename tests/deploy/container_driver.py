@@ -76,6 +76,7 @@ def main() -> None:
     )
     seen["model_hash"] = report.model_hash
     seen["map50_95"] = report.metrics["map50_95"]
+    seen["map50"] = report.metrics["map50"]
     seen["model_owner"] = (world / "models" / report.model_hash).stat().st_uid
     model = f"{report.model_hash}@{report.best_stage}"
     mined = mine(

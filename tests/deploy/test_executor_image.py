@@ -81,7 +81,10 @@ def test_train_mine_infer_through_podman(podman_socket: str, open_tmp: Path) -> 
     assert seen["mounts"] == {"/in": False, "/out": True}
     assert seen["write_in"][0] != 0 and "Read-only file system" in seen["write_in"][1]
     assert seen["monitor_owner"] == CALLER and seen["model_owner"] == CALLER
-    assert 0.0 <= seen["map50_95"] <= 1.0
+    # one epoch of the tiny model learns nothing measurable: the same data and config through the local
+    # executor measured map50_95 0.0 and map50 0.0 (the metric's values are pinned by the known-answer
+    # tests in tests/controller/test_engine.py and tests/backend/test_flow.py): mir's numbers, in order
+    assert seen["map50_95"] <= seen["map50"]
     assert seen["mined"] == [3, 10] and seen["inferred"][0] == 6
     assert seen["left_after_runs"] == []
     assert "cancelled" in seen["cancel"] and seen["left_after_cancel"] == []

@@ -1,6 +1,6 @@
 """Importing dataset versions: a zip upload, a URL, a folder of the sharing folder, or a copy of a
-version the user may see (or a public one). Each makes the project's repository and labels current
-first, then launches an import task filling one new version."""
+version the user may see (or a public one). Each launches an import task filling one new version (the
+engine makes the project's repository and labels current first)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from ymir_backend.errors import ApiError
 from ymir_backend.models import Project, Task, User
 from ymir_backend.services.access import project_access, public_or_visible
 from ymir_backend.services.engine import Engine
-from ymir_backend.services.repos import ensure_repo, sync_labels
 from ymir_backend.services.uploads import form_text, receive_upload
 from ymir_backend.sharing import service as sharing
 from ymir_backend.tasks.service import TaskPlan, launch, new_task_id
@@ -32,8 +31,6 @@ def _import(
     with_predictions: bool = False,
     anno_format: str = "auto",
 ) -> Task:
-    ensure_repo(engine.settings, project)
-    sync_labels(db, engine.settings, project)
     tid = new_task_id()
     dv = new_version(db, project, group_name, tid, [])
     req = ImportRequest(
@@ -126,8 +123,6 @@ def import_copy(db: Session, engine: Engine, *, user: User, project_id: int, bod
     """Copy a dataset you may see, or one marked public, into this project."""
     project = project_access(db, user, project_id, write=True)
     src, src_project = public_or_visible(db, user, body.source_dataset_id)
-    ensure_repo(engine.settings, project)
-    sync_labels(db, engine.settings, project)
     tid = new_task_id()
     dv = new_version(db, project, body.group_name, tid, [src.id])
     req = CopyRequest(

@@ -13,7 +13,7 @@ from ymir_backend.models.users import Role
 from ymir_backend.projects.schemas import MemberIn, ProjectIn, ProjectOut, ProjectUpdate
 from ymir_backend.schemas import Page
 from ymir_backend.services.access import model_of, project_access, version_of
-from ymir_backend.services.repos import resolve_classes, sync_labels
+from ymir_backend.services.repos import check_labels_fit, project_labels, resolve_classes
 
 
 def create_project(db: Session, settings: BackendSettings, user: User, body: ProjectIn) -> Project:
@@ -23,7 +23,7 @@ def create_project(db: Session, settings: BackendSettings, user: User, body: Pro
     project = Project(owner_id=user.id, **data)
     db.add(project)
     db.flush()
-    sync_labels(db, settings, project)  # before the commit: if it fails, nothing is kept
+    check_labels_fit(settings, project, project_labels(db, project))  # before the commit: nothing kept
     db.commit()
     return project
 
@@ -61,7 +61,7 @@ def update_project(
     for k, v in data.items():
         setattr(project, k, v)
     db.flush()
-    sync_labels(db, settings, project)  # before the commit: if it fails, nothing is kept
+    check_labels_fit(settings, project, project_labels(db, project))  # before the commit: nothing kept
     db.commit()
     return project
 

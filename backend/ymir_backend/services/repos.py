@@ -1,4 +1,4 @@
-"""Each project's mir repository (``repos/project-<id>`` in the workplace) and its label file."""
+"""Each project's mir repository (``repos/project-<id>`` in the workplace), read only: the engine writes."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mir.ops import history
 from mir.store.repo import Repo
 from ymir_backend.config import BackendSettings
 from ymir_backend.errors import ApiError
 from ymir_backend.models import Label, Project
+from ymir_controller.protocol import LabelSpec
 
 
 def repo_path(settings: BackendSettings, project: Project) -> Path:
@@ -19,23 +19,27 @@ def repo_path(settings: BackendSettings, project: Project) -> Path:
     return settings.root / project.repo
 
 
-def ensure_repo(settings: BackendSettings, project: Project) -> Path:
-    """Create the repository on first use."""
+def project_labels(db: Session, project: Project) -> list[LabelSpec]:
+    """The project's classes as the engine takes them with every request (the owner's labels, oldest
+    first, so class ids stay stable across the project's versions). The engine creates the repository
+    and adds them to its label file before the task runs: the API never writes a repository."""
+    rows = db.scalars(select(Label).where(Label.user_id == project.owner_id).order_by(Label.id))
+    return [LabelSpec(name=label.name, aliases=list(label.aliases)) for label in rows]
+
+
+def check_labels_fit(settings: BackendSettings, project: Project, labels: list[LabelSpec]) -> None:
+    """Refuse labels the project's repository could not take (an alias naming a class of its own there),
+    reading the label file only: what the engine's next task would fail on, told now.
+
+    Raises:
+        InvalidLabelError: naming the label or alias and the fix (the API answers 400).
+    """
     root = repo_path(settings, project)
-    if not (root / ".mir").exists():
-        history.init(root=root)
-    return root
-
-
-def sync_labels(db: Session, settings: BackendSettings, project: Project) -> None:
-    """Copy the owner's labels (names and aliases) into the repository's label file, so imports
-    resolve aliases and class ids stay stable across the project's versions."""
-    root = ensure_repo(settings, project)
-    known = Repo(root).labels().lookup()
-    for label in db.scalars(select(Label).where(Label.user_id == project.owner_id).order_by(Label.id)):
-        missing = [a for a in label.aliases if a not in known]
-        if label.name not in known or missing:
-            history.add_label(root=root, name=label.name, aliases=list(label.aliases))
+    if not (root / ".mir").is_dir():
+        return  # made, with these labels, by the project's first task
+    current = Repo(root).labels()
+    for spec in labels:
+        current.add(spec.name, spec.aliases)  # in memory only
 
 
 def adopt_classes(db: Session, user_id: int, names: list[str]) -> list[str]:

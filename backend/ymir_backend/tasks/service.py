@@ -34,7 +34,7 @@ from ymir_backend.schemas import Page
 from ymir_backend.services import lifecycle
 from ymir_backend.services.access import project_access, task_of
 from ymir_backend.services.engine import Engine
-from ymir_backend.services.repos import sync_labels
+from ymir_backend.services.repos import project_labels
 from ymir_backend.tasks.monitor import apply_status, claim, now
 from ymir_backend.tasks.schemas import TaskOut
 from ymir_controller.protocol import TaskRequest, superseded_flag
@@ -73,6 +73,8 @@ def launch(
     exists before any worker can answer); what else the session holds is committed with them. A
     retry names the task it runs again in ``retry_of``."""
     request = plan.request
+    if project is not None and "labels" in type(request).model_fields:
+        request.labels = project_labels(db, project)  # type: ignore[attr-defined]  # the engine syncs them
     task = Task(
         id=plan.task_id,
         user_id=user.id,
@@ -202,8 +204,6 @@ def retry(db: Session, engine: Engine, settings: BackendSettings, user: User, ta
     raw = json.loads(json.dumps(task.request).replace(task.id, new_id))
     request: BaseModel = TypeAdapter(TaskRequest).validate_python(raw)
     project = db.get(Project, task.project_id) if task.project_id is not None else None
-    if project is not None:
-        sync_labels(db, settings, project)
     versions: list[DatasetVersion | ModelVersion] = []
     for dv in db.scalars(select(DatasetVersion).where(DatasetVersion.task_id == task.id)):
         dv.rev, dv.state = dv.rev.replace(task.id, new_id), "pending"

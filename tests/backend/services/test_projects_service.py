@@ -6,17 +6,29 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from mir.store.repo import Repo
-from tests.backend.services.conftest import add_member, make_model, make_project, make_user, make_version
+from mir.errors import InvalidLabelError
+from mir.ops import history
+from tests.backend.services.conftest import (
+    Stack,
+    add_member,
+    make_model,
+    make_project,
+    make_user,
+    make_version,
+)
 from ymir_backend.config import BackendSettings
+from ymir_backend.datasets.service import new_version
 from ymir_backend.errors import ApiError
-from ymir_backend.models import Label, Project, ProjectMember
+from ymir_backend.models import Label, Project, ProjectMember, Task
 from ymir_backend.projects import service
 from ymir_backend.projects.schemas import MemberIn, ProjectIn, ProjectUpdate
+from ymir_backend.services.engine import Engine
+from ymir_backend.tasks.service import TaskPlan, launch, new_task_id
+from ymir_controller.protocol import SamplingRequest
 
 
-def test_a_new_project_gets_its_repository_with_the_owners_labels(
-    db: Session, settings: BackendSettings
+def test_a_new_project_leaves_its_repository_to_the_engine(
+    db: Session, settings: BackendSettings, engine: Engine, stack: Stack
 ) -> None:
     owner = make_user(db)
     db.add(Label(user_id=owner.id, name="bike", aliases=["bicycle"]))
@@ -27,8 +39,33 @@ def test_a_new_project_gets_its_repository_with_the_owners_labels(
     )
 
     assert project.training_classes == ["bike"]  # the alias resolved to its label
-    labels = Repo(settings.root / project.repo).labels()
-    assert labels.id_of("bike") is not None and labels.id_of("bicycle") == labels.id_of("bike")
+    assert not (settings.root / project.repo).exists()  # the API writes no repository
+    # the project's first task brings the labels: the engine makes the repository with them
+    tid = new_task_id()
+    out = new_version(db, project, "first", tid, [])
+    req = SamplingRequest(repo=project.repo, dst_rev=out.rev, src_revs="x@y", count=1)
+    launch(db, engine, user=owner, project=project, plan=TaskPlan(tid, req, [out]))
+    with stack.database.sessions() as fresh:
+        row = fresh.get(Task, tid)
+        assert row is not None and row.request["labels"] == [{"name": "bike", "aliases": ["bicycle"]}]
+
+
+def test_labels_the_repository_cannot_take_are_refused_and_nothing_is_kept(
+    db: Session, settings: BackendSettings
+) -> None:
+    owner = make_user(db)
+    db.add(Label(user_id=owner.id, name="bike", aliases=[]))
+    db.commit()
+    project = service.create_project(db, settings, owner, ProjectIn(name="roads", training_classes=["bike"]))
+    history.init(root=settings.root / project.repo)  # what the engine made, holding class "cycle"
+    history.add_labels(root=settings.root / project.repo, labels=[("bike", []), ("cycle", [])])
+    label = db.scalar(select(Label).where(Label.user_id == owner.id, Label.name == "bike"))
+    assert label is not None
+    label.aliases = ["cycle"]  # now an alias of bike, while the repository has "cycle" as a class
+    with pytest.raises(InvalidLabelError, match="'cycle'"):
+        service.update_project(db, settings, owner, project.id, ProjectUpdate(description="changed"))
+    db.rollback()
+    assert db.get(Project, project.id).description != "changed"  # type: ignore[union-attr]
 
 
 def test_an_unknown_class_is_refused_and_nothing_is_kept(db: Session, settings: BackendSettings) -> None:

@@ -10,7 +10,7 @@ from tests.backend.services.conftest import Stack, make_project, make_user, make
 from ymir_backend.config import BackendSettings
 from ymir_backend.datasets.service import new_version
 from ymir_backend.errors import ApiError
-from ymir_backend.models import DatasetVersion, Task, User
+from ymir_backend.models import DatasetVersion, Label, Task, User
 from ymir_backend.services.engine import Engine
 from ymir_backend.tasks import service
 from ymir_controller.protocol import SamplingRequest, superseded_flag
@@ -77,10 +77,13 @@ def test_retry_hands_the_versions_to_a_new_task(
         service.retry(db, engine, settings, owner, task.id)
     assert (queued.value.status, queued.value.code) == (409, "task_not_retryable")
 
+    assert {"name": "car", "aliases": ["auto"]} not in task.request["labels"]
+    db.add(Label(user_id=owner.id, name="car", aliases=["auto"]))  # a labels change meanwhile
     task.state, task.result_stored = "failed", True
     out.state = "failed"
     db.commit()
     new = service.retry(db, engine, settings, owner, task.id)
+    assert new.request["labels"][-1] == {"name": "car", "aliases": ["auto"]}  # the labels of now
 
     assert new.retry_of == task.id and new.kind == "sampling" and new.id != task.id
     assert new.request["dst_rev"] == out.rev.replace(task.id, new.id)
