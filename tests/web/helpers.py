@@ -51,7 +51,7 @@ def sign_in(page: Any, email: str, password: str) -> None:
 def pick(page: Any, field_id: str, text: str) -> None:
     """Choose the option of an antd Select whose label contains ``text``."""
     page.click(f"#{field_id}", force=True)
-    page.locator(".ant-select-dropdown:visible .ant-select-item-option", has_text=text).first.click()
+    _choose(page, text)
 
 
 def wait_state(page: Any, state: str, timeout: float = 240_000) -> None:
@@ -62,5 +62,23 @@ def pick_many(page: Any, field_id: str, texts: list[str]) -> None:
     """Choose options of an antd multiple / tags Select by their labels, then close it."""
     page.click(f"#{field_id}", force=True)
     for text in texts:
-        page.locator(".ant-select-dropdown:visible .ant-select-item-option", has_text=text).first.click()
+        _choose(page, text)
     page.keyboard.press("Escape")
+
+
+def _choose(page: Any, text: str) -> None:
+    """Click the open dropdown's option labelled ``text``; if antd's virtual list keeps it out of view (a long
+    list in a full suite run), walk the list with the arrow keys: they scroll the active option into view."""
+    option = page.locator(".ant-select-dropdown:visible .ant-select-item-option", has_text=text).first
+    try:
+        option.click(timeout=5_000)
+        return
+    except Exception:  # playwright's TimeoutError: the option is not visible
+        pass
+    active = page.locator(".ant-select-dropdown:visible .ant-select-item-option-active").first
+    for _ in range(300):
+        if text in (active.text_content(timeout=2_000) or ""):
+            page.keyboard.press("Enter")
+            return
+        page.keyboard.press("ArrowDown")
+    raise AssertionError(f"no option {text!r} in the open dropdown")
