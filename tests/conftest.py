@@ -1,6 +1,6 @@
-"""Settings for the whole suite, read before any test module imports torch."""
-
-from __future__ import annotations
+"""Settings and fixtures for the whole suite, read before any test module imports torch: one OpenMP
+thread per process, and the run's one Label Studio (tests/labeling and the GUI's labeling in tests/web
+use the same server)."""
 
 import os
 
@@ -10,3 +10,5 @@ import os
 # images (tests/backend/test_real_data.py) took 13 s on one thread and 290 s on two on a busy machine.
 # Set OMP_NUM_THREADS to give the tests more.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+from tests.label_studio import label_studio  # noqa: E402, F401 - registers the session fixture once
