@@ -35,8 +35,6 @@ from ymir_backend.services.engine import Engine
 from ymir_backend.services.repos import adopt_classes
 from ymir_controller.protocol import Progress, TaskRequest, TaskResult
 
-RETRYABLE = ("failed", "cancelled", "lost")
-
 log = logging.getLogger(__name__)
 
 
