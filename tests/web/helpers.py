@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import time
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -50,7 +51,7 @@ def sign_in(page: Any, email: str, password: str) -> None:
 
 def pick(page: Any, field_id: str, text: str) -> None:
     """Choose the option of an antd Select whose label contains ``text``."""
-    page.click(f"#{field_id}", force=True)
+    _open_select(page, field_id)
     _choose(page, text)
 
 
@@ -60,10 +61,17 @@ def wait_state(page: Any, state: str, timeout: float = 240_000) -> None:
 
 def pick_many(page: Any, field_id: str, texts: list[str]) -> None:
     """Choose options of an antd multiple / tags Select by their labels, then close it."""
-    page.click(f"#{field_id}", force=True)
+    _open_select(page, field_id)
     for text in texts:
         _choose(page, text)
     page.keyboard.press("Escape")
+
+
+def _open_select(page: Any, field_id: str) -> None:
+    """Open the antd Select whose input is ``#field_id`` by a real click on its box, which waits until the
+    box stands still: a forced click while a modal still zooms open can land on the modal's mask, and that
+    closes the modal (the form, and the option looked for, are gone)."""
+    page.locator(".ant-select", has=page.locator(f"#{field_id}")).click()
 
 
 def _choose(page: Any, text: str) -> None:
@@ -82,3 +90,16 @@ def _choose(page: Any, text: str) -> None:
             return
         page.keyboard.press("ArrowDown")
     raise AssertionError(f"no option {text!r} in the open dropdown")
+
+
+def settled_box(locator: Any) -> dict[str, float]:
+    """The element's bounding box once it stopped moving (a modal zooms in as it opens): the same box
+    twice 0.1 s apart, within 5 s."""
+    box = locator.bounding_box()
+    for _ in range(50):
+        time.sleep(0.1)
+        again = locator.bounding_box()
+        if again == box:
+            return dict(box)
+        box = again
+    raise AssertionError(f"{locator} kept moving")

@@ -7,7 +7,6 @@ so the boxes, scores and marks are exact."""
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 import pytest
@@ -15,7 +14,7 @@ import pytest
 from bench.browse_version import Img, commit_boxes, commit_bulk, register
 from mir.store.schema import Mark
 from tests.web.conftest import Live
-from tests.web.helpers import new_page
+from tests.web.helpers import new_page, settled_box
 
 EMAIL, PASSWORD = "browse@example.com", "secret-pass-1"
 A = Img(
@@ -120,17 +119,6 @@ def _drawn(page: Any, n: int | None = None) -> list[dict[str, Any]]:
     return list(json.loads(canvas.get_attribute("data-boxes")))
 
 
-def _settled(locator: Any) -> dict[str, float]:
-    box = locator.bounding_box()
-    for _ in range(50):
-        time.sleep(0.1)
-        again = locator.bounding_box()
-        if again == box:
-            return dict(box)
-        box = again
-    raise AssertionError(f"{locator} kept moving")
-
-
 def _pixel_alpha(page: Any, x: float, y: float) -> int:
     return int(
         page.evaluate(
@@ -154,7 +142,7 @@ def test_viewer_draws_boxes_on_a_canvas(live: Live, browser: Any, version: Any) 
     )
     assert "/media/" in viewer.locator("img").get_attribute("src")  # the image itself, signed too
     drawn = _drawn(page, 4)  # 2 gt, 2 predictions (the default threshold 0.2 keeps both)
-    canvas = _settled(viewer.get_by_test_id("box-canvas"))  # measured once it stopped moving
+    canvas = settled_box(viewer.get_by_test_id("box-canvas"))  # measured once it stopped moving
     scale = min(canvas["width"] / 400, canvas["height"] / 200)
     left, top = (canvas["width"] - 400 * scale) / 2, (canvas["height"] - 200 * scale) / 2
     expected = [("gt", b[0], b) for b in A.gt] + [("pred", b[0], b) for b in A.pred]

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from pathlib import Path
 from typing import Any
 
 from tests.web.conftest import Live, shot
-from tests.web.helpers import new_page, pick, voc, wait_state, zip_of
+from tests.web.helpers import new_page, pick, settled_box, voc, wait_state, zip_of
 
 EMAIL, PASSWORD = "gui@example.com", "secret-pass-1"
 
@@ -71,17 +70,6 @@ def _import(page: Any, pid: int, source: str, group: str, fill: Any) -> None:
     wait_state(page, "done", 120_000)
 
 
-def _settled(locator: Any) -> dict[str, float]:
-    box = locator.bounding_box()
-    for _ in range(50):
-        time.sleep(0.1)
-        again = locator.bounding_box()
-        if again == box:
-            return dict(box)
-        box = again
-    raise AssertionError(f"{locator} kept moving")
-
-
 def _check_boxes(page: Any, live: Live, did: int) -> None:
     """The viewer's canvas draws the API's boxes (its test hook lists them), where the box is on the
     shown image, and really paints them."""
@@ -97,7 +85,7 @@ def _check_boxes(page: Any, live: Live, did: int) -> None:
         " return c && c.dataset.gt === String(n) }",
         arg=len(first["gt"]),
     )
-    frame = _settled(canvas)  # measured once it stopped moving
+    frame = settled_box(canvas)  # measured once it stopped moving
     drawn = [b for b in json.loads(canvas.get_attribute("data-boxes")) if b["side"] == "gt"]
     assert len(drawn) == len(first["gt"]) > 0
     scale = min(frame["width"] / first["width"], frame["height"] / first["height"])
