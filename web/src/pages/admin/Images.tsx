@@ -1,5 +1,5 @@
 import { useState } from 'react'
-import { App, Button, Form, Input, Modal, Space, Switch, Table, Tag, Typography } from 'antd'
+import { App, Button, Form, Input, Modal, Space, Switch, Table, Tag } from 'antd'
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query'
 import { useTranslation } from 'react-i18next'
 import { api, unwrap, type Schemas } from '../../api/client'
@@ -8,6 +8,7 @@ import { imagesQuery, keys } from '../../api/queries'
 import { ErrorAlert } from '../../components/ErrorAlert'
 import { showFieldErrors } from '../../components/forms'
 import { rowData } from '../../components/rows'
+import { PageHeader } from '../../components/PageHeader'
 
 type Image = Schemas['ImageOut']
 
@@ -25,10 +26,9 @@ export default function Images() {
   })
   return (
     <>
-      <Space style={{ width: '100%', justifyContent: 'space-between', marginBottom: 16 }}>
-        <Typography.Title level={3} style={{ margin: 0 }}>{t('imagesTitle')}</Typography.Title>
+      <PageHeader title={t('imagesTitle')}>
         <Button type="primary" onClick={() => setEditing('new')} data-testid="new-image">{t('register')}</Button>
-      </Space>
+      </PageHeader>
       <ErrorAlert error={images.error} />
       <Table<Image>
         rowKey="id"

@@ -58,15 +58,7 @@ export default function Assets() {
             {t('byScore')}
           </Typography.Text>
         )}
-        <Select
-          allowClear
-          placeholder={t('class')}
-          style={{ width: 150 }}
-          value={className}
-          onChange={setClassName}
-          options={classes.map((c) => ({ value: c, label: c }))}
-          data-testid="filter-class"
-        />
+        <ClearableFilter name="class" width={150} value={className} onChange={setClassName} options={classes.map((c) => ({ value: c, label: c }))} />
         <Select<Side>
           style={{ width: 120 }}
           value={side}
@@ -74,24 +66,8 @@ export default function Assets() {
           options={(['any', 'gt', 'pred'] as const).map((s) => ({ value: s, label: t(`side.${s}`) }))}
           data-testid="filter-side"
         />
-        <Select<Mark>
-          allowClear
-          placeholder={t('mark')}
-          style={{ width: 110 }}
-          value={mark}
-          onChange={setMark}
-          options={MARKS.map((m) => ({ value: m, label: m.toUpperCase() }))}
-          data-testid="filter-mark"
-        />
-        <Select<Tvt>
-          allowClear
-          placeholder={t('tvt')}
-          style={{ width: 110 }}
-          value={tvt}
-          onChange={setTvt}
-          options={TVTS.map((v) => ({ value: v, label: t(`tvts.${v}`) }))}
-          data-testid="filter-tvt"
-        />
+        <ClearableFilter name="mark" width={110} value={mark} onChange={setMark} options={MARKS.map((m) => ({ value: m, label: m.toUpperCase() }))} />
+        <ClearableFilter name="tvt" width={110} value={tvt} onChange={setTvt} options={TVTS.map((v) => ({ value: v, label: t(`tvts.${v}`) }))} />
         <Input.Search
           allowClear
           placeholder={t('tag')}
@@ -116,5 +92,34 @@ export default function Assets() {
         />
       )}
     </>
+  )
+}
+
+/** One of the grid's filters that may be left empty (every asset), its placeholder the translation of
+ * ``name``: ``data-testid="filter-<name>"``. */
+function ClearableFilter<T extends string>({
+  name,
+  width,
+  value,
+  onChange,
+  options,
+}: {
+  name: 'class' | 'mark' | 'tvt'
+  width: number
+  value: T | undefined
+  onChange: (value: T | undefined) => void
+  options: { value: T; label: string }[]
+}) {
+  const { t } = useTranslation('asset')
+  return (
+    <Select<T>
+      allowClear
+      placeholder={t(name)}
+      style={{ width }}
+      value={value}
+      onChange={onChange}
+      options={options}
+      data-testid={`filter-${name}`}
+    />
   )
 }

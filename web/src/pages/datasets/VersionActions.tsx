@@ -38,26 +38,20 @@ interface Values {
 function start(pid: number, action: FormAction, v: Version, f: Values) {
   const path = { project_id: pid }
   const sample = { count: f.count ?? null, rate: f.rate ?? null, seed: f.seed ?? 0 }
-  const group = f.group_name?.trim() || null
+  const merge = {  // what merge and fuse both send: the sources, in order, and where the result goes
+    dataset_ids: [v.id, ...(f.others ?? [])],
+    exclude_dataset_ids: f.exclude_dataset_ids ?? [],
+    strategy: f.strategy ?? 'stop',
+    group_name: f.group_name?.trim() || null,
+  }
   switch (action) {
     case 'merge':
-      return api.POST('/api/v1/projects/{project_id}/datasets/merge', {
-        params: { path },
-        body: {
-          dataset_ids: [v.id, ...(f.others ?? [])],
-          exclude_dataset_ids: f.exclude_dataset_ids ?? [],
-          strategy: f.strategy ?? 'stop',
-          group_name: group,
-        },
-      })
+      return api.POST('/api/v1/projects/{project_id}/datasets/merge', { params: { path }, body: merge })
     case 'fuse':
       return api.POST('/api/v1/projects/{project_id}/datasets/fuse', {
         params: { path },
         body: {
-          dataset_ids: [v.id, ...(f.others ?? [])],
-          exclude_dataset_ids: f.exclude_dataset_ids ?? [],
-          strategy: f.strategy ?? 'stop',
-          group_name: group,
+          ...merge,
           include: f.include ?? [],
           exclude: f.exclude ?? [],
           anno_src: f.anno_src ?? 'any',

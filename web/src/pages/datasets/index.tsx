@@ -1,4 +1,4 @@
-import { App, Button, Card, Dropdown, Empty, Space, Table, Typography } from 'antd'
+import { App, Button, Card, Dropdown, Empty, Table, Typography } from 'antd'
 import { useMemo, useState } from 'react'
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query'
 import { Link, useNavigate, useParams } from 'react-router'
@@ -13,6 +13,7 @@ import { useLiveTask } from '../../api/live'
 import { actionsFor, type FormAction } from './actions'
 import { VersionActionModal } from './VersionActions'
 import { rowData } from '../../components/rows'
+import { PageHeader } from '../../components/PageHeader'
 
 type Version = Schemas['DatasetVersionOut']
 
@@ -39,16 +40,13 @@ export default function Datasets() {
 
   return (
     <>
-      <Space style={{ width: '100%', justifyContent: 'space-between', marginBottom: 16 }}>
-        <Typography.Title level={3} style={{ margin: 0 }}>
-          {t('title')}
-        </Typography.Title>
+      <PageHeader title={t('title')}>
         <Link to={`/projects/${pid}/datasets/import`}>
           <Button type="primary" data-testid="import">
             {t('import')}
           </Button>
         </Link>
-      </Space>
+      </PageHeader>
       <ErrorAlert error={groups.error ?? versions.error} />
       {groups.data?.length === 0 && (
         <Empty description={t('empty')}>

@@ -1,5 +1,5 @@
 import { useState } from 'react'
-import { App, Button, Empty, Form, Input, InputNumber, Modal, Select, Space, Table, Tag, Typography } from 'antd'
+import { App, Button, Empty, Form, Input, InputNumber, Modal, Select, Space, Table, Tag } from 'antd'
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query'
 import { Link } from 'react-router'
 import { useTranslation } from 'react-i18next'
@@ -8,6 +8,7 @@ import { keys, labelsQuery, projectStatsQuery, projectsQuery } from '../../api/q
 import { ErrorAlert } from '../../components/ErrorAlert'
 import { showFieldErrors } from '../../components/forms'
 import { rowData } from '../../components/rows'
+import { PageHeader } from '../../components/PageHeader'
 
 type Project = Schemas['ProjectOut']
 
@@ -28,14 +29,11 @@ export default function Home() {
 
   return (
     <>
-      <Space style={{ width: '100%', justifyContent: 'space-between', marginBottom: 16 }}>
-        <Typography.Title level={3} style={{ margin: 0 }}>
-          {t('title')}
-        </Typography.Title>
+      <PageHeader title={t('title')}>
         <Button type="primary" onClick={() => setEditing('new')} data-testid="new-project">
           {t('create')}
         </Button>
-      </Space>
+      </PageHeader>
       <ErrorAlert error={projects.error} />
       <Table<Project>
         rowKey="id"

@@ -9,6 +9,7 @@ import { ApiError, errorMessage } from '../../api/errors'
 import { parseBulkLabels } from './bulk'
 import { showFieldErrors, splitList } from '../../components/forms'
 import { rowData } from '../../components/rows'
+import { PageHeader } from '../../components/PageHeader'
 
 type Label = Schemas['LabelOut']
 
@@ -19,10 +20,7 @@ export default function Labels() {
   const [bulk, setBulk] = useState(false)
   return (
     <>
-      <Space style={{ width: '100%', justifyContent: 'space-between', marginBottom: 16 }}>
-        <Typography.Title level={3} style={{ margin: 0 }}>
-          {t('title')}
-        </Typography.Title>
+      <PageHeader title={t('title')}>
         <Space>
           <Button onClick={() => setBulk(true)} data-testid="bulk-labels">
             {t('bulkAdd')}
@@ -31,7 +29,7 @@ export default function Labels() {
             {t('add')}
           </Button>
         </Space>
-      </Space>
+      </PageHeader>
       <ErrorAlert error={labels.error} />
       <Table<Label>
         rowKey="id"

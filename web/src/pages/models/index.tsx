@@ -1,5 +1,5 @@
 import { useState } from 'react'
-import { Button, Empty, Space, Table, Tag, Typography } from 'antd'
+import { Button, Empty, Space, Table, Tag } from 'antd'
 import { useQuery } from '@tanstack/react-query'
 import { Link, useParams } from 'react-router'
 import { useTranslation } from 'react-i18next'
@@ -8,6 +8,7 @@ import { modelGroupsQuery, modelsQuery } from '../../api/queries'
 import { ErrorAlert } from '../../components/ErrorAlert'
 import { TaskState } from '../../components/TaskState'
 import { DownloadModel, ImportModel } from './ModelPackage'
+import { PageHeader } from '../../components/PageHeader'
 
 type Model = Schemas['ModelVersionOut']
 
@@ -20,17 +21,14 @@ export default function Models() {
   const [importing, setImporting] = useState(false)
   return (
     <>
-      <Space style={{ width: '100%', justifyContent: 'space-between', marginBottom: 16 }}>
-        <Typography.Title level={3} style={{ margin: 0 }}>
-          {t('title')}
-        </Typography.Title>
+      <PageHeader title={t('title')}>
         <Space>
           <Button onClick={() => setImporting(true)} data-testid="import-model">{t('importModel')}</Button>
           <Link to={`/projects/${pid}/train`}>
             <Button type="primary">{t('train')}</Button>
           </Link>
         </Space>
-      </Space>
+      </PageHeader>
       {importing && <ImportModel pid={pid} onClose={() => setImporting(false)} />}
       <ErrorAlert error={models.error} />
       <Table<Model>
