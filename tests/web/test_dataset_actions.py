@@ -1,11 +1,16 @@
 """A version's actions in the GUI: the menu offers what its content allows; merge, filter, sampling,
-fuse and evaluate run from their forms, and each new version's history names its task and sources.
-Data is set up through the API (two small folder imports); the forms are driven in the browser."""
+fuse, evaluate and export run from their forms, each new version's history names its task and sources,
+and an export's file downloads from its form. Data is set up through the API (two small folder
+imports); the forms are driven in the browser."""
 
 from __future__ import annotations
 
+import io
 import shutil
+import zipfile
+from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 import pytest
 
@@ -47,6 +52,14 @@ def _versions(live: Live, pid: int, h: dict[str, str]) -> list[dict[str, Any]]:
     return list(live.http.get(f"/api/v1/projects/{pid}/datasets", headers=h).json()["items"])
 
 
+def _datasets_page(live: Live, browser: Any, pid: int) -> Any:
+    """The project's dataset list in a new page, signed in as its owner."""
+    page = new_page(browser, live.url)
+    sign_in(page, EMAIL, PASSWORD)
+    page.goto(f"/projects/{pid}/datasets")
+    return page
+
+
 def _row(page: Any, name: str) -> Any:
     """The row of version ``name`` ("base v2") in the dataset list."""
     return page.locator(f'tr[data-version="{name}"]')
@@ -85,9 +98,7 @@ def test_version_actions_from_their_forms(
     live: Live, browser: Any, project: tuple[int, dict[str, str]]
 ) -> None:
     pid, h = project
-    page = new_page(browser, live.url)
-    sign_in(page, EMAIL, PASSWORD)
-    page.goto(f"/projects/{pid}/datasets")
+    page = _datasets_page(live, browser, pid)
 
     # chosen by content: evaluation needs predictions, only 'base' has them
     assert "Evaluate…" in _menu(page, "base", 1)
@@ -142,9 +153,7 @@ def test_fuse_makes_mining_data_in_a_new_dataset(
     live: Live, browser: Any, project: tuple[int, dict[str, str]]
 ) -> None:
     pid, h = project
-    page = new_page(browser, live.url)
-    sign_in(page, EMAIL, PASSWORD)
-    page.goto(f"/projects/{pid}/datasets")
+    page = _datasets_page(live, browser, pid)
     modal = _open(page, "extra", 1, "Fuse…")
     pick_many(page, "fuse_others", ["base v1"])
     modal.locator("#fuse_group_name").fill("mining-pool")
@@ -159,4 +168,48 @@ def test_fuse_makes_mining_data_in_a_new_dataset(
         if v["source_ids"] and v["asset_count"] == 3 and v["version_num"] == 1
     )
     assert pool["state"] == "ready"
+    assert not page.errors, page.errors
+
+
+def _boxes(xml: bytes) -> list[tuple[str, ...]]:
+    """A VOC annotation's boxes as (class, xmin, ymin, xmax, ymax), sorted."""
+    objects = ElementTree.fromstring(xml).iter("object")
+    corners = ("xmin", "ymin", "xmax", "ymax")
+    return sorted(
+        (o.findtext("name") or "", *(str(round(float(o.findtext(f"bndbox/{k}") or "nan"))) for k in corners))
+        for o in objects
+    )
+
+
+def test_export_downloads_from_its_form_and_says_when_the_file_is_gone(
+    live: Live, browser: Any, project: tuple[int, dict[str, str]]
+) -> None:
+    pid, h = project
+    page = _datasets_page(live, browser, pid)
+    modal = _open(page, "extra", 1, "Export…")  # VOC, ground truth: the form's defaults
+    modal.get_by_test_id("start-action").click()
+    modal.locator("[data-testid=state][data-state=done]").wait_for(timeout=60_000)
+    with page.expect_download() as download:
+        modal.get_by_test_id("download").click()
+    archive = zipfile.ZipFile(io.BytesIO(Path(download.value.path()).read_bytes()))
+    names = archive.namelist()
+    source = live.settings.root / "sharing" / "acts-extra"
+    images = sorted(p.name for p in (source / "images").iterdir())
+    jpgs = [n.removeprefix("images/") for n in names if n.startswith("images/") and n.endswith(".jpg")]
+    assert sorted(jpgs) == images
+    assert {n for n in names if n.startswith("annotations/") and n.endswith(".xml")} == {
+        f"annotations/{p.name}" for p in (source / "annotations").glob("*.xml")
+    }
+    for xml in sorted((source / "annotations").glob("*.xml")):  # every box, where it was imported
+        assert _boxes(archive.read(f"annotations/{xml.name}")) == _boxes(xml.read_bytes()), xml.name
+    assert archive.read(f"images/{images[0]}") == (source / "images" / images[0]).read_bytes()
+
+    # the sweep removes an export's file after YMIR_KEEP_EXPORT_HOURS: the button then says so and what to do
+    (task,) = live.http.get(
+        "/api/v1/tasks", params={"project_id": pid, "state": "done", "limit": 200}, headers=h
+    ).json()["items"][:1]
+    assert task["kind"] == "export", task
+    (live.settings.root / task["result"]["output"]).unlink()
+    modal.get_by_test_id("download").click()
+    page.locator(".ant-message").get_by_text("Export the version again").wait_for()
     assert not page.errors, page.errors

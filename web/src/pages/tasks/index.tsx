@@ -6,7 +6,7 @@ import { api, unwrap, type Schemas } from '../../api/client'
 import { errorMessage } from '../../api/errors'
 import { keys, tasksQuery } from '../../api/queries'
 import { useLiveTask } from '../../api/live'
-import { saveTaskOutput } from '../../api/download'
+import { useTaskDownload } from '../../api/download'
 import { ErrorAlert } from '../../components/ErrorAlert'
 import { TaskState } from '../../components/TaskState'
 import { LabelingProgress } from '../../components/LabelingProgress'
@@ -29,8 +29,7 @@ export default function Tasks() {
     onError: (e) => void message.error(errorMessage(e, t)),
     onSettled: () => queryClient.invalidateQueries({ queryKey: keys.tasks.all }),
   })
-  const download = (task: Task) =>
-    saveTaskOutput(task.id).catch((e: unknown) => void message.error(`${t('downloadFailed')}: ${errorMessage(e, t)}`))
+  const download = useTaskDownload()
   return (
     <>
       <Typography.Title level={3}>{t('title')}</Typography.Title>
@@ -60,7 +59,7 @@ export default function Tasks() {
                   <Button size="small" onClick={() => act.mutate({ id: task.id, action: 'retry' })}>{t('retry')}</Button>
                 )}
                 {task.state === 'done' && (task.result as { output?: string } | null)?.output && (
-                  <Button size="small" onClick={() => void download(task)} data-testid="download">{t('download')}</Button>
+                  <Button size="small" onClick={() => download(task.id)} data-testid="download">{t('download')}</Button>
                 )}
               </Space>
             ),
