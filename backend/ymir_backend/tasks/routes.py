@@ -33,13 +33,20 @@ async def task_events(
     creds: Bearer,
     project_id: int | None = Query(None, ge=1, le=2**31 - 1, description="a project's tasks; default: yours"),
     seconds: float = Query(300, gt=0, le=3600, description="the stream ends after this; reconnect then"),
+    since: float | None = Query(
+        None,
+        ge=0,
+        le=2**42,
+        description="reconnecting: the `id` of the last message received; tasks that ended since come too",
+    ),
 ) -> StreamingResponse:
-    """Server-Sent Events: the current unfinished tasks first, then every change of state or progress."""
+    """Server-Sent Events: the current unfinished tasks first, then every change of state or progress.
+    Each message's `id` is the server's time of the read it came from."""
     viewer = await run_in_threadpool(
         events.viewer, request.app.state.db, request.app.state.settings, creds, project_id
     )
     return StreamingResponse(
-        events.stream(request, viewer, project_id, seconds),
+        events.stream(request, viewer, project_id, seconds, since),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

@@ -18,11 +18,14 @@ export function LiveTasksProvider({ children }: { children: ReactNode }) {
   useEffect(() => {
     const abort = new AbortController()
     let stopped = false
+    // the server's time of the last message: a stream that reconnects also gets the tasks that ended
+    // meanwhile (without it, a form would show such a task running for ever)
+    let since: number | undefined
     const run = async () => {
       while (!stopped) {
         try {
           const { response } = await api.GET('/api/v1/tasks/events', {
-            params: { query: { seconds: 300 } },
+            params: { query: { seconds: 300, since } },
             parseAs: 'stream',
             signal: abort.signal,
           })
@@ -34,6 +37,7 @@ export function LiveTasksProvider({ children }: { children: ReactNode }) {
             if (done) break
             const parsed = parseSse(buffer + value)
             buffer = parsed.rest
+            if (parsed.lastId !== undefined && Number.isFinite(Number(parsed.lastId))) since = Number(parsed.lastId)
             for (const m of parsed.messages) {
               if (m.event !== 'task') continue
               const task = JSON.parse(m.data) as Task

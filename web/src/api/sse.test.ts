@@ -7,4 +7,9 @@ describe('parseSse', () => {
     expect(messages).toEqual([{ event: 'task', data: '{"id":"a"}' }])
     expect(rest).toBe('event: ta')
   })
+
+  it('keeps the last id, of a comment block too, to resume from', () => {
+    expect(parseSse('event: task\nid: 10.5\ndata: {}\n\nid: 12.25\n: keep-alive\n\nid: 13').lastId).toBe('12.25')
+    expect(parseSse('retry: 2000\n\n').lastId).toBeUndefined()
+  })
 })

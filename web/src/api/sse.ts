@@ -4,9 +4,13 @@ export interface SseMessage {
   data: string
 }
 
-/** Splits the text received so far into complete messages and the unfinished rest. */
-export function parseSse(buffer: string): { messages: SseMessage[]; rest: string } {
+/**
+ * Splits the text received so far into complete messages and the unfinished rest; ``lastId`` is the
+ * last ``id`` among the complete blocks (comments' blocks too), to resume from when reconnecting.
+ */
+export function parseSse(buffer: string): { messages: SseMessage[]; rest: string; lastId?: string } {
   const messages: SseMessage[] = []
+  let lastId: string | undefined
   const blocks = buffer.replace(/\r\n/g, '\n').split('\n\n')
   const rest = blocks.pop() ?? ''
   for (const block of blocks) {
@@ -19,8 +23,9 @@ export function parseSse(buffer: string): { messages: SseMessage[]; rest: string
       const value = i < 0 ? '' : line.slice(i + 1).replace(/^ /, '')
       if (field === 'event') event = value
       else if (field === 'data') data.push(value)
+      else if (field === 'id') lastId = value
     }
     if (data.length) messages.push({ event, data: data.join('\n') })
   }
-  return { messages, rest }
+  return { messages, rest, lastId }
 }
