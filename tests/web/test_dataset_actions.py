@@ -89,11 +89,6 @@ def _menu(page: Any, group: str, version: int) -> list[str]:
     return texts
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="open bug (issue 12): after other web tests, the filter of a merged version by class sometimes "
-    "never reaches done in 60 s; passes alone; cause not found yet",
-)
 def test_version_actions_from_their_forms(
     live: Live, browser: Any, project: tuple[int, dict[str, str]]
 ) -> None:
