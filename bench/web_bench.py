@@ -89,11 +89,18 @@ TRACE_CATEGORIES = [
 
 
 def initial_js(dist: Path = DIST) -> dict[str, Any]:
-    """What the browser loads before any page's own chunk: index.html's module script and preloads."""
+    """What the browser loads before any page's own chunk: index.html's module script and preloads (and,
+    apart, its stylesheets)."""
     html = (dist / "index.html").read_text()
     files = sorted(set(re.findall(r'(?:src|href)="/(assets/[^"]+\.js)"', html)))
     sizes = {f: len(gzip.compress((dist / f).read_bytes(), 9)) for f in files}
-    return {"files": len(files), "gzip_kB": round(sum(sizes.values()) / 1000, 1)}
+    css = sorted(set(re.findall(r'href="/(assets/[^"]+\.css)"', html)))
+    css_gzip = sum(len(gzip.compress((dist / f).read_bytes(), 9)) for f in css)
+    return {
+        "files": len(files),
+        "gzip_kB": round(sum(sizes.values()) / 1000, 1),
+        "css_gzip_kB": round(css_gzip / 1000, 1),
+    }
 
 
 def _serve(workplace: Path, db_url: str, dist: Path) -> tuple[uvicorn.Server, threading.Thread, str]:
