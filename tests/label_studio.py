@@ -111,6 +111,33 @@ class LabelStudioServer:
         return int(self.call("POST", f"/api/tasks/{task_id}/annotations", json=body)["id"])
 
 
+def box_in_browser(page: Any, class_name: str, box: tuple[float, float, float, float]) -> None:
+    """An annotator's work in Label Studio's own pages, in a browser ``page`` opened on one of its links:
+    sign in, then in the labeling page choose ``class_name``, drag a rectangle over the image at ``box``
+    (x, y, w, h in image pixels) and submit. The caller checks what Label Studio stored."""
+    page.set_default_timeout(60_000)  # Label Studio's pages are slow to build on a loaded machine
+    page.locator("#email").fill(ADMIN[0])
+    page.locator("#password").fill(ADMIN[1])
+    page.locator("button.login-button").click()
+    submit = page.get_by_test_id("bottombar-submit-button")
+    submit.wait_for()
+    image = page.locator("img[src^=blob]").first  # the image, loaded from its link
+    image.wait_for()
+    frame = image.bounding_box()
+    natural = image.evaluate("i => i.naturalWidth")
+    assert frame is not None and frame["width"] > 0 and natural > 0
+    page.locator(".lsf-label", has_text=class_name).first.click()
+    scale = frame["width"] / natural
+    x, y, w, h = box
+    x0, y0 = frame["x"] + x * scale, frame["y"] + y * scale
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    page.mouse.move(x0 + w * scale, y0 + h * scale, steps=8)
+    page.mouse.up()
+    page.locator(".lsf-entity, [class*=region]", has_text=class_name).first.wait_for()
+    submit.click()
+
+
 @pytest.fixture(scope="session")
 def label_studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabelStudioServer]:
     venv = ROOT / ".venv-label-studio"

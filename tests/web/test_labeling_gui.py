@@ -3,7 +3,8 @@ Studio (``tests/label_studio.py``): a version of unlabeled images is sent to lab
 the user follows our link into Label Studio, signs in there, draws a box of a class on one image in
 Label Studio's own labeling page and submits it; back in our GUI the progress shows it, "Finish now"
 fetches the labels, and the new version holds that box (class, count and place, in the asset browser).
-Broken: the project deleted in Label Studio — the GUI says so and no version is made."""
+Broken: Label Studio stopped mid-labeling — the GUI says it cannot be reached, and the labeling carries
+on once it is back; the project deleted in Label Studio — the GUI says so and no version is made."""
 
 from __future__ import annotations
 
@@ -13,12 +14,11 @@ from typing import Any
 
 import pytest
 
-from tests.label_studio import ADMIN, LabelStudioServer
+from tests.label_studio import LabelStudioServer, box_in_browser
 from tests.web.conftest import Live, shot
 from tests.web.helpers import new_page, sign_in, voc
 
 EMAIL, PASSWORD = "annotate@example.com", "secret-pass-1"
-SIZE = 64  # the images' width and height (helpers.voc)
 
 
 @pytest.fixture(scope="module")
@@ -65,31 +65,6 @@ def _send_to_labeling(page: Any, pid: int) -> Any:
     return modal
 
 
-def _label_one_image(ls_page: Any) -> dict[str, float]:
-    """In Label Studio's own pages: sign in, then in the labeling page choose the class 'circle', drag a
-    rectangle over the image and submit. Returns the box drawn, in image pixels."""
-    ls_page.set_default_timeout(60_000)  # Label Studio's pages are slow to build on a loaded machine
-    ls_page.locator("#email").fill(ADMIN[0])
-    ls_page.locator("#password").fill(ADMIN[1])
-    ls_page.locator("button.login-button").click()
-    submit = ls_page.get_by_test_id("bottombar-submit-button")
-    submit.wait_for()
-    image = ls_page.locator("img[src^=blob]").first  # Label Studio loaded our signed link
-    image.wait_for()
-    frame = image.bounding_box()
-    assert frame is not None and frame["width"] > 0
-    ls_page.locator(".lsf-label", has_text="circle").first.click()
-    scale = frame["width"] / SIZE
-    x0, y0 = frame["x"] + 10 * scale, frame["y"] + 12 * scale  # a box from (10, 12), 30 x 20 pixels
-    ls_page.mouse.move(x0, y0)
-    ls_page.mouse.down()
-    ls_page.mouse.move(x0 + 30 * scale, y0 + 20 * scale, steps=8)
-    ls_page.mouse.up()
-    ls_page.locator(".lsf-entity, [class*=region]", has_text="circle").first.wait_for()
-    submit.click()
-    return {"x": 10, "y": 12, "w": 30, "h": 20}
-
-
 def test_label_one_image_in_label_studio(
     live: Live, browser: Any, label_studio: LabelStudioServer, project: tuple[int, dict[str, str]]
 ) -> None:
@@ -103,7 +78,8 @@ def test_label_one_image_in_label_studio(
     with page.context.expect_page() as opened:
         modal.get_by_test_id("label-studio-label").click()
     ls_page = opened.value
-    drawn = _label_one_image(ls_page)
+    drawn = {"x": 10, "y": 12, "w": 30, "h": 20}
+    box_in_browser(ls_page, "circle", (drawn["x"], drawn["y"], drawn["w"], drawn["h"]))
 
     # Label Studio stored it: one annotation with one 'circle' rectangle
     task = _last_label_task(live, h)
@@ -114,8 +90,23 @@ def test_label_one_image_in_label_studio(
     assert region["value"]["rectanglelabels"] == ["circle"]
     ls_page.close()
 
-    # back in our GUI: the progress counts it (Label Studio's webhook), "Finish now" fetches the labels
+    # back in our GUI: the progress counts it (Label Studio's webhook)
     modal.get_by_test_id("labeling-progress").get_by_text("1/3").wait_for(timeout=30_000)
+
+    # Label Studio goes away: the GUI says so, nothing is written; back, the labeling carries on
+    label_studio.stop()
+    try:
+        waiting = modal.get_by_test_id("labeling-waiting")
+        waiting.wait_for(timeout=30_000)
+        assert "Label Studio cannot be reached" in waiting.inner_text()
+        assert f"{label_studio.url} cannot be reached" in waiting.inner_text()
+        (making,) = [v for v in _versions(live, pid, h) if v["task_id"] == task["id"]]
+        assert making["state"] != "ready" and making["asset_count"] == 0
+    finally:
+        label_studio.start()
+    modal.get_by_test_id("labeling-progress").get_by_text("1/3").wait_for(timeout=60_000)
+
+    # "Finish now" fetches the labels
     modal.get_by_test_id("finish-labeling").click()
     modal.locator("[data-testid=state][data-state=done]").wait_for(timeout=60_000)
     modal.get_by_test_id("start-action").click()  # "Close"
