@@ -55,7 +55,7 @@ class Predictor:
             img = img.contiguous(memory_format=torch.channels_last)
         with torch.inference_mode(), autocast(self.device, self.amp):
             out = self.run(img)
-        return Dense(out.heat.float(), out.boxes.float(), out.feature.float())
+        return Dense(out.heat.float(), out.boxes.float(), out.feature.float(), out.fmap)
 
 
 def load_predictor(env: Env, cfg: PredictConfig, plan: DevicePlan) -> Predictor:
@@ -237,11 +237,13 @@ def mine(
     c = len(pred.class_names)
     weights = torch.tensor(cfg.class_weights(c), device=pred.device)
     scores_t = torch.zeros(n, device=pred.device)
-    keep_features = algo in ("kcenter", "hybrid", "balanced")
+    keep_features = algo in ("kcenter", "hybrid", "balanced1", "balanced")
+    pool_boxes: list[mining.Boxes] = []  # balanced: per batch, with the images' indices in ``box_index``
+    box_index: list[torch.Tensor] = []
     features: torch.Tensor | None = None
     class_vec = torch.zeros(n, c, dtype=torch.float16) if algo == "hybrid" else None
-    box_u = torch.zeros(n, c, device=pred.device) if algo == "balanced" else None
-    box_n = torch.zeros(n, c, device=pred.device) if algo == "balanced" else None
+    box_u = torch.zeros(n, c, device=pred.device) if algo == "balanced1" else None
+    box_n = torch.zeros(n, c, device=pred.device) if algo == "balanced1" else None
     done = 0
     for batch, img in batches(paths, env=env, cfg=cfg, size=pred.img_size, device=pred.device):
         out = pred(img)
@@ -254,6 +256,14 @@ def mine(
         if algo in ("entropy", "hybrid"):
             scores_t[idx] = mining.entropy_scores(out, conf_threshold=cfg.mining_conf_threshold)
         elif algo == "balanced":
+            found = mining.image_boxes(out, conf_threshold=cfg.mining_conf_threshold)
+            pool_boxes.append(
+                mining.Boxes(
+                    found.u, found.s, found.q.half(), found.f if cfg.novelty_features == "box" else None
+                )
+            )
+            box_index.append(idx)
+        elif algo == "balanced1":
             assert box_u is not None and box_n is not None
             box_u[idx], box_n[idx] = mining.box_uncertainty(out, conf_threshold=cfg.mining_conf_threshold)
         elif algo == "aldd":
@@ -290,6 +300,9 @@ def mine(
         )
         return _diverse(score, features, budget, cfg)
     if algo == "balanced":
+        assert features is not None
+        return _balanced_selection(pool_boxes, box_index, features, n, pred=pred, weights=weights, cfg=cfg)
+    if algo == "balanced1":
         assert features is not None and box_u is not None and box_n is not None
         return _diverse(_balanced(box_u, box_n, pred=pred, weights=weights, cfg=cfg), features, budget, cfg)
     return _ranked(scores_t)
@@ -330,6 +343,64 @@ def _balanced(
     difficulty = torch.where(seen, difficulty / mean.clamp(min=mining.EPS), torch.ones_like(difficulty))
     w = _class_rarity(pred, box_u.device) ** cfg.hybrid_balance * difficulty * weights  # (C,)
     return (box_u * w).sum(1)
+
+
+def _balanced_selection(
+    parts: list[mining.Boxes],
+    index: list[torch.Tensor],
+    features: torch.Tensor,
+    n: int,
+    *,
+    pred: Predictor,
+    weights: torch.Tensor,
+    cfg: PredictConfig,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``balanced``: difficulty-calibrated box uncertainty, class-balance targets, category-conditioned
+    novelty (``mining.balanced_order``) over the pool's detections, put back in candidate order."""
+    order = torch.cat(index)
+    slots = {name: torch.cat([getattr(p, name) for p in parts]) for name in ("u", "s", "q")}
+    maps = [p.f for p in parts if p.f is not None]
+    f = torch.cat(maps) if len(maps) == len(parts) else None
+
+    def placed(t: torch.Tensor) -> torch.Tensor:  # rows back in candidate order
+        return torch.empty_like(t).index_copy_(0, order, t)
+
+    boxes = mining.Boxes(
+        placed(slots["u"]), placed(slots["s"]), placed(slots["q"]).float(), None if f is None else placed(f)
+    )
+    # PPAL's difficulty calibration, estimated on the pool: a class whose detections are on average less
+    # certain than the classes' mean weighs more
+    mass = (boxes.u[..., None] * boxes.q).sum((0, 1))  # (C,)
+    found = ((boxes.s > 0).float()[..., None] * boxes.q).sum((0, 1))
+    seen = found > 0
+    difficulty = torch.where(seen, mass / found.clamp(min=mining.EPS), torch.ones_like(mass))
+    if bool(seen.any()):
+        difficulty = torch.where(seen, difficulty / difficulty[seen].mean().clamp(min=mining.EPS), difficulty)
+    counts = torch.tensor(
+        pred.class_counts or [1] * len(pred.class_names), dtype=torch.float32, device=boxes.u.device
+    )
+    budget = cfg.topk if cfg.topk > 0 else max(1, math.ceil(0.1 * n))
+    radius = 0.0
+    if cfg.novelty_radius > 0:
+        first = torch.argsort((boxes.u[..., None] * boxes.q).sum((1, 2)), descending=True, stable=True)
+        if boxes.f is not None:
+            radius = mining.box_radius(boxes, first, budget) * cfg.novelty_radius
+        else:
+            top = first[: min(n, max(budget, 2), 2048)]
+            g = torch.nn.functional.normalize(features[top].float(), dim=1)
+            d = torch.cdist(g, g)
+            d.fill_diagonal_(math.inf)
+            radius = float(d.min(1).values.median()) * cfg.novelty_radius
+    _, gains = mining.balanced_order(
+        boxes,
+        class_weights=weights * difficulty,
+        counts=counts,
+        budget=budget,
+        balance=cfg.class_balance,
+        radius=radius,
+        image_features=features,
+    )
+    return _ranked(gains)
 
 
 def _diverse(
