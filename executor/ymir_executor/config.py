@@ -114,6 +114,7 @@ class PredictConfig(_Reserved):
     hybrid_balance: float = Field(default=0.5, ge=0.0)
     class_balance: float = Field(default=1.0, ge=0.0)
     novelty_features: Literal["box", "image"] = "box"
+    mining_difficulty: Literal["validation", "pool"] = "validation"
     mining_views: str = "auto"
     cald_beta: float = Field(default=1.3, gt=0.0)
     seed: int = 0

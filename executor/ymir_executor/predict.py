@@ -9,7 +9,7 @@ import json
 import logging
 import math
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +48,7 @@ class Predictor:
     amp: bool
     channels_last: bool
     trained_with_flip: bool = True  # the model learnt mirror images as the same class (flip_prob > 0)
+    class_ap50: list[float] = field(default_factory=list)  # per class on the validation set (NaN: no objects)
 
     def __call__(self, img: torch.Tensor) -> Dense:
         """Dense predictions for float images (B, 3, S, S) in 0..1 on ``device``."""
@@ -75,6 +76,7 @@ def load_predictor(env: Env, cfg: PredictConfig, plan: DevicePlan) -> Predictor:
         )
     device = plan.device(0)
     img_size = cfg.img_size or ckpt.img_size
+    class_ap50 = [float(ckpt.metrics.get(f"AP50/{k}", math.nan)) for k in range(len(ckpt.class_names))]
     if cfg.backend == "onnx":
         onnx_path = path.with_name(ONNX_FILE)
         if not onnx_path.is_file():
@@ -93,6 +95,7 @@ def load_predictor(env: Env, cfg: PredictConfig, plan: DevicePlan) -> Predictor:
             amp=False,
             channels_last=False,
             trained_with_flip=float(ckpt.config.get("flip_prob", 0.5)) > 0,
+            class_ap50=class_ap50,
         )
     model: Detector = ckpt.build().to(device).eval()
     if cfg.channels_last:
@@ -106,6 +109,7 @@ def load_predictor(env: Env, cfg: PredictConfig, plan: DevicePlan) -> Predictor:
         amp=cfg.amp,
         channels_last=cfg.channels_last,
         trained_with_flip=float(ckpt.config.get("flip_prob", 0.5)) > 0,
+        class_ap50=class_ap50,
     )
 
 
@@ -368,14 +372,7 @@ def _balanced_selection(
     boxes = mining.Boxes(
         placed(slots["u"]), placed(slots["s"]), placed(slots["q"]).float(), None if f is None else placed(f)
     )
-    # PPAL's difficulty calibration, estimated on the pool: a class whose detections are on average less
-    # certain than the classes' mean weighs more
-    mass = (boxes.u[..., None] * boxes.q).sum((0, 1))  # (C,)
-    found = ((boxes.s > 0).float()[..., None] * boxes.q).sum((0, 1))
-    seen = found > 0
-    difficulty = torch.where(seen, mass / found.clamp(min=mining.EPS), torch.ones_like(mass))
-    if bool(seen.any()):
-        difficulty = torch.where(seen, difficulty / difficulty[seen].mean().clamp(min=mining.EPS), difficulty)
+    difficulty = _difficulty(boxes, pred, cfg)
     counts = torch.tensor(
         pred.class_counts or [1] * len(pred.class_names), dtype=torch.float32, device=boxes.u.device
     )
@@ -401,6 +398,28 @@ def _balanced_selection(
         image_features=features,
     )
     return _ranked(gains)
+
+
+def _difficulty(boxes: mining.Boxes, pred: Predictor, cfg: PredictConfig) -> torch.Tensor:
+    """(C,) how hard each class is, relative to the classes' mean (PPAL's difficulty calibration).
+
+    ``validation``: the class's error on the validation set, 1 - AP@.5, as the model's training measured
+    it (a class without validation objects counts as the mean). ``pool``, or a model without those
+    figures: the mean uncertainty of the class's detections over the pool.
+    """
+    dev = boxes.u.device
+    ap = torch.tensor(pred.class_ap50, dtype=torch.float32, device=dev)
+    if cfg.mining_difficulty == "validation" and len(ap) == boxes.q.shape[-1] and bool(ap.isfinite().any()):
+        err = (1.0 - ap).clamp(min=0.01)
+        err = torch.where(ap.isfinite(), err, err[ap.isfinite()].mean())
+        return err / err.mean()
+    mass = (boxes.u[..., None] * boxes.q).sum((0, 1))  # (C,)
+    found = ((boxes.s > 0).float()[..., None] * boxes.q).sum((0, 1))
+    seen = found > 0
+    difficulty = torch.where(seen, mass / found.clamp(min=mining.EPS), torch.ones_like(mass))
+    if bool(seen.any()):
+        difficulty = torch.where(seen, difficulty / difficulty[seen].mean().clamp(min=mining.EPS), difficulty)
+    return difficulty
 
 
 def _diverse(
