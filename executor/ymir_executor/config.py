@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ymir_executor.errors import ConfigError, ObjectTypeError
 
 ModelSize = Literal["tiny", "small", "medium"]
-MiningAlgorithm = Literal["balanced", "balanced1", "hybrid", "random", "entropy", "aldd", "cald", "kcenter"]
+MiningAlgorithm = Literal["balanced", "hybrid", "random", "entropy", "aldd", "cald", "kcenter"]
 
 
 class _Reserved(BaseModel):
@@ -112,7 +112,7 @@ class PredictConfig(_Reserved):
     class_distribution_scores: list[float] | str = ""
     novelty_radius: float = Field(default=1.0, ge=0.0)
     hybrid_balance: float = Field(default=0.5, ge=0.0)
-    class_balance: float = Field(default=1.0, ge=0.0)
+    class_balance: float = Field(default=0.5, ge=0.0)
     novelty_features: Literal["box", "image"] = "box"
     mining_difficulty: Literal["validation", "pool"] = "validation"
     mining_views: str = "auto"

@@ -288,29 +288,6 @@ def novelty_order(
     return picks, gains
 
 
-def box_uncertainty(out: Dense, *, conf_threshold: float, k: int = 100) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per image and class: the summed uncertainty of its detections, and their number -> (B, C) each.
-
-    A detection is a 3x3 peak of the objectness map scoring >= ``conf_threshold``, of its best class. Its
-    uncertainty is the binary entropy of its score (object or not: 1 bit at 0.5, 0 when sure) plus its
-    score times the normalised entropy of its class distribution (which class, given an object). Summing
-    boxes instead of averaging them counts every object a labeller will draw: at an equal number of
-    labelled images, one with several unsure objects teaches more than one with a single one.
-    """
-    scores, probs = location_peaks(out.heat, k)  # (B, k), (B, k, C)
-    b, _, c = probs.shape
-    q = probs / probs.sum(-1, keepdim=True).clamp(min=EPS)
-    confusion = (
-        -(q * torch.log(q.clamp(min=EPS))).sum(-1) / math.log(c) if c > 1 else torch.zeros_like(scores)
-    )
-    u = binary_entropy(scores) + scores * confusion  # (B, k)
-    keep = (scores >= max(conf_threshold, EPS)).float()
-    cls = probs.argmax(-1)  # (B, k)
-    per_class = torch.zeros(b, c, device=u.device).scatter_add(1, cls, u * keep)
-    counts = torch.zeros(b, c, device=u.device).scatter_add(1, cls, keep)
-    return per_class, counts
-
-
 BOX_SLOTS = 16  # detections kept per image by ``image_boxes``: the strongest peaks, up to this many
 
 

@@ -241,13 +241,11 @@ def mine(
     c = len(pred.class_names)
     weights = torch.tensor(cfg.class_weights(c), device=pred.device)
     scores_t = torch.zeros(n, device=pred.device)
-    keep_features = algo in ("kcenter", "hybrid", "balanced1", "balanced")
+    keep_features = algo in ("kcenter", "hybrid", "balanced")
     pool_boxes: list[mining.Boxes] = []  # balanced: per batch, with the images' indices in ``box_index``
     box_index: list[torch.Tensor] = []
     features: torch.Tensor | None = None
     class_vec = torch.zeros(n, c, dtype=torch.float16) if algo == "hybrid" else None
-    box_u = torch.zeros(n, c, device=pred.device) if algo == "balanced1" else None
-    box_n = torch.zeros(n, c, device=pred.device) if algo == "balanced1" else None
     done = 0
     for batch, img in batches(paths, env=env, cfg=cfg, size=pred.img_size, device=pred.device):
         out = pred(img)
@@ -267,9 +265,6 @@ def mine(
                 )
             )
             box_index.append(idx)
-        elif algo == "balanced1":
-            assert box_u is not None and box_n is not None
-            box_u[idx], box_n[idx] = mining.box_uncertainty(out, conf_threshold=cfg.mining_conf_threshold)
         elif algo == "aldd":
             seen = pred(mining.cald_views(img, out, gen, views))
             mapped = [
@@ -306,9 +301,6 @@ def mine(
     if algo == "balanced":
         assert features is not None
         return _balanced_selection(pool_boxes, box_index, features, n, pred=pred, weights=weights, cfg=cfg)
-    if algo == "balanced1":
-        assert features is not None and box_u is not None and box_n is not None
-        return _diverse(_balanced(box_u, box_n, pred=pred, weights=weights, cfg=cfg), features, budget, cfg)
     return _ranked(scores_t)
 
 
@@ -333,20 +325,6 @@ def _rarity_factor(class_vec: torch.Tensor, pred: Predictor, weights: torch.Tens
         mass > 0, (class_vec * rarity).sum(1) / mass.clamp(min=mining.EPS), torch.ones_like(mass)
     )
     return factor.clamp(min=mining.EPS)
-
-
-def _balanced(
-    box_u: torch.Tensor, box_n: torch.Tensor, *, pred: Predictor, weights: torch.Tensor, cfg: PredictConfig
-) -> torch.Tensor:
-    """The ``balanced`` score (N,): summed box uncertainty, each class's boxes weighted by its rarity in the
-    training set (^ ``hybrid_balance``) and its difficulty: the mean uncertainty of its boxes over the
-    pool, relative to the classes' mean (PPAL's difficulty calibration, estimated on the pool)."""
-    difficulty = box_u.sum(0) / box_n.sum(0).clamp(min=1.0)  # (C,) mean uncertainty of a box of c
-    seen = box_n.sum(0) > 0
-    mean = difficulty[seen].mean() if bool(seen.any()) else torch.ones((), device=box_u.device)
-    difficulty = torch.where(seen, difficulty / mean.clamp(min=mining.EPS), torch.ones_like(difficulty))
-    w = _class_rarity(pred, box_u.device) ** cfg.hybrid_balance * difficulty * weights  # (C,)
-    return (box_u * w).sum(1)
 
 
 def _balanced_selection(
