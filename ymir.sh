@@ -145,6 +145,7 @@ web_check() {
 web_test() {
     web_check
     ensure_chromium
+    label_studio_install  # the GUI's labeling test labels in the run's real Label Studio
     log "web: ruff"
     "$VENV/bin/ruff" check tests/web web/scripts
     log "web: pytest"

@@ -34,6 +34,7 @@ class BackendSettings(BaseSettings):
     keep_export_hours: float = 72.0  # exports (exports/<task id>/) after their task ended, then removed
     sweep_seconds: float = 600.0  # how often the monitor removes what is past its time
     run_monitor: bool = True
+    warm_versions: int = 2  # the latest ready dataset versions loaded for browsing when the API starts
     # the task engine: the same variables the workers read
     broker_url: str = ""
     result_backend: str = ""

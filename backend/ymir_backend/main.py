@@ -21,7 +21,7 @@ from ymir_backend.db import Database
 from ymir_backend.json_limit import JsonBodyLimit
 from ymir_backend.limits import BodyLimit
 from ymir_backend.migrate import upgrade
-from ymir_backend.models import ExecutorImage, User
+from ymir_backend.models import DatasetVersion, ExecutorImage, Project, User
 from ymir_backend.models.users import Role, UserState
 from ymir_backend.security import RateLimiter, configure_hasher, hash_password, parse_networks
 from ymir_backend.services.browse import BrowseCache
@@ -103,6 +103,25 @@ def install_docs(app: FastAPI) -> None:
         return page
 
 
+def warm_latest(db: Database, settings: BackendSettings, browse: BrowseCache) -> None:
+    """Load the latest ready dataset versions (``warm_versions`` of them) for browsing, in the background:
+    after a restart, opening one need not wait seconds for its index."""
+    if settings.warm_versions <= 0:
+        return
+    with db.sessions() as s:
+        latest = s.execute(
+            select(DatasetVersion.project_id, DatasetVersion.rev)
+            .join(Project, Project.id == DatasetVersion.project_id)
+            .where(
+                DatasetVersion.state == "ready", DatasetVersion.deleted.is_(False), Project.deleted.is_(False)
+            )
+            .order_by(DatasetVersion.id.desc())
+            .limit(settings.warm_versions)
+        ).all()
+    for project_id, rev in latest:
+        browse.warm(settings.root / f"repos/project-{project_id}", rev)  # = repo_path(settings, project)
+
+
 def create_app(settings: BackendSettings | None = None) -> FastAPI:
     """A configured app: migrated database, first admin, built-in image, task monitor."""
     settings = settings or get_settings()
@@ -113,9 +132,15 @@ def create_app(settings: BackendSettings | None = None) -> FastAPI:
     for part in sweep_partial_uploads(settings.root / "uploads"):
         log.warning("removed %s: a partial upload of an API process that is gone", part.name)
     engine = Engine(settings)
+    browse = BrowseCache()
+    # a version made ready by a task is loaded for browsing before anyone opens it
+    engine.on_version_ready = lambda project_id, rev: browse.warm(
+        settings.root / f"repos/project-{project_id}", rev
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        warm_latest(db, settings, browse)
         monitor = Monitor(db.sessions, engine, settings.monitor_interval) if settings.run_monitor else None
         if monitor is not None:
             monitor.start()
@@ -135,7 +160,7 @@ def create_app(settings: BackendSettings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.db = db
     app.state.engine = engine
-    app.state.browse = BrowseCache()
+    app.state.browse = browse
     app.state.login_limiter = RateLimiter(settings.login_attempts_per_minute)  # per account
     app.state.address_limiter = RateLimiter(3 * settings.login_attempts_per_minute)  # per client address
     app.state.trusted_proxies = parse_networks(settings.trusted_proxies)

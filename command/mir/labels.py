@@ -7,8 +7,6 @@ are compared lower-cased and stripped, and one alias resolves to exactly one cla
 
 from __future__ import annotations
 
-import os
-import tempfile
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -17,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from mir.atomic import write_atomic
 from mir.errors import InputFileError, InvalidLabelError, UnknownClassesError
 
 LABELS_VERSION = "2.0.0"
@@ -142,16 +141,8 @@ class Labels:
     def save(self, path: Path) -> None:
         """Write atomically (temp file + rename), so readers see the old or the new file."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".labels-", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                yaml.safe_dump(self.to_dict(), f, sort_keys=False, allow_unicode=True)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        text = yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
+        write_atomic(path, text, prefix=".labels-", suffix=".tmp")  # Repo._sweep removes strays by this name
 
 
 def load_labels(path: Path) -> Labels:

@@ -23,6 +23,7 @@ from typing import Any
 
 import yaml
 
+from mir.atomic import write_atomic
 from mir.errors import InvalidArgsError, ModelError
 
 PACKAGE_VERSION = "2.0.0"
@@ -143,14 +144,7 @@ def write_metrics(model_location: Path, model_hash: str, metrics: dict[str, Any]
     """
     folder = model_location / METRICS_DIR
     folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(metrics, f)
-        os.replace(tmp, folder / f"{model_hash}.json")
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(folder / f"{model_hash}.json", json.dumps(metrics), prefix=".tmp-")
 
 
 def drop_metrics(model_location: Path, model_hash: str) -> None:

@@ -17,7 +17,7 @@ from enum import StrEnum
 from pathlib import Path, PurePosixPath
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 
 class Kind(StrEnum):
@@ -51,7 +51,8 @@ def _relative(value: str) -> str:
     return value
 
 
-RelPath = Annotated[str, Field(min_length=1)]
+RelPath = Annotated[str, Field(min_length=1), AfterValidator(_relative)]
+"""A path inside the workplace: relative, without ``..``."""
 
 
 class LabelSpec(BaseModel):
@@ -74,11 +75,6 @@ class _Request(BaseModel):
         "it is missing and adds these classes and aliases to its label file, in one write (ids stay "
         "stable; nothing is removed). None leaves the repository as it is (and a missing one fails)",
     )
-
-    @field_validator("repo")
-    @classmethod
-    def _repo_relative(cls, v: str) -> str:
-        return _relative(v)
 
 
 class _Writes(_Request):
@@ -115,11 +111,6 @@ class CopyRequest(_Writes):
     src_revs: str
     unknown_types_strategy: Literal["stop", "ignore", "add"] = "stop"
     drop_annotations: bool = False
-
-    @field_validator("src_repo")
-    @classmethod
-    def _src_relative(cls, v: str) -> str:
-        return _relative(v)
 
 
 class MergeRequest(_Writes):
@@ -171,11 +162,6 @@ class ExportRequest(_Request):
     class_names: list[str] = []
     zip: bool = True
 
-    @field_validator("dst_dir")
-    @classmethod
-    def _dst_relative(cls, v: str) -> str:
-        return _relative(v)
-
 
 class _Executes(_Writes):
     src_revs: str
@@ -223,11 +209,6 @@ class ModelImportRequest(BaseModel):
     package: RelPath = Field(description="uploaded package, relative to the workplace")
     user: str = ""
 
-    @field_validator("package")
-    @classmethod
-    def _package_relative(cls, v: str) -> str:
-        return _relative(v)
-
 
 class ModelExportRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -235,11 +216,6 @@ class ModelExportRequest(BaseModel):
     model_hash: str
     dst: RelPath
     user: str = ""
-
-    @field_validator("dst")
-    @classmethod
-    def _dst_relative(cls, v: str) -> str:
-        return _relative(v)
 
 
 class LabelRequest(_Writes):

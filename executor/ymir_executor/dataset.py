@@ -86,8 +86,9 @@ def read_candidate_index(path: Path | None, *, roots: Roots) -> np.ndarray:
     return np.array(lines, dtype=np.bytes_)
 
 
-class LetterboxSet(Dataset[dict[str, object]]):
-    """Decodes and letterboxes images by position; used for caching, validation, mining and inference."""
+class ImageFiles(Dataset[dict[str, object]]):
+    """Image files by position, for a model input of ``size`` pixels: ``paths`` are paths or an index's
+    bytes, opened through ``roots``. Subclasses say what an item of file ``i`` holds."""
 
     def __init__(self, paths: list[Path] | np.ndarray, *, size: int, roots: Roots | None = None) -> None:
         self.paths = paths
@@ -97,11 +98,18 @@ class LetterboxSet(Dataset[dict[str, object]]):
     def __len__(self) -> int:
         return len(self.paths)
 
-    def __getitem__(self, i: int) -> dict[str, object]:
+    def path(self, i: int) -> Path | str:
+        """The file of item ``i`` as it is opened (after the roots' mapping)."""
         raw = self.paths[i]
         path: Path | str = raw.decode() if isinstance(raw, bytes) else raw
-        if self.roots is not None:
-            path = self.roots.map_path(path)
+        return self.roots.map_path(path) if self.roots is not None else path
+
+
+class LetterboxSet(ImageFiles):
+    """Decodes and letterboxes images by position; used for caching, validation, mining and inference."""
+
+    def __getitem__(self, i: int) -> dict[str, object]:
+        path = self.path(i)
         try:
             lb = load_letterboxed(path, self.size)
         except DECODE_ERRORS as exc:

@@ -27,16 +27,14 @@ import io
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from torch.utils.data import Dataset
 
+from ymir_executor.dataset import ImageFiles
 from ymir_executor.device import is_cuda_error
-from ymir_executor.env import Roots
 from ymir_executor.errors import ImageError
 from ymir_executor.images import DECODE_ERRORS, PAD_VALUE, decode_rgb, load_letterboxed
 
@@ -94,25 +92,11 @@ def available(device: torch.device) -> bool:
     return True
 
 
-class EncodedSet(Dataset[dict[str, object]]):
+class EncodedSet(ImageFiles):
     """Reads candidate files as bytes; non-JPEG files are decoded and letterboxed on the CPU instead.
 
     Like ``LetterboxSet``, it never raises in a worker: an unreadable file carries its error text.
     """
-
-    def __init__(self, paths: list[Path] | np.ndarray, *, size: int, roots: Roots | None = None) -> None:
-        self.paths = paths
-        self.size = size
-        self.roots = roots
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def path(self, i: int) -> Path | str:
-        """The file of candidate ``i`` as it is opened (after the roots' mapping)."""
-        raw = self.paths[i]
-        path: Path | str = raw.decode() if isinstance(raw, bytes) else raw
-        return self.roots.map_path(path) if self.roots is not None else path
 
     def __getitem__(self, i: int) -> dict[str, object]:
         path = self.path(i)

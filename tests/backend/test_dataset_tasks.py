@@ -29,6 +29,11 @@ def _ready(api: Api, h: dict[str, str], r: Any) -> dict[str, Any]:
         if v["task_id"] == task["id"]
     ]
     assert version["state"] == "ready"
+    # a version made ready is loaded for browsing before anyone opens it
+    browse = api.client.app.state.browse  # type: ignore[attr-defined]
+    browse.wait_warm()
+    root = api.settings.root / f"repos/project-{task['project_id']}"
+    assert browse.cached(root, version["rev"]) is not None, version
     return version
 
 

@@ -152,3 +152,20 @@ def test_a_deleted_version_s_links_stop(tmp_path: Path) -> None:
             s.commit()
         r = api.client.get(f"{V1}/datasets/{dv}/media/{ids[0]}", params={"t": t})
         assert (r.status_code, r.json()["code"]) == (404, "dataset_not_found")
+
+
+def test_the_latest_versions_are_loaded_when_the_api_starts(tmp_path: Path) -> None:
+    """After a restart, the first page (and images) of the latest versions need not wait for their index."""
+    for api in _api(tmp_path, "", with_worker=False):
+        _, h = _user(api)
+        pid = _project(api, h)
+        dv, ids = _version(api, pid, [_jpeg((4, 5, 6))])
+        with api.client.app.state.db.sessions() as s:  # type: ignore[attr-defined]
+            row = s.get(DatasetVersion, dv)
+            assert row is not None
+            rev = row.rev
+    for api in _api(tmp_path, "", with_worker=False):  # the API started again
+        browse = api.client.app.state.browse  # type: ignore[attr-defined]
+        browse.wait_warm()
+        index = browse.cached(api.settings.root / f"repos/project-{pid}", rev)
+        assert index is not None and index.has(ids[0]) and not index.has("0" * 40)

@@ -237,8 +237,8 @@ def test_thousands_of_images_import_export_and_train(full: Api, big: Path, big_z
     assert full.engine is not None
     if full.engine.broker == "embedded":
         # a real training of the built-in executor over the 2,500 images (its data preparation places
-        # them with mir's pool inside the prefork worker): one epoch of the tiny model at 32 px costs
-        # 40-60 CPU seconds, so it runs on one broker only
+        # them with mir's pool inside the prefork worker): one epoch of the tiny model at 32 px, about
+        # 13 s of the executor on one thread (tests/conftest.py), runs on one broker only
         trained = _done(
             full,
             h,

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import onnx
 import pytest
 import yaml
@@ -23,6 +24,7 @@ from tests.command.conftest import CliResult
 from tests.executor.workdir import voc_pairs, write_workdir
 from ymir_executor.app import run
 from ymir_executor.env import Roots
+from ymir_executor.images import PAD_VALUE, load_letterboxed
 
 CLASSES = ["circle", "square", "triangle"]
 SIZE = 96
@@ -119,6 +121,19 @@ def _executor_boxes(store: Store, work: Path) -> dict[str, list[dict[str, object
     _executor(din, dout)
     det = json.loads((dout / "infer-result.json").read_text())["detection"]
     return {k: v["boxes"] for k, v in det.items()}
+
+
+@pytest.mark.parametrize(("fmt", "width", "height"), [("JPEG", 700, 420), ("PNG", 90, 50)])
+def test_letterbox_gives_the_executors_pixels(tmp_path: Path, fmt: str, width: int, height: int) -> None:
+    """mir keeps its own copy of the executor's letterboxing (mir does not import the executor, which
+    may not be installed beside it); both give the same pixels, DCT-downscaled JPEG and upscaled PNG."""
+    rng = np.random.default_rng(3)
+    path = tmp_path / f"image.{fmt.lower()}"
+    Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8)).save(path, fmt)
+    ours = verification.letterbox(path.read_bytes(), 160, pad_value=PAD_VALUE, name="image")
+    theirs = load_letterboxed(path, 160)
+    assert (ours.scale, ours.width, ours.height) == (theirs.scale, theirs.width, theirs.height)
+    assert np.array_equal(ours.pixels, theirs.pixels)
 
 
 def test_boxes_equal_the_executors_torch_inference(store: Store, tmp_path: Path) -> None:

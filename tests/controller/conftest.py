@@ -3,6 +3,7 @@ filesystem broker (the one-command default). Under CI a missing Redis fails the 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -90,6 +91,11 @@ class Engine:
                 self.proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 self.kill()
+        if self.proc is not None:
+            # what the main process left of its group (a pool child, an executor): without this sweep,
+            # strays of finished modules outlived them, holding memory and CPU for the rest of the run
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc = None
 
 

@@ -6,12 +6,20 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from mir.errors import InputFileError
 from mir.messages import workplace_relative
 from ymir_controller import handlers
 from ymir_controller.handlers.context import Context
-from ymir_controller.protocol import Kind, MergeRequest
+from ymir_controller.protocol import (
+    CopyRequest,
+    ExportRequest,
+    Kind,
+    MergeRequest,
+    ModelExportRequest,
+    ModelImportRequest,
+)
 from ymir_controller.settings import Settings
 
 
@@ -21,6 +29,25 @@ def test_paths_are_shown_relative_to_the_workplace(tmp_path: Path) -> None:
     shown = workplace_relative(text, root)
     assert shown == "uploads/a.zip: bad; see work/t1 and …/x.py, ."
     assert workplace_relative("fetch http://host/a/b failed", root) == "fetch http://host/a/b failed"
+
+
+@pytest.mark.parametrize(
+    ("request_type", "fields", "path_field"),
+    [
+        (MergeRequest, {"dst_rev": "a@t", "src_revs": "b@t"}, "repo"),
+        (CopyRequest, {"repo": "r", "dst_rev": "a@t", "src_revs": "b@t"}, "src_repo"),
+        (ExportRequest, {"repo": "r", "src_rev": "a@t"}, "dst_dir"),
+        (ModelImportRequest, {}, "package"),
+        (ModelExportRequest, {"model_hash": "h"}, "dst"),
+    ],
+)
+def test_a_request_naming_a_path_outside_the_workplace_is_refused(
+    request_type: type, fields: dict[str, str], path_field: str
+) -> None:
+    assert getattr(request_type(**fields, **{path_field: "in/side"}), path_field) == "in/side"
+    for outside in ("/etc", "a/../../etc"):
+        with pytest.raises(ValidationError, match=rf"{path_field}[\s\S]*must be a path inside the workplace"):
+            request_type(**fields, **{path_field: outside})
 
 
 @pytest.mark.parametrize("error", [RuntimeError, InputFileError])

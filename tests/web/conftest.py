@@ -19,6 +19,8 @@ import uvicorn
 
 from tests.backend.conftest import _drop, _pg_database
 from tests.controller.conftest import make_engine
+from tests.label_studio import TOKEN as LS_TOKEN
+from tests.label_studio import label_studio_url
 from ymir_backend.config import BackendSettings
 from ymir_backend.main import create_app
 
@@ -71,7 +73,18 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         _missing("web/dist is not built (./ymir.sh test builds it; or: cd web && npm ci && npm run build)")
     tmp = tmp_path_factory.mktemp("web")
     url = _pg_database()
-    engine = make_engine("embedded", tmp, tmp / "gpu-locks")
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    # labeling tasks talk to the run's one Label Studio (started only when a test asks for it)
+    engine = make_engine(
+        "embedded",
+        tmp,
+        tmp / "gpu-locks",
+        YMIR_LABEL_STUDIO_URL=label_studio_url(),
+        YMIR_LABEL_STUDIO_TOKEN=LS_TOKEN,
+        YMIR_LABEL_POLL_SECONDS="2",
+        YMIR_PUBLIC_URL=base,
+    )
     engine.start()
     settings = BackendSettings(
         workplace=tmp,
@@ -84,7 +97,6 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         web_dist=str(DIST),
     )
     app = create_app(settings)
-    port = _free_port()
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=2)
     )
@@ -94,7 +106,6 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     while not server.started and time.monotonic() < deadline:
         time.sleep(0.05)
     assert server.started, "uvicorn did not start"
-    base = f"http://127.0.0.1:{port}"
     try:
         with httpx.Client(base_url=base, timeout=30) as http:
             yield Live(url=base, settings=settings, http=http)

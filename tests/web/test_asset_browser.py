@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from bench.browse_version import Img, commit_boxes, register
+from bench.browse_version import Img, commit_boxes, commit_bulk, register
 from mir.store.schema import Mark
 from tests.web.conftest import Live
 from tests.web.helpers import new_page
@@ -154,7 +154,7 @@ def test_viewer_draws_boxes_on_a_canvas(live: Live, browser: Any, version: Any) 
     )
     assert "/media/" in viewer.locator("img").get_attribute("src")  # the image itself, signed too
     drawn = _drawn(page, 4)  # 2 gt, 2 predictions (the default threshold 0.2 keeps both)
-    canvas = _settled(viewer.get_by_test_id("box-canvas"))  # the modal zooms in as it opens
+    canvas = _settled(viewer.get_by_test_id("box-canvas"))  # measured once it stopped moving
     scale = min(canvas["width"] / 400, canvas["height"] / 200)
     left, top = (canvas["width"] - 400 * scale) / 2, (canvas["height"] - 200 * scale) / 2
     expected = [("gt", b[0], b) for b in A.gt] + [("pred", b[0], b) for b in A.pred]
@@ -173,7 +173,7 @@ def test_viewer_draws_boxes_on_a_canvas(live: Live, browser: Any, version: Any) 
     assert page.get_by_test_id("box-tip").inner_text() == "GT · dog · FN"
 
     # the confidence slider hides the 0.3 prediction; a class toggle hides the dog's gt box
-    handle = page.locator(".ant-modal [data-testid=confidence] .ant-slider-handle")
+    handle = viewer.locator("xpath=..").locator("[data-testid=confidence] .ant-slider-handle")
     handle.focus()
     for _ in range(4):  # 0.20 -> 0.40
         page.keyboard.press("ArrowRight")
@@ -201,9 +201,55 @@ def test_viewer_draws_boxes_on_a_canvas(live: Live, browser: Any, version: Any) 
 
     # → and ← move through the version
     page.keyboard.press("ArrowRight")
-    page.locator(".ant-modal-title", has_text="2 / 3").wait_for()
+    page.get_by_test_id("viewer-title").filter(has_text="2 / 3").wait_for()
     assert viewer.get_attribute("data-asset") == ids[1]
     assert [d["label"] for d in _drawn(page, 1)] == ["cat"]
     page.keyboard.press("ArrowLeft")
-    page.locator(".ant-modal-title", has_text="1 / 3").wait_for()
+    page.get_by_test_id("viewer-title").filter(has_text="1 / 3").wait_for()
+
+    # Esc, the close button or a click beside the image closes the viewer
+    page.keyboard.press("Escape")
+    viewer.wait_for(state="detached")
+    page.get_by_test_id("thumb").nth(1).click()
+    page.get_by_test_id("viewer-title").filter(has_text="2 / 3").wait_for()
+    page.get_by_test_id("viewer-close").click()
+    viewer.wait_for(state="detached")
+    page.get_by_test_id("thumb").first.click()
+    page.get_by_test_id("viewer-overlay").click(position={"x": 5, "y": 5})
+    viewer.wait_for(state="detached")
+    assert not page.errors, page.errors
+
+
+FLING = """async rows => {
+  const g = document.querySelector('[data-testid=grid]');
+  for (let r = 0; r < rows; r += 3) {  // three rows a frame
+    g.scrollTop += 540;
+    await new Promise(done => requestAnimationFrame(() => done())) }
+  return g.scrollTop }"""
+SCREEN_LOADED = """() => [...document.querySelectorAll('[data-testid=thumb]')].every(t => {
+  const i = t.querySelector('img'); return t.dataset.asset && i && i.complete && i.naturalWidth > 0 })"""
+
+
+def test_rows_flung_past_request_no_thumbnails(live: Live, browser: Any, version: Any) -> None:
+    """A fast scroll requests the thumbnails of the screen it stops on, not of every row it passed (they
+    queued ahead of the screen the user stopped on)."""
+    tokens, pid, _, _ = version
+    built = commit_bulk(live.settings.root, pid, 600, real=600)
+    did = register(live.settings.db_url, pid, built["rev"], 600)
+    page = _open(live, browser, (tokens, pid, did, []))
+    page.wait_for_function(SCREEN_LOADED)
+    asked: list[str] = []
+    page.on(
+        "request",
+        lambda r: asked.append(r.url.split("/media/")[1].split("?")[0]) if "/media/" in r.url else None,
+    )
+    page.evaluate(FLING, 80)
+    page.wait_for_function(SCREEN_LOADED)  # the screen it stopped on fills in
+    shown = set(page.locator("[data-testid=thumb]").evaluate_all("l => l.map(t => t.dataset.asset)"))
+    assert shown <= set(asked)
+    columns = page.evaluate(
+        "() => new Set([...document.querySelectorAll('[data-testid=thumb]')].map(t => t.offsetLeft)).size"
+    )
+    passed = 80 * columns
+    assert len(set(asked) - shown) < passed / 4, (len(asked), passed)
     assert not page.errors, page.errors

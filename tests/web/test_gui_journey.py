@@ -97,7 +97,7 @@ def _check_boxes(page: Any, live: Live, did: int) -> None:
         " return c && c.dataset.gt === String(n) }",
         arg=len(first["gt"]),
     )
-    frame = _settled(canvas)  # the modal zooms in when it opens: measure once it stopped moving
+    frame = _settled(canvas)  # measured once it stopped moving
     drawn = [b for b in json.loads(canvas.get_attribute("data-boxes")) if b["side"] == "gt"]
     assert len(drawn) == len(first["gt"]) > 0
     scale = min(frame["width"] / first["width"], frame["height"] / first["height"])
@@ -117,7 +117,7 @@ def _check_boxes(page: Any, live: Live, did: int) -> None:
         assert ink > 0, f"nothing painted on the left edge of {box}"
     shot(page, "viewer")
     page.keyboard.press("ArrowRight")
-    page.locator(".ant-modal-title", has_text="2 / ").wait_for()
+    page.get_by_test_id("viewer-title").filter(has_text="2 / ").wait_for()
     page.keyboard.press("Escape")
 
 

@@ -1,8 +1,8 @@
 """One iteration round in the GUI, YMIR's guided flow: the project's sets and initial model chosen on
-the page, then prepare (skipped) → mining → labeling (a version already labeled: the mined images
-carry their boxes) → merge → training, each step run from its form; the round's summary and chart
-show the new model, and so does the home page. The initial model is trained through the API (tiny,
-one epoch)."""
+the page, then prepare (skipped) → mining → labeling in the run's real Label Studio (one mined image
+boxed in Label Studio's own page, then "Finish now") → merge → training, each step run from its
+form; the round's summary and chart show the new model, and so does the home page. The initial model
+is trained through the API (tiny, one epoch)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from tests.label_studio import LabelStudioServer, box_in_browser
 from tests.web.conftest import Live, shot
 from tests.web.helpers import new_page, pick, sign_in, voc
 
@@ -66,7 +67,9 @@ def _step_done(page: Any, name: str, timeout: float = 120_000) -> None:
     page.locator(f"[data-testid=step-{name}][data-state=done]").wait_for(timeout=timeout)
 
 
-def test_one_round_step_by_step(live: Live, browser: Any, project: int) -> None:
+def test_one_round_step_by_step(
+    live: Live, browser: Any, label_studio: LabelStudioServer, project: int
+) -> None:
     pid = project
     page = new_page(browser, live.url)
     sign_in(page, EMAIL, PASSWORD)
@@ -89,10 +92,19 @@ def test_one_round_step_by_step(live: Live, browser: Any, project: int) -> None:
     page.get_by_test_id("run-mining").click()
     _step_done(page, "mining")
 
-    page.get_by_test_id("label-how").get_by_text("a version already labeled").click()
-    pick(page, "step_labeled_dataset_id", "mined v1")
+    # labeling in Label Studio: our link into its labeling page, one mined image boxed there, then
+    # "Finish now" fetches it; the other two stay unlabeled and out of the merge
+    page.get_by_test_id("label-how").get_by_text("label them in Label Studio").click()
     page.get_by_test_id("run-label").click()
-    page.locator("[data-testid=step-label][data-state=done]").wait_for()
+    step = page.get_by_test_id("step-label")
+    step.get_by_test_id("labeling-progress").get_by_text("0/3").wait_for(timeout=60_000)
+    with page.context.expect_page() as opened:
+        step.get_by_test_id("label-studio-label").click()
+    box_in_browser(opened.value, "square", (8, 8, 24, 24))
+    step.get_by_test_id("labeling-progress").get_by_text("1/3").wait_for(timeout=30_000)
+    opened.value.close()
+    step.get_by_test_id("finish-labeling").click()
+    _step_done(page, "label", 60_000)
 
     page.get_by_test_id("run-merge").click()
     _step_done(page, "merge")
@@ -101,8 +113,8 @@ def test_one_round_step_by_step(live: Live, browser: Any, project: int) -> None:
     page.get_by_test_id("run-training").click()
     _step_done(page, "training", 240_000)
 
-    # the round is done: its summary counts the merged training set (10 + 3), the chart shows it
-    page.get_by_text("training set 13 · mAP").wait_for()
+    # the round is done: its summary counts the merged training set (10 + 1), the chart shows it
+    page.get_by_text("training set 11 · mAP").wait_for()
     page.get_by_test_id("rounds-chart").locator("svg").first.wait_for()
     page.get_by_test_id("start-round").get_by_text("Start round 2").wait_for()
     shot(page, "iterations")
@@ -116,5 +128,5 @@ def test_one_round_step_by_step(live: Live, browser: Any, project: int) -> None:
     row = page.locator('tr[data-project="rounds"]')
     row.get_by_test_id("project-round").get_by_text("1 of").wait_for()
     assert row.get_by_test_id("project-map").inner_text().startswith(f"{model['map50_95']:.3f} / ")
-    assert row.get_by_test_id("project-contents").inner_text() == "5 versions · 2 models"
+    assert row.get_by_test_id("project-contents").inner_text() == "6 versions · 2 models"
     assert not page.errors, page.errors

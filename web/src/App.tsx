@@ -1,34 +1,41 @@
-import { lazy, Suspense, useEffect, type ReactNode } from 'react'
+import { Suspense, useEffect, type ReactNode } from 'react'
 import { App as AntApp, ConfigProvider, Result, Spin } from 'antd'
 import enUS from 'antd/locale/en_US'
 import zhCN from 'antd/locale/zh_CN'
 import { QueryClient, QueryClientProvider, useQuery } from '@tanstack/react-query'
-import { BrowserRouter, Navigate, Route, Routes, useLocation, useNavigate } from 'react-router'
+import { BrowserRouter, matchPath, Navigate, Route, Routes, useLocation, useNavigate } from 'react-router'
 import { useTranslation } from 'react-i18next'
 import { setUnauthorizedHandler } from './api/client'
 import { getTokens, setTokens } from './api/auth'
 import { ApiError } from './api/errors'
-import { meQuery } from './api/queries'
+import { datasetQuery, meQuery } from './api/queries'
 import { access } from './access'
 import MainLayout from './layouts/MainLayout'
+import { page, whenIdle } from './pageLoader'
+import { assetPageQuery, NO_FILTERS } from './pages/assets/paging'
 
-const SignIn = lazy(() => import('./pages/auth/SignIn'))
-const SignUp = lazy(() => import('./pages/auth/SignUp'))
-const ResetPassword = lazy(() => import('./pages/auth/ResetPassword'))
-const Home = lazy(() => import('./pages/home'))
-const Labels = lazy(() => import('./pages/labels'))
-const Datasets = lazy(() => import('./pages/datasets'))
-const ImportWizard = lazy(() => import('./pages/datasets/ImportWizard'))
-const Assets = lazy(() => import('./pages/assets'))
-const Models = lazy(() => import('./pages/models'))
-const ModelDetail = lazy(() => import('./pages/models/ModelDetail'))
-const TrainForm = lazy(() => import('./pages/models/TrainForm'))
-const ModelTaskForm = lazy(() => import('./pages/models/ModelTaskForm'))
-const Iterations = lazy(() => import('./pages/iterations'))
-const Tasks = lazy(() => import('./pages/tasks'))
-const AdminImages = lazy(() => import('./pages/admin/Images'))
-const AdminUsers = lazy(() => import('./pages/admin/Users'))
-const Profile = lazy(() => import('./pages/profile'))
+const SignIn = page(() => import('./pages/auth/SignIn'))
+const SignUp = page(() => import('./pages/auth/SignUp'))
+const ResetPassword = page(() => import('./pages/auth/ResetPassword'))
+const Home = page(() => import('./pages/home'))
+const Labels = page(() => import('./pages/labels'))
+const Assets = page(() => import('./pages/assets'))
+// a version is opened from the datasets page: its browser's chunk is fetched while the user looks
+const Datasets = page(async () => {
+  const m = await import('./pages/datasets')
+  whenIdle(() => void Assets.preload().catch(() => undefined))
+  return m
+})
+const ImportWizard = page(() => import('./pages/datasets/ImportWizard'))
+const Models = page(() => import('./pages/models'))
+const ModelDetail = page(() => import('./pages/models/ModelDetail'))
+const TrainForm = page(() => import('./pages/models/TrainForm'))
+const ModelTaskForm = page(() => import('./pages/models/ModelTaskForm'))
+const Iterations = page(() => import('./pages/iterations'))
+const Tasks = page(() => import('./pages/tasks'))
+const AdminImages = page(() => import('./pages/admin/Images'))
+const AdminUsers = page(() => import('./pages/admin/Users'))
+const Profile = page(() => import('./pages/profile'))
 
 const queryClient = new QueryClient({
   defaultOptions: {
@@ -38,6 +45,20 @@ const queryClient = new QueryClient({
     },
   },
 })
+
+/**
+ * The asset browser opened by its address: its chunk, the version and its first page of assets are
+ * requested now, while the app renders its first frame, rather than after the page's chunk arrived and
+ * rendered (they were the last links of a chain that kept the first thumbnails ~0.5 s later).
+ */
+function warmStart(pathname: string): void {
+  const did = Number(matchPath('/projects/:pid/datasets/:did', pathname)?.params.did)
+  if (!Number.isInteger(did) || !getTokens()) return
+  void Assets.preload().catch(() => undefined) // the page itself reports a failure
+  void queryClient.prefetchQuery(datasetQuery(did))
+  void queryClient.prefetchQuery(assetPageQuery(did, NO_FILTERS, 0))
+}
+warmStart(window.location.pathname)
 
 /** A 401 anywhere: forget the tokens and go to sign-in, coming back here after. */
 function UnauthorizedRedirect() {
@@ -74,10 +95,11 @@ function Guard({ need, children }: { need: 'canAdmin' | 'canManageUsers'; childr
   return <>{children}</>
 }
 
+/** The language's antd locale, and the theme (its styles are antd/dist/antd.css, loaded by main.tsx). */
 function Localized({ children }: { children: ReactNode }) {
   const { i18n } = useTranslation()
   return (
-    <ConfigProvider locale={i18n.language === 'zh' ? zhCN : enUS} theme={{ token: { colorPrimary: '#1d6fdc' } }}>
+    <ConfigProvider locale={i18n.language === 'zh' ? zhCN : enUS} theme={{ token: { colorPrimary: '#1d6fdc' }, zeroRuntime: true }}>
       <AntApp>{children}</AntApp>
     </ConfigProvider>
   )

@@ -93,8 +93,9 @@ async def asset_media(
     ``<img src>`` loads it and the browser caches it: 404 for a token that is not the version's, 401
     once it expired (a new page of assets carries a new one)."""
     found, media_type = await service.signed_media(database, settings, cache, dataset_id, asset_id, t, size)
-    if isinstance(found, bytes):
-        return Response(found, media_type=media_type, headers=_IMMUTABLE)
+    if isinstance(found, bytes):  # assets are stored by content: the id and size name the bytes
+        etag = f'"{asset_id}-{size or "full"}"'
+        return Response(found, media_type=media_type, headers={**_IMMUTABLE, "ETag": etag})
     return FileResponse(found, media_type=media_type, headers=_IMMUTABLE)
 
 

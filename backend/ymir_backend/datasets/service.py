@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ymir_backend.datasets.schemas import (
@@ -29,6 +29,8 @@ from ymir_backend.models import DatasetGroup, DatasetVersion, Project, Task, Use
 from ymir_backend.schemas import Page
 from ymir_backend.services.access import project_access, version_of
 from ymir_backend.services.engine import Engine
+from ymir_backend.services.groups import group_named, next_version_num, project_groups
+from ymir_backend.services.pages import page, search_in
 from ymir_backend.tasks.service import TaskPlan, launch, new_task_id
 from ymir_controller.protocol import (
     EvaluateRequest,
@@ -51,19 +53,6 @@ def ready(dv: DatasetVersion) -> DatasetVersion:
     return dv
 
 
-def _group(db: Session, project: Project, name: str) -> DatasetGroup:
-    group = db.scalar(
-        select(DatasetGroup).where(
-            DatasetGroup.project_id == project.id, DatasetGroup.name == name, DatasetGroup.deleted.is_(False)
-        )
-    )
-    if group is None:
-        group = DatasetGroup(project_id=project.id, name=name)
-        db.add(group)
-        db.flush()
-    return group
-
-
 def group_name(db: Session, dv: DatasetVersion) -> str:
     """The name of the version's group."""
     group = db.get(DatasetGroup, dv.group_id)
@@ -75,15 +64,11 @@ def new_version(
     db: Session, project: Project, group_name: str, task_id: str, source_ids: list[int]
 ) -> DatasetVersion:
     """The version a task will fill, in ``group_name`` (created if new)."""
-    group = _group(db, project, group_name)
-    num = (
-        db.scalar(select(func.max(DatasetVersion.version_num)).where(DatasetVersion.group_id == group.id))
-        or 0
-    ) + 1
+    group = group_named(db, DatasetGroup, project, group_name)
     dv = DatasetVersion(
         group_id=group.id,
         project_id=project.id,
-        version_num=num,
+        version_num=next_version_num(db, DatasetVersion, group.id),
         rev=f"{group.branch}@{task_id}",
         task_id=None,
         source_ids=source_ids,
@@ -97,13 +82,7 @@ def new_version(
 def list_groups(db: Session, user: User, project_id: int) -> list[DatasetGroup]:
     """The project's dataset groups."""
     project_access(db, user, project_id)
-    return list(
-        db.scalars(
-            select(DatasetGroup)
-            .where(DatasetGroup.project_id == project_id, DatasetGroup.deleted.is_(False))
-            .order_by(DatasetGroup.id)
-        )
-    )
+    return project_groups(db, DatasetGroup, project_id)
 
 
 def list_versions(
@@ -125,11 +104,7 @@ def list_versions(
         q = q.where(DatasetVersion.group_id == group_id)
     if state:
         q = q.where(DatasetVersion.state == state)
-    total = db.scalar(select(func.count()).select_from(q.subquery())) or 0
-    rows = db.scalars(q.order_by(DatasetVersion.id.desc()).offset(offset).limit(limit))
-    return Page(
-        items=[DatasetVersionOut.model_validate(r) for r in rows], total=total, offset=offset, limit=limit
-    )
+    return page(db, q, order_by=DatasetVersion.id.desc(), out=DatasetVersionOut, offset=offset, limit=limit)
 
 
 def list_public(db: Session, *, search: str, offset: int, limit: int) -> Page[PublicDatasetOut]:
@@ -147,14 +122,7 @@ def list_public(db: Session, *, search: str, offset: int, limit: int) -> Page[Pu
         )
     )
     if search:
-        pattern = f"%{search.lower()}%"
-        q = q.where(
-            or_(
-                func.lower(DatasetGroup.name).like(pattern),
-                func.lower(Project.name).like(pattern),
-                func.lower(DatasetVersion.description).like(pattern),
-            )
-        )
+        q = q.where(search_in(search, DatasetGroup.name, Project.name, DatasetVersion.description))
     total = db.scalar(select(func.count()).select_from(q.subquery())) or 0
     rows = db.execute(q.order_by(DatasetVersion.id.desc()).offset(offset).limit(limit)).all()
     items = [
@@ -209,6 +177,12 @@ def _sources(db: Session, user: User, ids: list[int], project: Project) -> list[
         dv, _ = version_of(db, user, i, within=project)
         out.append(ready(dv))
     return out
+
+
+def _derived(db: Session, project: Project, src: DatasetVersion) -> tuple[str, DatasetVersion]:
+    """A new task id, and the version that task will fill in ``src``'s group."""
+    tid = new_task_id()
+    return tid, new_version(db, project, group_name(db, src), tid, [src.id])
 
 
 def _merge_inputs(
@@ -271,8 +245,7 @@ def filter_version(db: Session, engine: Engine, *, user: User, project_id: int, 
     """Keep assets by class, type or tag (a new version in the same group)."""
     project = project_access(db, user, project_id, write=True)
     (src,) = _sources(db, user, [body.dataset_id], project)
-    tid = new_task_id()
-    dv = new_version(db, project, group_name(db, src), tid, [src.id])
+    tid, dv = _derived(db, project, src)
     req = FilterRequest(
         repo=project.repo,
         dst_rev=dv.rev,
@@ -293,8 +266,7 @@ def sample(db: Session, engine: Engine, *, user: User, project_id: int, body: Sa
         raise ApiError(422, "invalid_request", "give exactly one of count and rate")
     project = project_access(db, user, project_id, write=True)
     (src,) = _sources(db, user, [body.dataset_id], project)
-    tid = new_task_id()
-    dv = new_version(db, project, group_name(db, src), tid, [src.id])
+    tid, dv = _derived(db, project, src)
     req = SamplingRequest(
         repo=project.repo,
         dst_rev=dv.rev,
@@ -377,8 +349,7 @@ def evaluate(db: Session, engine: Engine, *, user: User, dataset_id: int, body: 
     ready(dv)
     if not dv.gt_boxes or not dv.pred_boxes:
         raise ApiError(409, "nothing_to_evaluate", f"dataset {dv.id} needs both ground truth and predictions")
-    tid = new_task_id()
-    out = new_version(db, project, group_name(db, dv), tid, [dv.id])
+    tid, out = _derived(db, project, dv)
     req = EvaluateRequest(
         repo=project.repo,
         dst_rev=out.rev,

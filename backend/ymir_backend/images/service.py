@@ -3,7 +3,7 @@ runs."""
 
 from __future__ import annotations
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from mir.executors.runtime import executor_problem
@@ -13,6 +13,7 @@ from ymir_backend.images.schemas import ImageCopy, ImageIn, ImageUpdate
 from ymir_backend.models import ExecutorImage, User
 from ymir_backend.models.users import Role
 from ymir_backend.schemas import DB_INT_MAX
+from ymir_backend.services.pages import search_in
 
 BUILTIN = "ymir-executor"
 
@@ -25,13 +26,7 @@ def list_images(db: Session, user: User, *, search: str, public: bool | None) ->
     if public is not None:
         q = q.where(ExecutorImage.is_public.is_(public))
     if search:
-        pattern = f"%{search.lower()}%"
-        q = q.where(
-            or_(
-                func.lower(ExecutorImage.name).like(pattern),
-                func.lower(ExecutorImage.description).like(pattern),
-            )
-        )
+        q = q.where(search_in(search, ExecutorImage.name, ExecutorImage.description))
     return list(db.scalars(q.order_by(ExecutorImage.id)))
 
 

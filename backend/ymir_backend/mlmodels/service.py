@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from fastapi import Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ymir_backend.datasets.service import group_name, new_version, ready
@@ -30,6 +30,8 @@ from ymir_backend.schemas import Page
 from ymir_backend.services import evaluations
 from ymir_backend.services.access import model_of, project_access, version_of
 from ymir_backend.services.engine import Engine
+from ymir_backend.services.groups import group_named, next_version_num, project_groups
+from ymir_backend.services.pages import page
 from ymir_backend.services.uploads import form_text, read_small_upload, receive_upload
 from ymir_backend.tasks.service import TaskPlan, launch, new_task_id
 from ymir_controller.protocol import (
@@ -50,18 +52,8 @@ def ready_model(mv: ModelVersion) -> ModelVersion:
 
 def new_model(db: Session, project: Project, group_name: str, task_id: str) -> ModelVersion:
     """The model version a task will fill, in ``group_name`` (created if new)."""
-    group = db.scalar(
-        select(ModelGroup).where(
-            ModelGroup.project_id == project.id, ModelGroup.name == group_name, ModelGroup.deleted.is_(False)
-        )
-    )
-    if group is None:
-        group = ModelGroup(project_id=project.id, name=group_name)
-        db.add(group)
-        db.flush()
-    num = (
-        db.scalar(select(func.max(ModelVersion.version_num)).where(ModelVersion.group_id == group.id)) or 0
-    ) + 1
+    group = group_named(db, ModelGroup, project, group_name)
+    num = next_version_num(db, ModelVersion, group.id)
     mv = ModelVersion(group_id=group.id, project_id=project.id, version_num=num, task_id=None)
     db.add(mv)
     db.flush()
@@ -290,13 +282,7 @@ async def verify(
 def list_groups(db: Session, user: User, project_id: int) -> list[ModelGroup]:
     """The project's model groups."""
     project_access(db, user, project_id)
-    return list(
-        db.scalars(
-            select(ModelGroup)
-            .where(ModelGroup.project_id == project_id, ModelGroup.deleted.is_(False))
-            .order_by(ModelGroup.id)
-        )
-    )
+    return project_groups(db, ModelGroup, project_id)
 
 
 def list_models(
@@ -307,11 +293,7 @@ def list_models(
     q = select(ModelVersion).where(ModelVersion.project_id == project_id, ModelVersion.deleted.is_(False))
     if state:
         q = q.where(ModelVersion.state == state)
-    total = db.scalar(select(func.count()).select_from(q.subquery())) or 0
-    rows = db.scalars(q.order_by(ModelVersion.id.desc()).offset(offset).limit(limit))
-    return Page(
-        items=[ModelVersionOut.model_validate(r) for r in rows], total=total, offset=offset, limit=limit
-    )
+    return page(db, q, order_by=ModelVersion.id.desc(), out=ModelVersionOut, offset=offset, limit=limit)
 
 
 def get_model(db: Session, user: User, model_id: int) -> ModelVersion:

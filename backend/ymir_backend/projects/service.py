@@ -3,7 +3,7 @@ them with other users as viewers or editors."""
 
 from __future__ import annotations
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from ymir_backend.config import BackendSettings
@@ -13,6 +13,7 @@ from ymir_backend.models.users import Role
 from ymir_backend.projects.schemas import MemberIn, ProjectIn, ProjectOut, ProjectUpdate
 from ymir_backend.schemas import Page
 from ymir_backend.services.access import model_of, project_access, version_of
+from ymir_backend.services.pages import page
 from ymir_backend.services.repos import check_labels_fit, project_labels, resolve_classes
 
 
@@ -34,9 +35,7 @@ def list_projects(db: Session, user: User, *, offset: int, limit: int) -> Page[P
     q = select(Project).where(Project.deleted.is_(False))
     if user.role != Role.SUPER_ADMIN:
         q = q.where(or_(Project.owner_id == user.id, Project.id.in_(shared)))
-    total = db.scalar(select(func.count()).select_from(q.subquery())) or 0
-    rows = db.scalars(q.order_by(Project.id.desc()).offset(offset).limit(limit))
-    return Page(items=[ProjectOut.model_validate(p) for p in rows], total=total, offset=offset, limit=limit)
+    return page(db, q, order_by=Project.id.desc(), out=ProjectOut, offset=offset, limit=limit)
 
 
 def get_project(db: Session, user: User, project_id: int) -> Project:

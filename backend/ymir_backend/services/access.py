@@ -10,6 +10,7 @@ their downloads resolve to 404 too.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -18,6 +19,8 @@ from ymir_backend.errors import ApiError, forbidden, not_found
 from ymir_backend.models import DatasetVersion, Iteration, ModelVersion, Project, ProjectMember, Task, User
 from ymir_backend.models.users import Role
 from ymir_backend.schemas import DB_INT_MAX
+
+R = TypeVar("R", DatasetVersion, ModelVersion)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,24 +72,28 @@ def _through_project(
     return project
 
 
+def _project_row(
+    db: Session, user: User, kind: type[R], what: str, ident: int, *, write: bool, within: Project | None
+) -> tuple[R, Project]:
+    """A not-deleted row of ``kind`` (a dataset or model version) through its project's access rules."""
+    row = db.get(kind, ident) if _in_range(ident) else None
+    if row is None or row.deleted:
+        raise not_found(what, ident)
+    return row, _through_project(db, user, what, ident, row.project_id, write=write, within=within)
+
+
 def version_of(
     db: Session, user: User, version_id: int, *, write: bool = False, within: Project | None = None
 ) -> tuple[DatasetVersion, Project]:
     """A dataset version the user may see (or change); with ``within``, one of that project."""
-    dv = db.get(DatasetVersion, version_id) if _in_range(version_id) else None
-    if dv is None or dv.deleted:
-        raise not_found("dataset", version_id)
-    return dv, _through_project(db, user, "dataset", version_id, dv.project_id, write=write, within=within)
+    return _project_row(db, user, DatasetVersion, "dataset", version_id, write=write, within=within)
 
 
 def model_of(
     db: Session, user: User, model_id: int, *, write: bool = False, within: Project | None = None
 ) -> tuple[ModelVersion, Project]:
     """A model version the user may see (or change); with ``within``, one of that project."""
-    mv = db.get(ModelVersion, model_id) if _in_range(model_id) else None
-    if mv is None or mv.deleted:
-        raise not_found("model", model_id)
-    return mv, _through_project(db, user, "model", model_id, mv.project_id, write=write, within=within)
+    return _project_row(db, user, ModelVersion, "model", model_id, write=write, within=within)
 
 
 def iteration_of(

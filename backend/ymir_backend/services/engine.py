@@ -3,6 +3,7 @@ never its tasks): send requests, read results and progress from the result backe
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from celery import Celery
@@ -26,6 +27,7 @@ class Engine:
 
     def __init__(self, settings: BackendSettings) -> None:
         self.settings = settings
+        self.on_version_ready: Callable[[int, str], None] | None = None
         self.app = Celery("ymir-backend")
         self.app.conf.update(
             celery_client_config(
@@ -35,6 +37,12 @@ class Engine:
                 key_prefix=settings.redis_key_prefix,
             )
         )
+
+    def version_ready(self, project_id: int, rev: str) -> None:
+        """A task's dataset version became ready (stored once, by whichever process claimed the result):
+        ``on_version_ready`` (the API loads it for browsing) hears of it."""
+        if self.on_version_ready is not None:
+            self.on_version_ready(project_id, rev)
 
     def send(self, request: BaseModel, task_id: str) -> None:
         """Queue ``request`` under ``task_id``."""

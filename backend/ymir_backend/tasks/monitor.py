@@ -35,8 +35,6 @@ from ymir_backend.services.engine import Engine
 from ymir_backend.services.repos import adopt_classes
 from ymir_controller.protocol import Progress, TaskRequest, TaskResult
 
-RETRYABLE = ("failed", "cancelled", "lost")
-
 log = logging.getLogger(__name__)
 
 
@@ -48,12 +46,15 @@ def _stats(side: dict[str, Any]) -> dict[str, Any]:
     return {name: {"images": c["images"], "boxes": c["boxes"]} for name, c in side.items()}
 
 
-def store_result(db: Session, task: Task, result: TaskResult) -> None:
-    """Fill the versions a finished task was creating (called once per task)."""
+def store_result(db: Session, task: Task, result: TaskResult) -> list[tuple[int, str]]:
+    """Fill the versions a finished task was creating (called once per task); returns the dataset
+    versions it made ready, as (project id, rev)."""
     ok = result.state == "done"
+    ready: list[tuple[int, str]] = []
     for dv in db.scalars(select(DatasetVersion).where(DatasetVersion.task_id == task.id)):
         if ok and result.version is not None:
             v = result.version
+            ready.append((dv.project_id, dv.rev))
             dv.state = "ready"
             dv.asset_count = v.assets
             dv.tvt = dict(v.tvt)
@@ -96,6 +97,7 @@ def store_result(db: Session, task: Task, result: TaskResult) -> None:
             iteration = db.get(Iteration, step.iteration_id)
             if iteration is not None:
                 iteration.state = "done"
+    return ready
 
 
 def apply_status(db: Session, engine: Engine, task: Task) -> None:
@@ -127,10 +129,13 @@ def apply_status(db: Session, engine: Engine, task: Task) -> None:
     task.error = _api_error(result, task.kind)
     task.percent = 1.0 if result.state == "done" else task.percent
     task.finished_at = now()
-    store_result(db, task, result)
+    ready = store_result(db, task, result)
     if task.state == "failed" or task.state == "cancelled":
         _fail_versions(db, task)
+        ready = []
     db.commit()
+    for project_id, rev in ready:
+        engine.version_ready(project_id, rev)
     lifecycle.release_upload(db, settings_of(engine), task)
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydantic import BaseModel, TypeAdapter
-from sqlalchemy import func, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -34,6 +34,7 @@ from ymir_backend.schemas import Page
 from ymir_backend.services import lifecycle
 from ymir_backend.services.access import project_access, task_of
 from ymir_backend.services.engine import Engine
+from ymir_backend.services.pages import page
 from ymir_backend.services.repos import project_labels
 from ymir_backend.tasks.monitor import apply_status, claim, now
 from ymir_backend.tasks.schemas import TaskOut
@@ -111,9 +112,7 @@ def list_tasks(
         q = q.where(Task.user_id == user.id, or_(Task.project_id.is_(None), Task.project_id.in_(visible)))
     if state:
         q = q.where(Task.state == state)
-    total = db.scalar(select(func.count()).select_from(q.subquery())) or 0
-    rows = db.scalars(q.order_by(Task.created_at.desc()).offset(offset).limit(limit))
-    return Page(items=[TaskOut.model_validate(t) for t in rows], total=total, offset=offset, limit=limit)
+    return page(db, q, order_by=Task.created_at.desc(), out=TaskOut, offset=offset, limit=limit)
 
 
 def get_task(db: Session, engine: Engine, user: User, task_id: str) -> Task:

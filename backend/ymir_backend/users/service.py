@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ymir_backend.auth.service import end_sessions
@@ -14,6 +14,7 @@ from ymir_backend.models import ApiToken, User
 from ymir_backend.models.users import Role
 from ymir_backend.schemas import Page
 from ymir_backend.security import make_token, new_api_token
+from ymir_backend.services.pages import page
 from ymir_backend.users.schemas import ApiTokenIn, ApiTokenOut, UserAdminUpdate, UserOut
 
 
@@ -47,9 +48,7 @@ def list_users(db: Session, *, state: str | None, offset: int, limit: int) -> Pa
     q = select(User)
     if state:
         q = q.where(User.state == state)
-    total = db.scalar(select(func.count()).select_from(q.subquery())) or 0
-    rows = db.scalars(q.order_by(User.id).offset(offset).limit(limit))
-    return Page(items=[UserOut.model_validate(u) for u in rows], total=total, offset=offset, limit=limit)
+    return page(db, q, order_by=User.id.asc(), out=UserOut, offset=offset, limit=limit)
 
 
 def update_user(db: Session, admin: User, user_id: int, body: UserAdminUpdate) -> User:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from mir.cli.repo_cmds import Sub, _add, _root
 from mir.errors import InvalidArgsError
@@ -38,6 +39,11 @@ def _common_write(p: argparse.ArgumentParser, *, src: bool = True) -> None:
     p.add_argument("--dst-rev", required=True, help="new version, written branch@task_id")
     p.add_argument("-w", "--work-dir", help="work directory (accepted for YMIR compatibility)")
     p.add_argument("--user", default="", help="who runs the task (recorded in the commit)")
+
+
+def _write_args(args: argparse.Namespace) -> dict[str, Any]:
+    """What ``_common_write`` (with ``--src-revs``) declared, as an op's keywords."""
+    return {"root": _root(args), "src_revs": args.src_revs, "dst": args.dst_rev, "user": args.user}
 
 
 # -- import -------------------------------------------------------------------------------------
@@ -133,19 +139,17 @@ def add_import(sub: Sub, parent: argparse.ArgumentParser) -> None:
 def _merge(args: argparse.Namespace) -> int:
     from mir.ops import merge
 
-    c = merge.merge(
-        root=_root(args),
-        src_revs=args.src_revs,
-        dst=args.dst_rev,
-        ex_src_revs=args.ex_src_revs or "",
-        strategy=args.strategy,
-        user=args.user,
-    )
+    c = merge.merge(**_write_args(args), **_merge_args(args))
     print(
         f"merged into {c.tag}: {c.stats['assets']} assets, {c.stats['gt']['boxes']} gt boxes, "
         f"{c.stats['pred']['boxes']} pred boxes"
     )
     return 0
+
+
+def _merge_args(args: argparse.Namespace) -> dict[str, Any]:
+    """What ``_merge_flags`` declared, as an op's keywords."""
+    return {"ex_src_revs": args.ex_src_revs or "", "strategy": args.strategy}
 
 
 def _merge_flags(p: argparse.ArgumentParser) -> None:
@@ -190,21 +194,22 @@ def _filter_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ex-tags", default="", help="drop assets with any of these image tags")
 
 
+def _filter_args(args: argparse.Namespace) -> dict[str, Any]:
+    """What ``_filter_flags`` declared, as an op's keywords."""
+    return {
+        "include": args.cis,
+        "exclude": args.ex_cis,
+        "anno_src": args.filter_anno_src,
+        "tvt": args.tvt,
+        "tags": args.tags,
+        "ex_tags": args.ex_tags,
+    }
+
+
 def _filter(args: argparse.Namespace) -> int:
     from mir.ops import filtering
 
-    c = filtering.filter_dataset(
-        root=_root(args),
-        src_revs=args.src_revs,
-        dst=args.dst_rev,
-        include=args.cis,
-        exclude=args.ex_cis,
-        anno_src=args.filter_anno_src,
-        tvt=args.tvt,
-        tags=args.tags,
-        ex_tags=args.ex_tags,
-        user=args.user,
-    )
+    c = filtering.filter_dataset(**_write_args(args), **_filter_args(args))
     print(f"filtered into {c.tag}: {c.stats['assets']} assets kept")
     return 0
 
@@ -229,18 +234,15 @@ def _sample_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same sample)")
 
 
+def _sample_args(args: argparse.Namespace) -> dict[str, Any]:
+    """What ``_sample_flags`` declared, as an op's keywords."""
+    return {"count": args.count, "rate": args.rate, "seed": args.seed}
+
+
 def _sampling(args: argparse.Namespace) -> int:
     from mir.ops import filtering
 
-    c = filtering.sampling(
-        root=_root(args),
-        src_revs=args.src_revs,
-        dst=args.dst_rev,
-        count=args.count,
-        rate=args.rate,
-        seed=args.seed,
-        user=args.user,
-    )
+    c = filtering.sampling(**_write_args(args), **_sample_args(args))
     print(f"sampled into {c.tag}: {c.stats['assets']} assets")
     return 0
 
@@ -261,23 +263,7 @@ def add_sampling(sub: Sub, parent: argparse.ArgumentParser) -> None:
 def _fuse(args: argparse.Namespace) -> int:
     from mir.ops import filtering
 
-    c = filtering.fuse(
-        root=_root(args),
-        src_revs=args.src_revs,
-        dst=args.dst_rev,
-        ex_src_revs=args.ex_src_revs or "",
-        strategy=args.strategy,
-        include=args.cis,
-        exclude=args.ex_cis,
-        anno_src=args.filter_anno_src,
-        tvt=args.tvt,
-        tags=args.tags,
-        ex_tags=args.ex_tags,
-        count=args.count,
-        rate=args.rate,
-        seed=args.seed,
-        user=args.user,
-    )
+    c = filtering.fuse(**_write_args(args), **_merge_args(args), **_filter_args(args), **_sample_args(args))
     print(f"fused into {c.tag}: {c.stats['assets']} assets")
     return 0
 
@@ -303,14 +289,11 @@ def _copy(args: argparse.Namespace) -> int:
 
     strategy: copying.CopyStrategy = "ignore" if args.ignore_unknown_types else args.unknown_types_strategy
     c = copying.copy_dataset(
-        root=_root(args),
+        **_write_args(args),
         src_root=Path(args.src_root).expanduser().absolute(),
-        src_revs=args.src_revs,
-        dst=args.dst_rev,
         src_label_file=_path(args.src_user_label_file),
         unknown_types_strategy=strategy,
         drop_annotations=args.drop_annotations,
-        user=args.user,
     )
     print(f"copied into {c.tag}: {c.stats['assets']} assets")
     return 0
@@ -399,13 +382,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     from mir.ops import evaluate
 
     commit, result = evaluate.evaluate_dataset(
-        root=_root(args),
-        src_revs=args.src_revs,
-        dst=args.dst_rev,
-        class_names=args.class_names or "",
-        conf_thr=args.conf_thr,
-        iou_thr=args.iou_thr,
-        user=args.user,
+        **_write_args(args), class_names=args.class_names or "", conf_thr=args.conf_thr, iou_thr=args.iou_thr
     )
     print(f"evaluated into {commit.tag}: map50_95 {result['map50_95']:.4f}  map50 {result['map50']:.4f}")
     for cid, c in result["per_class"].items():

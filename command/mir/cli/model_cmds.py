@@ -8,7 +8,7 @@ import json
 import os
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mir.cli.repo_cmds import Sub, _add, _root
 from mir.errors import InvalidArgsError
@@ -68,18 +68,25 @@ def _task_flags(p: argparse.ArgumentParser, *, model: bool) -> None:
         )
 
 
+def _task_args(args: argparse.Namespace) -> dict[str, Any]:
+    """What ``_task_flags`` declared (less ``--model-hash``), as an op's keywords."""
+    return {
+        "root": _root(args),
+        "src_revs": args.src_revs,
+        "dst": args.dst_rev,
+        "options": _options(args),
+        "task_config_file": Path(args.task_config_file) if args.task_config_file else None,
+        "strategy": args.strategy,
+    }
+
+
 def _train(args: argparse.Namespace) -> int:
     from mir.ops import training
 
     report = training.train(
-        root=_root(args),
-        src_revs=args.src_revs,
-        dst=args.dst_rev,
-        options=_options(args),
-        task_config_file=Path(args.task_config_file) if args.task_config_file else None,
+        **_task_args(args),
         pretrained=args.model_hash,
         class_names=args.class_names or "",
-        strategy=args.strategy,
         unlabeled_revs=args.unlabeled_revs or "",
     )
     m = report.metrics
@@ -119,16 +126,11 @@ def _mining(args: argparse.Namespace) -> int:
     from mir.ops import mining
 
     report = mining.mine(
-        root=_root(args),
-        src_revs=args.src_revs,
-        dst=args.dst_rev,
+        **_task_args(args),
         model=args.model_hash,
-        options=_options(args),
         topk=args.topk,
         add_prediction=args.add_prediction,
-        task_config_file=Path(args.task_config_file) if args.task_config_file else None,
         algorithm=args.mining_algorithm,
-        strategy=args.strategy,
     )
     print(
         f"mined {report.selected} of {report.candidates} assets into {report.commit.tag}"
@@ -159,15 +161,7 @@ def add_mining(sub: Sub, parent: argparse.ArgumentParser) -> None:
 def _infer(args: argparse.Namespace) -> int:
     from mir.ops import mining
 
-    report = mining.infer(
-        root=_root(args),
-        src_revs=args.src_revs,
-        dst=args.dst_rev,
-        model=args.model_hash,
-        options=_options(args),
-        task_config_file=Path(args.task_config_file) if args.task_config_file else None,
-        strategy=args.strategy,
-    )
+    report = mining.infer(**_task_args(args), model=args.model_hash)
     print(f"predicted {report.predictions} boxes on {report.selected} assets into {report.commit.tag}")
     return 0
 

@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from mir.errors import InputFileError
-from mir.formats.base import MapFn
+from mir.formats.base import MapFn, ReadResult
 from mir.store import schema
 
 Tags = list[tuple[str, str]]
@@ -131,6 +131,20 @@ class BoxColumns:
             ],
             schema=CHUNK_SCHEMA,
         )
+
+
+def read_result(
+    chunks: Sequence[pa.Table], *, unmatched: Sequence[str], source: Path, declared: list[str] | None = None
+) -> ReadResult:
+    """What a reader of one annotation file per image found: its chunk tables as boxes and image tags,
+    the ``declared`` class names, and a warning naming the files that match no image."""
+    boxes, image_tags = split_chunks(chunks)
+    return ReadResult(
+        boxes=boxes,
+        image_tags=image_tags,
+        declared_classes=declared or [],
+        warnings=unmatched_warning(unmatched, source),
+    )
 
 
 def split_chunks(chunks: Sequence[pa.Table]) -> tuple[pa.Table, pa.Table]:
@@ -336,6 +350,25 @@ def annotation_path(out_dir: Path, asset_id: str, suffix: str, stem: str | None)
     """``out_dir/<stem><suffix>`` next to an image kept under its original name, else the sharded
     ``out_dir/<asset_id[-2:]>/<asset_id><suffix>``."""
     return out_dir / f"{stem}{suffix}" if stem else shard_path(out_dir, asset_id, suffix)
+
+
+def write_class_list(path: Path, names: Sequence[str]) -> None:
+    """Write class names one a line (``classes.txt``: line 1 = class 0), as ``read_class_list`` reads."""
+    path.write_text("".join(f"{n}\n" for n in names), encoding="utf-8")
+
+
+def write_per_asset(
+    assets: pa.Table, lines: dict[str, list[str]], path_of: Callable[[str, str | None], Path]
+) -> dict[str, str]:
+    """Write one text file per asset (empty for an asset without ``lines``) at ``path_of(asset_id,
+    file stem)``; return ``{asset_id: path}`` for the export's index."""
+    written: dict[str, str] = {}
+    for asset_id, stem in zip(assets.column("asset_id").to_pylist(), file_stems(assets), strict=True):
+        path = path_of(asset_id, stem)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join(lines.get(asset_id, ())), encoding="utf-8")
+        written[asset_id] = str(path)
+    return written
 
 
 def locate_json(source: Path, default_name: str, fmt: str) -> Path:

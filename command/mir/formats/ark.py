@@ -52,15 +52,8 @@ def read(
         common.shard_dirs(source), SUFFIX, stems, skip=frozenset(CLASS_FILES)
     )
     parse = functools.partial(parse_chunk, class_names=tuple(class_names))
-    boxes, image_tags = common.split_chunks(
-        common.run_chunks(parse, [found[s] for s in sorted(found)], map_fn)
-    )
-    return ReadResult(
-        boxes=boxes,
-        image_tags=image_tags,
-        declared_classes=class_names,
-        warnings=common.unmatched_warning(unmatched, source),
-    )
+    chunks = common.run_chunks(parse, [found[s] for s in sorted(found)], map_fn)
+    return common.read_result(chunks, unmatched=unmatched, source=source, declared=class_names)
 
 
 def read_class_names(source: Path) -> list[str]:
@@ -119,16 +112,12 @@ def write(selection: ExportSelection, out_dir: Path) -> dict[str, str]:
     """Write ``out_dir/<asset_id[-2:]>/<asset_id>.txt`` for every asset (empty without boxes), and
     ``out_dir/classes.txt``."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / CLASS_FILES[0]).write_text("".join(f"{n}\n" for n in selection.class_names), encoding="utf-8")
-    lines = _lines(selection.boxes)
-    written: dict[str, str] = {}
-    stems = common.file_stems(selection.assets)
-    for asset_id, stem in zip(selection.assets.column("asset_id").to_pylist(), stems, strict=True):
-        path = common.annotation_path(out_dir, asset_id, SUFFIX, stem)
-        path.parent.mkdir(exist_ok=True)
-        path.write_text("".join(lines.get(asset_id, ())), encoding="utf-8")
-        written[asset_id] = str(path)
-    return written
+    common.write_class_list(out_dir / CLASS_FILES[0], selection.class_names)
+    return common.write_per_asset(
+        selection.assets,
+        _lines(selection.boxes),
+        lambda asset_id, stem: common.annotation_path(out_dir, asset_id, SUFFIX, stem),
+    )
 
 
 def _lines(boxes: pa.Table) -> dict[str, list[str]]:

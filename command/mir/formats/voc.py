@@ -50,10 +50,8 @@ def read(
         )
     found, unmatched = common.find_by_stem(common.shard_dirs(source), SUFFIX, stems)
     paths = [found[stem] for stem in sorted(found)]
-    boxes, image_tags = common.split_chunks(common.run_chunks(parse_chunk, paths, map_fn))
-    return ReadResult(
-        boxes=boxes, image_tags=image_tags, warnings=common.unmatched_warning(unmatched, source)
-    )
+    chunks = common.run_chunks(parse_chunk, paths, map_fn)
+    return common.read_result(chunks, unmatched=unmatched, source=source)
 
 
 def parse_chunk(paths: list[str]) -> pa.Table:

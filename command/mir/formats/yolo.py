@@ -74,13 +74,8 @@ def read(
             )
         items.append(f"{found[stem]}\t{size[0]}\t{size[1]}")
     parse = functools.partial(parse_chunk, class_names=tuple(class_names))
-    boxes, image_tags = common.split_chunks(common.run_chunks(parse, items, map_fn))
-    return ReadResult(
-        boxes=boxes,
-        image_tags=image_tags,
-        declared_classes=class_names,
-        warnings=common.unmatched_warning(unmatched, source),
-    )
+    chunks = common.run_chunks(parse, items, map_fn)
+    return common.read_result(chunks, unmatched=unmatched, source=source, declared=class_names)
 
 
 def read_class_names(source: Path) -> list[str]:
@@ -212,21 +207,15 @@ def write(selection: ExportSelection, out_dir: Path) -> dict[str, str]:
     Values are ``%.6f`` fractions of the image size; a 6th field holds the score where ``score >= 0``.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / CLASSES_FILE).write_text("".join(f"{n}\n" for n in selection.class_names), encoding="utf-8")
+    common.write_class_list(out_dir / CLASSES_FILE, selection.class_names)
     data = {"nc": len(selection.class_names), "names": list(selection.class_names)}
     (out_dir / DATA_YAML).write_text(
         yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8"
     )
     labels = out_dir / LABELS_DIR
-    labels.mkdir(exist_ok=True)
-    lines = _lines(selection)
-    written: dict[str, str] = {}
-    stems = common.file_stems(selection.assets)
-    for asset_id, stem in zip(selection.assets.column("asset_id").to_pylist(), stems, strict=True):
-        path = labels / f"{stem or asset_id}{SUFFIX}"
-        path.write_text("".join(lines.get(asset_id, ())), encoding="utf-8")
-        written[asset_id] = str(path)
-    return written
+    return common.write_per_asset(
+        selection.assets, _lines(selection), lambda asset_id, stem: labels / f"{stem or asset_id}{SUFFIX}"
+    )
 
 
 def _lines(selection: ExportSelection) -> dict[str, list[str]]:

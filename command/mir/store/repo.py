@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mir.atomic import write_atomic
 from mir.errors import InvalidArgsError, NotARepositoryError, RevisionExistsError, RevisionNotFoundError
 from mir.labels import Labels, load_labels, merge_csv_labels
 from mir.revs import Rev, check_name
@@ -336,7 +337,7 @@ class Repo:
                 _write_json(self.mir / "refs.json", new_refs, atomic_in=self.mir / "tmp")
                 published = True
                 pending.unlink()
-                _write_text_atomic(self.mir / "HEAD", dst.branch + "\n", self.mir / "tmp")
+                write_atomic(self.mir / "HEAD", dst.branch + "\n", tmp_dir=self.mir / "tmp")
             finally:
                 if not published:
                     shutil.rmtree(staging, ignore_errors=True)
@@ -381,7 +382,7 @@ class Repo:
         if branch not in self.refs()["branches"]:
             raise RevisionNotFoundError(branch, sorted(self.refs()["branches"]))
         with self.locked():
-            _write_text_atomic(self.mir / "HEAD", branch + "\n", self.mir / "tmp")
+            write_atomic(self.mir / "HEAD", branch + "\n", tmp_dir=self.mir / "tmp")
 
     def save_labels(self, labels: Labels) -> None:
         """Write the label file under the lock."""
@@ -405,20 +406,7 @@ def _write_json(path: Path, data: Any, *, atomic_in: Path | None = None) -> None
             f.flush()
             os.fsync(f.fileno())
         return
-    _write_text_atomic(path, text, atomic_in)
-
-
-def _write_text_atomic(path: Path, text: str, tmp_dir: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=tmp_dir, prefix=path.name + ".")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, text, tmp_dir=atomic_in)
 
 
 def _restore(path: Path, data: bytes) -> None:

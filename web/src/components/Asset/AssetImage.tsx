@@ -1,6 +1,6 @@
 import type { CSSProperties } from 'react'
 import { AuthedImage } from './AuthedImage'
-import { mediaUrl } from './media'
+import { cancelOnRemove, mediaUrl } from './media'
 
 /**
  * An asset's image or thumbnail. With the version's media token (from its asset pages) it is a plain
@@ -15,16 +15,21 @@ export function AssetImage(props: {
   style?: CSSProperties
   alt?: string
   testId?: string
+  onLoad?: () => void
+  /** stop loading when the image leaves the page (grid thumbnails scrolled away) */
+  cancelable?: boolean
 }) {
   const { datasetId, assetId, size, token } = props
   if (!token) return <AuthedImage datasetId={datasetId} assetId={assetId} size={size} style={props.style} alt={props.alt} />
   return (
     <img
+      ref={props.cancelable ? cancelOnRemove : undefined}
       src={mediaUrl(datasetId, assetId, size, token)}
       alt={props.alt ?? assetId}
       style={props.style}
       draggable={false}
       decoding="async"
+      onLoad={props.onLoad}
       data-testid={props.testId ?? 'asset-image'}
     />
   )

@@ -2,6 +2,7 @@ import { memo, useEffect, useMemo, useRef, useState } from 'react'
 import { useVirtualizer } from '@tanstack/react-virtual'
 import { BoxCanvas } from '../../components/Asset/BoxCanvas'
 import { fitView, visibleBoxes, type DrawnBox } from '../../components/Asset/boxes'
+import { isFastScroll } from '../../components/Asset/media'
 import { usePagedAssets, type Asset, type AssetFilters, type AssetPage } from './paging'
 import { CELL, SIDE, Thumb } from './Thumb'
 
@@ -9,6 +10,8 @@ const NO_CLASSES = new Set<string>()
 const ALL = { showGt: true, showPred: true, minScore: 0, hiddenClasses: NO_CLASSES }
 const GAP = 4
 const SAME = { scale: 1, x: 0, y: 0 }
+/** how long after the last fast scroll event the rows on screen get their images and boxes */
+const SETTLE_MS = 100
 
 /**
  * The virtualised grid: rows of as many CELL-wide thumbnails as fit, only the rows on screen rendered and
@@ -17,6 +20,12 @@ const SAME = { scale: 1, x: 0, y: 0 }
  * scrolls with them, keeps its size (one backing store, one layer) and is redrawn only when the rendered
  * rows change — a canvas per thumbnail or per row made the browser allocate, composite and collect a
  * backing store for every row scrolled in.
+ *
+ * Rows that fly past (a fast scroll: a fling, a dragged scrollbar) are empty tiles: no image requested,
+ * the canvas not redrawn (it keeps the boxes of the rows it had, which scroll with it); they fill in
+ * once the scroll slows or stops for SETTLE_MS. Requesting every thumbnail passed on the way queued
+ * them ahead of the screen the user stopped on (an <img> removed from the page keeps its request), and
+ * redrawing and uploading the canvas every frame was most of a frame's work.
  */
 export const Grid = memo(function Grid(props: {
   datasetId: number
@@ -36,6 +45,30 @@ export const Grid = memo(function Grid(props: {
     const ro = new ResizeObserver(() => setWidth(el.clientWidth))
     ro.observe(el)
     return () => ro.disconnect()
+  }, [])
+  const [still, setStill] = useState(true)
+  useEffect(() => {
+    const el = scroller.current
+    if (!el) return
+    let y = el.scrollTop
+    let at = performance.now()
+    let timer: number | undefined
+    const onScroll = () => {
+      const now = performance.now()
+      const fast = isFastScroll(el.scrollTop - y, now - at)
+      y = el.scrollTop
+      at = now
+      window.clearTimeout(timer)
+      if (fast) {
+        setStill(false)
+        timer = window.setTimeout(() => setStill(true), SETTLE_MS)
+      } else setStill(true)
+    }
+    el.addEventListener('scroll', onScroll, { passive: true })
+    return () => {
+      el.removeEventListener('scroll', onScroll)
+      window.clearTimeout(timer)
+    }
   }, [])
   const columns = Math.max(1, Math.floor(width / CELL))
   const rows = useVirtualizer({
@@ -57,23 +90,28 @@ export const Grid = memo(function Grid(props: {
 
   const top = virtualRows[0]?.start ?? 0
   const height = virtualRows.length ? virtualRows[virtualRows.length - 1]!.end - top : 0
-  const boxes = useMemo(() => {
-    const out: DrawnBox[] = []
-    for (let r = firstRow; r <= lastRow && virtualRows.length; r++) {
+  const fresh = useMemo(() => {
+    if (!still || !virtualRows.length) return null
+    const boxes: DrawnBox[] = []
+    for (let r = firstRow; r <= lastRow; r++) {
       for (let c = 0; c < columns && r * columns + c < total; c++) {
         const a = at(r * columns + c)
-        if (a) cellBoxes(a, c * CELL, (r - firstRow) * CELL, out)
+        if (a) cellBoxes(a, c * CELL, (r - firstRow) * CELL, boxes)
       }
     }
-    return out
-  }, [firstRow, lastRow, columns, total, at, virtualRows.length])
+    return { top, height, boxes }
+  }, [still, firstRow, lastRow, columns, total, at, top, height, virtualRows.length])
+  // while rows fly past, the canvas keeps what it drew last (where it drew it)
+  const [drawn, setDrawn] = useState(fresh)
+  if (fresh && fresh !== drawn) setDrawn(fresh)
+  const canvas = fresh ?? drawn
 
   return (
     <div ref={scroller} style={{ height: 'calc(100vh - 190px)', overflow: 'auto', contain: 'strict' }} data-testid="grid">
       <div style={{ height: rows.getTotalSize(), position: 'relative' }}>
-        {virtualRows.length > 0 && (
-          <div style={{ position: 'absolute', left: 0, top: 0, transform: `translateY(${top}px)`, zIndex: 1, pointerEvents: 'none' }}>
-            <BoxCanvas width={columns * CELL} height={height} view={SAME} boxes={boxes} labels={false} testId="grid-boxes" />
+        {canvas && (
+          <div style={{ position: 'absolute', left: 0, top: 0, transform: `translateY(${canvas.top}px)`, zIndex: 1, pointerEvents: 'none' }}>
+            <BoxCanvas width={columns * CELL} height={canvas.height} view={SAME} boxes={canvas.boxes} labels={false} testId="grid-boxes" />
           </div>
         )}
         {virtualRows.map((row) => {
@@ -88,6 +126,7 @@ export const Grid = memo(function Grid(props: {
               assets={assets}
               datasetId={datasetId}
               mediaToken={mediaToken}
+              still={still}
               onOpen={onOpen}
             />
           )
@@ -97,7 +136,10 @@ export const Grid = memo(function Grid(props: {
   )
 })
 
-/** One row of thumbnails, re-rendered only when one of its assets changes (a page arrived) or it moved. */
+/**
+ * One row of thumbnails, re-rendered only when one of its assets changes (a page arrived), it moved, or
+ * the scroll settled. Its images load once the grid was ``still`` while it was on screen (and stay).
+ */
 const Row = memo(
   function Row(props: {
     top: number
@@ -105,13 +147,16 @@ const Row = memo(
     assets: (Asset | undefined)[]
     datasetId: number
     mediaToken: string | undefined
+    still: boolean
     onOpen: (index: number) => void
   }) {
-    const { top, first, assets, datasetId, mediaToken, onOpen } = props
+    const { top, first, assets, datasetId, mediaToken, still, onOpen } = props
+    const [load, setLoad] = useState(still)
+    if (still && !load) setLoad(true)
     return (
       <div style={{ position: 'absolute', top: 0, left: 0, transform: `translateY(${top}px)`, display: 'flex', gap: GAP }}>
         {assets.map((a, c) => (
-          <Thumb key={first + c} datasetId={datasetId} asset={a} index={first + c} mediaToken={mediaToken} onOpen={onOpen} />
+          <Thumb key={first + c} datasetId={datasetId} asset={a} index={first + c} mediaToken={mediaToken} load={load} onOpen={onOpen} />
         ))}
       </div>
     )
@@ -121,6 +166,7 @@ const Row = memo(
     a.first === b.first &&
     a.datasetId === b.datasetId &&
     a.mediaToken === b.mediaToken &&
+    a.still === b.still &&
     a.onOpen === b.onOpen &&
     a.assets.length === b.assets.length &&
     a.assets.every((x, i) => x === b.assets[i]),

@@ -19,6 +19,9 @@ export interface AssetFilters {
   tag?: string
 }
 
+/** No filter: every asset of the version (the asset browser's first view). */
+export const NO_FILTERS: AssetFilters = { side: 'any' }
+
 export const PAGE = 120
 
 export const pageOf = (i: number) => Math.floor(i / PAGE)

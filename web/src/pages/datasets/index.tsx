@@ -8,6 +8,8 @@ import { datasetGroupsQuery, datasetsQuery, keys, tasksQuery } from '../../api/q
 import { errorMessage } from '../../api/errors'
 import { ErrorAlert } from '../../components/ErrorAlert'
 import { TaskState } from '../../components/TaskState'
+import { LabelingProgress } from '../../components/LabelingProgress'
+import { useLiveTask } from '../../api/live'
 import { actionsFor, type FormAction } from './actions'
 import { VersionActionModal } from './VersionActions'
 import { rowData } from '../../components/rows'
@@ -27,11 +29,12 @@ export default function Datasets() {
     const names = new Map(
       (versions.data?.items ?? []).map((v) => [v.id, `${groupNames.get(v.group_id) ?? v.group_id} v${v.version_num}`]),
     )
-    const kinds = new Map((tasks.data?.items ?? []).map((task) => [task.id, task.kind]))
+    const byId = new Map((tasks.data?.items ?? []).map((task) => [task.id, task]))
+    const kinds = new Map([...byId].map(([id, task]) => [id, task.kind]))
     const options = (versions.data?.items ?? [])
       .filter((v) => v.state === 'ready')
       .map((v) => ({ value: v.id, label: names.get(v.id) ?? `#${v.id}` }))
-    return { names, kinds, options }
+    return { names, kinds, tasks: byId, options }
   }, [groups.data, versions.data, tasks.data])
 
   return (
@@ -66,6 +69,8 @@ interface History {
   names: Map<number, string>
   /** task id → its kind (import, merge, label…) */
   kinds: Map<string, string>
+  /** the project's tasks by id (a failed version shows its task's error; a labeling one its progress) */
+  tasks: Map<string, Schemas['TaskOut']>
   options: { value: number; label: string }[]
 }
 
@@ -121,7 +126,16 @@ function VersionTable({ pid, name, versions, history }: { pid: number; name: str
               `${name} v${v.version_num}`
             ),
         },
-        { title: t('state'), key: 'state', render: (_, v) => <TaskState state={v.state} taskId={v.task_id} /> },
+        {
+          title: t('state'),
+          key: 'state',
+          render: (_, v) => (
+            <>
+              <TaskState state={v.state} taskId={v.task_id} />
+              {v.task_id && v.state !== 'ready' && <VersionTask taskId={v.task_id} task={history.tasks.get(v.task_id)} />}
+            </>
+          ),
+        },
         { title: t('assets'), dataIndex: 'asset_count' },
         { title: t('gtBoxes'), dataIndex: 'gt_boxes' },
         { title: t('predBoxes'), dataIndex: 'pred_boxes' },
@@ -166,4 +180,18 @@ function VersionTable({ pid, name, versions, history }: { pid: number; name: str
     />
     </>
   )
+}
+
+/** Under a version still being made, its labeling progress; under a failed one, what failed and the fix. */
+function VersionTask({ taskId, task }: { taskId: string; task?: Schemas['TaskOut'] }) {
+  const live = useLiveTask(taskId) ?? task
+  const error = (live?.state === 'failed' ? live.error : null) as { message?: string; fix?: string } | null
+  if (error) {
+    return (
+      <Typography.Paragraph type="danger" data-testid="version-error" style={{ margin: 0, maxWidth: 360 }}>
+        {[error.message, error.fix].filter(Boolean).join(' — ')}
+      </Typography.Paragraph>
+    )
+  }
+  return <LabelingProgress taskId={taskId} task={task} />
 }
