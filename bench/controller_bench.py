@@ -35,9 +35,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from bench.synthetic import generate_voc
+from bench.synthetic import generate_voc, import_voc
 from mir.ops import history
-from mir.ops.importing import import_dataset
 from mir.ops.merge import merge
 from ymir_controller.app import worker_command
 from ymir_controller.client import Client
@@ -286,15 +285,7 @@ def make_repo(root: Path) -> float:
     history.init(root=repo)
     for name, n, seed in (("train", 8, 1), ("val", 4, 2)):
         data = generate_voc(sharing / name, n_images=n, seed=seed, image_size=(64, 64), name_prefix=name)
-        import_dataset(
-            root=repo,
-            index_file=data / "index.txt",
-            gt_dir=data / "annotations",
-            dst=f"{name}@import",
-            media_location=root / "media",
-            unknown_types_strategy="add",
-            bar=False,
-        )
+        import_voc(repo, data, dst=f"{name}@import", media=root / "media")
     merge(root=repo, src_revs="tr:train@import;va:val@import", dst="tv@merged")
     return time.monotonic() - t0
 

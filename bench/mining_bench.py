@@ -16,13 +16,16 @@ outlined circle and square next to the solid ones, a hexagon next to the circle)
 scale spread of 12x, 0-8 objects per image with empty images; the validation set comes from another
 source (other image size and aspect, more clutter, lower JPEG quality, all classes equally often).
 
-Run on a GPU (chains run in parallel processes, ``--parallel``)::
+Run on a GPU (chains run in parallel processes, ``--parallel``), as measured in docs/benchmarks.md::
 
-    python -m bench.mining_bench --out bench/out/mining --gpu-ids 0 --parallel 6
+    python -m bench.mining_bench --out /tmp/mb --pool 6000 --val 600 --start 300 --step 300 --rounds 3 \
+        --seeds 4,5,6,7 --strategies random,balanced,balanced+novelty_features=image --gpu-ids 0 \
+        --parallel 16 --epochs 60 --finetune-epochs 60 --full-epochs 60 --no-full-reference
 
 Writes ``results.json``, ``results.md`` (per strategy and round: mAP@.5 and rare-class AP@.5, mean ± sd
-over seeds, gain over random, rare objects labelled, seconds of mining and training) and, when matplotlib
-is importable, ``map_vs_labels.png``. ``tests/bench/test_mining_bench.py`` runs a tiny version on the CPU.
+over seeds, gain over random, boxes and rare objects labelled, seconds of mining and training) and, when
+matplotlib is importable, ``map_vs_labels.png``. ``tests/bench/test_mining_bench.py`` runs a tiny version
+on the CPU.
 """
 
 from __future__ import annotations
@@ -442,9 +445,9 @@ def report(results: list[RoundResult], s: Settings) -> str:
         f"pool {s.pool}, start {s.start}, +{s.step} per round, {s.rounds} rounds, seeds {s.seeds}, "
         f"{s.img_size} px, model {s.model_size}, epochs {s.epochs}/{s.finetune_epochs} (start/fine-tune)",
         "",
-        "| strategy | round | labels | mAP@.5 | gain vs random | rare AP@.5 | rare gain | rare objects "
-        "| mining s | training s |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| strategy | round | labels | mAP@.5 | gain vs random | rare AP@.5 | rare gain | boxes labelled "
+        "| rare objects | mining s | training s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for (strategy, rnd), rs in sorted(by.items(), key=lambda kv: (kv[0][1], kv[0][0])):
         base = {x.seed: x for x in by.get(("random", rnd), [])}
@@ -454,6 +457,7 @@ def report(results: list[RoundResult], s: Settings) -> str:
             f"| {strategy} | {rnd} | {rs[0].labels} | {_ms([x.map50 for x in rs])} | "
             f"{_ms(gains) if strategy != 'random' and gains else '–'} | {_ms([x.rare_ap50 for x in rs])} | "
             f"{_ms(rgains) if strategy != 'random' and rgains else '–'} | "
+            f"{statistics.fmean(x.objects for x in rs):,.0f} | "
             f"{statistics.fmean(x.rare_objects for x in rs):.0f} | "
             f"{statistics.fmean(x.mining_s for x in rs):.1f} | "
             f"{statistics.fmean(x.training_s for x in rs):.1f} |"

@@ -31,10 +31,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.synthetic import generate_voc
+from bench.synthetic import generate_voc, import_voc
 from mir.ops import history
 from mir.ops.executing import TaskOptions
-from mir.ops.importing import import_dataset
 from mir.ops.merge import merge
 from mir.ops.training import train
 from tests.deploy.cluster import cluster, missing_tools
@@ -59,15 +58,7 @@ def prepare(root: Path, data: Path, *, pool: int, shards: int) -> str:
     started = time.monotonic()
     for name, n, seed in sets:
         generate_voc(data / name, n_images=n, seed=seed, image_size=(64, 64), name_prefix=name)
-        import_dataset(
-            root=repo,
-            index_file=data / name / "index.txt",
-            gt_dir=data / name / "annotations",
-            dst=f"{name}@i",
-            media_location=root / "media",
-            unknown_types_strategy="add",
-            bar=False,
-        )
+        import_voc(repo, data / name, dst=f"{name}@i", media=root / "media")
         shutil.rmtree(data / name)
     print(f"generated and imported {pool} pool images in {time.monotonic() - started:.0f} s")
     merge(root=repo, src_revs="tr:tr@i;va:va@i", dst="tv@m")

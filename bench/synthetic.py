@@ -21,8 +21,10 @@ Example:
 
 from __future__ import annotations
 
+import io
 import math
 import re
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -409,3 +411,30 @@ def expected_ap(counts: dict[str, tuple[int, int]]) -> float:
         (math.floor(100 * kept / n + 1e-9) + 1) / 101 if kept else 0.0 for n, kept in counts.values()
     ]
     return sum(per_class) / len(per_class)
+
+
+def zip_voc(dataset: Path) -> bytes:
+    """A dataset of :func:`generate_voc` (its ``images/``, ``annotations/`` and any ``predictions/``) as
+    the zip an upload takes; its index files, which hold absolute paths, stay out."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for p in sorted(dataset.rglob("*")):
+            if p.is_file() and p.suffix in (".jpg", ".xml"):
+                zf.write(p, str(p.relative_to(dataset)))
+    return buf.getvalue()
+
+
+def import_voc(repo: Path, dataset: Path, *, dst: str, media: Path) -> None:
+    """Import a dataset of :func:`generate_voc` (ground truth only) into the mir repository ``repo`` as
+    ``dst``, adding its class names to the repository's label file."""
+    from mir.ops.importing import import_dataset  # here: generating data needs no mir
+
+    import_dataset(
+        root=repo,
+        index_file=dataset / "index.txt",
+        gt_dir=dataset / "annotations",
+        dst=dst,
+        media_location=media,
+        unknown_types_strategy="add",
+        bar=False,
+    )

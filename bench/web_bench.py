@@ -3,12 +3,13 @@ PostgreSQL by default) on a version of ``--images`` assets (default 1,000,000):
 
 * initial JS: the gzip size of the scripts ``web/dist/index.html`` loads before any page chunk;
 * first grid: from navigation to the dataset's page until every thumbnail the grid rendered is decoded and
-  its boxes drawn — ``cold``: the first visit after the server started (it loads the version's index),
-  ``warm``: a new browser context (empty HTTP cache) on a server that has seen the version;
-* open an image with ``--boxes`` boxes: from the click on its thumbnail until the viewer shows the full
-  image and its canvas has drawn all the boxes;
+  its boxes drawn, timed in the page — ``cold``: the first visit after the server started (it loads the
+  version's index), ``warm``: a new browser context (empty HTTP cache) on a server that has seen it;
+* open an image with ``--boxes`` boxes: from the press on its thumbnail until the viewer shows the full
+  image and its canvas has drawn all the boxes, timed in the page (``*_wall_ms``: as Playwright saw it);
 * scrolling: the grid scrolled through the first ``--scroll`` assets one row (180 px) per frame, pages and
-  thumbnails loading as they come; the longest main-thread task seen (``PerformanceObserver``).
+  thumbnails loading as they come; the longest main-thread task seen (``PerformanceObserver``), and when
+  the screen it stopped on had all its thumbnails.
 
 The version is committed straight into the project's mir repository (``bench/browse_version.py``: no
 import task, which for a million images is beyond a bench run): the first ``--real`` assets are distinct
@@ -16,8 +17,10 @@ import task, which for a million images is beyond a bench run): the first ``--re
 no file (rows only: their images are never requested); the first asset is a 1000x1000 image with
 ``--boxes`` boxes, the others ~2 boxes each.
 
-Run: ``.venv/bin/python -m bench.web_bench [--images 1000000] [--sqlite]`` after ``./ymir.sh test web``
-(or ``cd web && npm ci && npm run build``) built ``web/dist``; prints JSON.
+Run: ``.venv/bin/python -m bench.web_bench [--keep DIR] [--runs N] [--dist DIST ...]`` after
+``./ymir.sh test web`` (or ``cd web && npm ci && npm run build``) built ``web/dist``; prints JSON (each
+run's figures and their medians). Each run starts a fresh server; with ``--keep`` the version and its
+database are built once and reused (``--drop DIR`` removes them).
 """
 
 from __future__ import annotations
@@ -89,11 +92,18 @@ TRACE_CATEGORIES = [
 
 
 def initial_js(dist: Path = DIST) -> dict[str, Any]:
-    """What the browser loads before any page's own chunk: index.html's module script and preloads."""
+    """What the browser loads before any page's own chunk: index.html's module script and preloads (and,
+    apart, its stylesheets)."""
     html = (dist / "index.html").read_text()
     files = sorted(set(re.findall(r'(?:src|href)="/(assets/[^"]+\.js)"', html)))
     sizes = {f: len(gzip.compress((dist / f).read_bytes(), 9)) for f in files}
-    return {"files": len(files), "gzip_kB": round(sum(sizes.values()) / 1000, 1)}
+    css = sorted(set(re.findall(r'href="/(assets/[^"]+\.css)"', html)))
+    css_gzip = sum(len(gzip.compress((dist / f).read_bytes(), 9)) for f in css)
+    return {
+        "files": len(files),
+        "gzip_kB": round(sum(sizes.values()) / 1000, 1),
+        "css_gzip_kB": round(css_gzip / 1000, 1),
+    }
 
 
 def _serve(workplace: Path, db_url: str, dist: Path) -> tuple[uvicorn.Server, threading.Thread, str]:
@@ -205,7 +215,12 @@ def main() -> None:
         help="keep the workplace and the database in DIR: built by the first run, reused by the next ones",
     )
     p.add_argument("--drop", type=Path, metavar="DIR", help="drop the database kept in DIR, delete DIR, exit")
-    p.add_argument("--trace", type=Path, metavar="DIR", help="write Chromium traces of each step into DIR")
+    p.add_argument(
+        "--trace",
+        type=Path,
+        metavar="DIR",
+        help="write Chromium traces of each step into DIR (figures taken while tracing are not comparable)",
+    )
     args = p.parse_args()
     if args.drop:
         saved = args.drop / "bench.json"

@@ -112,6 +112,9 @@ class PredictConfig(_Reserved):
     class_distribution_scores: list[float] | str = ""
     novelty_radius: float = Field(default=1.0, ge=0.0)
     hybrid_balance: float = Field(default=0.5, ge=0.0)
+    class_balance: float = Field(default=0.5, ge=0.0)
+    novelty_features: Literal["box", "image"] = "box"
+    mining_difficulty: Literal["validation", "pool"] = "validation"
     mining_views: str = "auto"
     cald_beta: float = Field(default=1.3, gt=0.0)
     seed: int = 0

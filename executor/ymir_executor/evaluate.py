@@ -86,7 +86,18 @@ def coco_metrics(
         ev.accumulate()
         ev.summarize()
     stats = [max(0.0, float(s)) for s in ev.stats]
-    return {"mAP": stats[1], "mAP50_95": stats[0], "mAR": stats[8], **counts}
+    return {"mAP": stats[1], "mAP50_95": stats[0], "mAR": stats[8], **counts, **_class_ap50(ev)}
+
+
+def _class_ap50(ev: Any) -> dict[str, float]:
+    """``AP50/<class index>`` of each class the validation set holds (mining weighs classes by them)."""
+    precision = np.asarray(ev.eval["precision"])  # (IoU thresholds, recall points, classes, areas, max dets)
+    out = {}
+    for k in range(precision.shape[2]):
+        p = precision[0, :, k, 0, -1]
+        if (p > -1).any():
+            out[f"AP50/{k}"] = float(p[p > -1].mean())
+    return out
 
 
 def _counts(gts: list[Objects], dets: list[Detections], thr: float) -> dict[str, float]:

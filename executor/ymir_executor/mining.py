@@ -8,6 +8,7 @@ Higher scores mean "label this first".
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -226,7 +227,7 @@ def cald_scores(
     per_view = []
     for v, name in enumerate(names):
         expected = frames[name]
-        view = Dense(*(t[v * b : (v + 1) * b] for t in views))
+        view = Dense(views.heat[v * b : (v + 1) * b], views.boxes[v * b : (v + 1) * b], views.feature)
         c = _consistency(expected, r_scores, r_dist, view).clamp(max=beta) / max(beta, EPS)
         per_view.append(c.masked_fill(~r_ok, math.inf).min(1).values)  # (B,) least consistent reference
     return 1.0 - torch.stack(per_view, 1).mean(1)
@@ -287,24 +288,130 @@ def novelty_order(
     return picks, gains
 
 
-def box_uncertainty(out: Dense, *, conf_threshold: float, k: int = 100) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per image and class: the summed uncertainty of its detections, and their number -> (B, C) each.
+BOX_SLOTS = 16  # detections kept per image by ``image_boxes``: the strongest peaks, up to this many
 
-    A detection is a 3x3 peak of the objectness map scoring >= ``conf_threshold``, of its best class. Its
-    uncertainty is the binary entropy of its score (object or not: 1 bit at 0.5, 0 when sure) plus its
-    score times the normalised entropy of its class distribution (which class, given an object). Summing
-    boxes instead of averaging them counts every object a labeller will draw: at an equal number of
-    labelled images, one with several unsure objects teaches more than one with a single one.
+
+class Boxes(NamedTuple):
+    """An image's detections as ``image_boxes`` keeps them, padded to ``BOX_SLOTS`` (rows of a batch)."""
+
+    u: torch.Tensor  # (B, m) uncertainty of each detection, 0 for a slot that holds none
+    s: torch.Tensor  # (B, m) its score (probability of an object), 0 for an empty slot
+    q: torch.Tensor  # (B, m, C) its class distribution, given an object
+    f: torch.Tensor | None  # (B, m, D) L2-normalised neck features at its peak (None: no feature map)
+
+
+def image_boxes(out: Dense, *, conf_threshold: float, m: int = BOX_SLOTS) -> Boxes:
+    """The ``m`` strongest 3x3 peaks of the objectness map; those scoring >= ``conf_threshold`` count.
+
+    A detection's uncertainty is the binary entropy of its score (object or not: 1 bit at 0.5, 0 when sure)
+    plus its score times the normalised entropy of its class distribution (which class, given an object).
     """
-    scores, probs = location_peaks(out.heat, k)  # (B, k), (B, k, C)
-    b, _, c = probs.shape
+    scores, cells = _peak_cells(out.heat, m)  # (B, m)
+    probs = _at(out.heat, cells)
     q = probs / probs.sum(-1, keepdim=True).clamp(min=EPS)
+    c = q.shape[-1]
     confusion = (
         -(q * torch.log(q.clamp(min=EPS))).sum(-1) / math.log(c) if c > 1 else torch.zeros_like(scores)
     )
-    u = binary_entropy(scores) + scores * confusion  # (B, k)
     keep = (scores >= max(conf_threshold, EPS)).float()
-    cls = probs.argmax(-1)  # (B, k)
-    per_class = torch.zeros(b, c, device=u.device).scatter_add(1, cls, u * keep)
-    counts = torch.zeros(b, c, device=u.device).scatter_add(1, cls, keep)
-    return per_class, counts
+    u = (binary_entropy(scores) + scores * confusion) * keep
+    f = None
+    if out.fmap is not None:
+        f = F.normalize(_at(out.fmap.float(), cells), dim=-1).half()
+    return Boxes(u, scores * keep, q, f)
+
+
+def _box_novelty(boxes: Boxes, cls: torch.Tensor, i: int, radius: float) -> torch.Tensor:
+    """(N, m) each detection's distance to the nearest one of its class in image ``i`` / radius, <= 1."""
+    assert boxes.f is not None
+    mine = boxes.s[i] > 0  # (m,)
+    if not bool(mine.any()):
+        return torch.ones_like(boxes.s)
+    fi, ci = boxes.f[i][mine].float(), cls[i][mine]  # (k, D), (k,)
+    n, m, d = boxes.f.shape
+    dist = torch.cdist(boxes.f.reshape(n * m, d).float(), fi).reshape(n, m, -1)  # (N, m, k)
+    dist = dist.masked_fill(cls[:, :, None] != ci[None, None, :], math.inf)
+    return (dist.min(-1).values / max(radius, EPS)).clamp(max=1.0)
+
+
+def box_radius(boxes: Boxes, order: torch.Tensor, budget: int) -> float:
+    """The median distance from a detection of the ``budget`` first images of ``order`` to its nearest
+    detection of the same class in another of them: the scale at which two objects look alike."""
+    assert boxes.f is not None
+    top = order[: max(budget, 2)]
+    keep = boxes.s[top] > 0  # (T, m)
+    f = boxes.f[top][keep].float()  # (K, D)
+    cls = boxes.q[top].argmax(-1)[keep]
+    img = torch.arange(len(top), device=f.device)[:, None].expand_as(keep)[keep]
+    if len(f) < 2:
+        return 1.0
+    f, cls, img = f[:4096], cls[:4096], img[:4096]
+    d = torch.cdist(f, f).masked_fill((cls[:, None] != cls[None]) | (img[:, None] == img[None]), math.inf)
+    nearest = d.min(1).values
+    nearest = nearest[torch.isfinite(nearest)]
+    return float(nearest.median()) if len(nearest) else 1.0
+
+
+def balanced_order(
+    boxes: Boxes,
+    *,
+    class_weights: torch.Tensor,
+    counts: torch.Tensor,
+    budget: int,
+    balance: float,
+    radius: float,
+    image_features: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Greedy selection of ``budget`` images by uncertainty towards balanced classes, with novelty.
+
+    An image is worth the sum over its detections of uncertainty x novelty x its class weight, the weight
+    taken under the detection's class distribution (a detection half "ring" and half "circle" counts half
+    at each class's weight). A class's weight is ``class_weights[c] * (mean count / count_c) ** balance``,
+    the counts being the labelled objects of each class (``counts``, the model's training set) plus the
+    objects the picked images are expected to hold (their detections' scores, spread over their class
+    distributions): a class the labelled set lacks weighs more until the picks have filled it up.
+    Novelty: with box features (``boxes.f``), min(1, distance to the nearest picked detection of the same
+    (most likely) class / ``radius``), so objects like those already picked count less, whatever the
+    rest of their images (PPAL's category-conditioned similarity); else, with ``image_features`` (N, D),
+    min(1, distance of the image to the nearest picked image / radius); ``radius <= 0``: no novelty.
+
+    Weights and novelties only fall as images are picked, so the gains never rise and every unpicked
+    image's final value is at most the last gain: the returned values (N,) sort into the pick order.
+    Returns the picks (k,) and every image's gain at its pick, or its value at the end.
+    """
+    n = boxes.u.shape[0]
+    k = min(budget, n)
+    mass = boxes.u[..., None] * boxes.q  # (N, m, C) uncertainty per class
+    expected = (boxes.s[..., None] * boxes.q).sum(1)  # (N, C) objects each image is expected to hold
+    cls = boxes.q.argmax(-1)  # (N, m)
+    have = counts.float().clamp(min=1.0)
+    mean = have.mean()
+    nov = torch.ones_like(boxes.u)  # (N, m)
+    img_near = torch.full((n,), math.inf, device=boxes.u.device)
+    f_img = F.normalize(image_features.float(), dim=1) if image_features is not None else None
+    use_boxes = radius > 0 and boxes.f is not None
+    use_image = radius > 0 and not use_boxes and f_img is not None
+    gains = torch.zeros(n, device=boxes.u.device)
+    picks = torch.empty(k, dtype=torch.long, device=boxes.u.device)
+    taken = torch.zeros(n, dtype=torch.bool, device=boxes.u.device)
+
+    def values() -> torch.Tensor:
+        w = class_weights * (mean / have) ** balance  # (C,)
+        v = ((mass @ w) * nov).sum(1)  # (N,)
+        if use_image:
+            v = v * (img_near / max(radius, EPS)).clamp(max=1.0)
+        return v
+
+    for t in range(k):
+        v = values().masked_fill(taken, -math.inf)
+        i = int(torch.argmax(v))
+        picks[t], gains[i], taken[i] = i, v[i], True
+        have = have + expected[i]
+        if use_boxes:
+            nov = torch.minimum(nov, _box_novelty(boxes, cls, i, radius))
+        elif use_image:
+            assert f_img is not None
+            img_near = torch.minimum(img_near, (f_img - f_img[i]).norm(dim=1))
+    rest = ~taken
+    gains[rest] = values()[rest]
+    return picks, gains

@@ -9,7 +9,7 @@ import json
 import logging
 import math
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +48,7 @@ class Predictor:
     amp: bool
     channels_last: bool
     trained_with_flip: bool = True  # the model learnt mirror images as the same class (flip_prob > 0)
+    class_ap50: list[float] = field(default_factory=list)  # per class on the validation set (NaN: no objects)
 
     def __call__(self, img: torch.Tensor) -> Dense:
         """Dense predictions for float images (B, 3, S, S) in 0..1 on ``device``."""
@@ -55,7 +56,7 @@ class Predictor:
             img = img.contiguous(memory_format=torch.channels_last)
         with torch.inference_mode(), autocast(self.device, self.amp):
             out = self.run(img)
-        return Dense(out.heat.float(), out.boxes.float(), out.feature.float())
+        return Dense(out.heat.float(), out.boxes.float(), out.feature.float(), out.fmap)
 
 
 def load_predictor(env: Env, cfg: PredictConfig, plan: DevicePlan) -> Predictor:
@@ -75,6 +76,7 @@ def load_predictor(env: Env, cfg: PredictConfig, plan: DevicePlan) -> Predictor:
         )
     device = plan.device(0)
     img_size = cfg.img_size or ckpt.img_size
+    class_ap50 = [float(ckpt.metrics.get(f"AP50/{k}", math.nan)) for k in range(len(ckpt.class_names))]
     if cfg.backend == "onnx":
         onnx_path = path.with_name(ONNX_FILE)
         if not onnx_path.is_file():
@@ -93,6 +95,7 @@ def load_predictor(env: Env, cfg: PredictConfig, plan: DevicePlan) -> Predictor:
             amp=False,
             channels_last=False,
             trained_with_flip=float(ckpt.config.get("flip_prob", 0.5)) > 0,
+            class_ap50=class_ap50,
         )
     model: Detector = ckpt.build().to(device).eval()
     if cfg.channels_last:
@@ -106,6 +109,7 @@ def load_predictor(env: Env, cfg: PredictConfig, plan: DevicePlan) -> Predictor:
         amp=cfg.amp,
         channels_last=cfg.channels_last,
         trained_with_flip=float(ckpt.config.get("flip_prob", 0.5)) > 0,
+        class_ap50=class_ap50,
     )
 
 
@@ -238,10 +242,10 @@ def mine(
     weights = torch.tensor(cfg.class_weights(c), device=pred.device)
     scores_t = torch.zeros(n, device=pred.device)
     keep_features = algo in ("kcenter", "hybrid", "balanced")
+    pool_boxes: list[mining.Boxes] = []  # balanced: per batch, with the images' indices in ``box_index``
+    box_index: list[torch.Tensor] = []
     features: torch.Tensor | None = None
     class_vec = torch.zeros(n, c, dtype=torch.float16) if algo == "hybrid" else None
-    box_u = torch.zeros(n, c, device=pred.device) if algo == "balanced" else None
-    box_n = torch.zeros(n, c, device=pred.device) if algo == "balanced" else None
     done = 0
     for batch, img in batches(paths, env=env, cfg=cfg, size=pred.img_size, device=pred.device):
         out = pred(img)
@@ -254,8 +258,13 @@ def mine(
         if algo in ("entropy", "hybrid"):
             scores_t[idx] = mining.entropy_scores(out, conf_threshold=cfg.mining_conf_threshold)
         elif algo == "balanced":
-            assert box_u is not None and box_n is not None
-            box_u[idx], box_n[idx] = mining.box_uncertainty(out, conf_threshold=cfg.mining_conf_threshold)
+            found = mining.image_boxes(out, conf_threshold=cfg.mining_conf_threshold)
+            pool_boxes.append(
+                mining.Boxes(
+                    found.u, found.s, found.q.half(), found.f if cfg.novelty_features == "box" else None
+                )
+            )
+            box_index.append(idx)
         elif algo == "aldd":
             seen = pred(mining.cald_views(img, out, gen, views))
             mapped = [
@@ -290,8 +299,8 @@ def mine(
         )
         return _diverse(score, features, budget, cfg)
     if algo == "balanced":
-        assert features is not None and box_u is not None and box_n is not None
-        return _diverse(_balanced(box_u, box_n, pred=pred, weights=weights, cfg=cfg), features, budget, cfg)
+        assert features is not None
+        return _balanced_selection(pool_boxes, box_index, features, n, pred=pred, weights=weights, cfg=cfg)
     return _ranked(scores_t)
 
 
@@ -318,18 +327,77 @@ def _rarity_factor(class_vec: torch.Tensor, pred: Predictor, weights: torch.Tens
     return factor.clamp(min=mining.EPS)
 
 
-def _balanced(
-    box_u: torch.Tensor, box_n: torch.Tensor, *, pred: Predictor, weights: torch.Tensor, cfg: PredictConfig
-) -> torch.Tensor:
-    """The ``balanced`` score (N,): summed box uncertainty, each class's boxes weighted by its rarity in the
-    training set (^ ``hybrid_balance``) and its difficulty: the mean uncertainty of its boxes over the
-    pool, relative to the classes' mean (PPAL's difficulty calibration, estimated on the pool)."""
-    difficulty = box_u.sum(0) / box_n.sum(0).clamp(min=1.0)  # (C,) mean uncertainty of a box of c
-    seen = box_n.sum(0) > 0
-    mean = difficulty[seen].mean() if bool(seen.any()) else torch.ones((), device=box_u.device)
-    difficulty = torch.where(seen, difficulty / mean.clamp(min=mining.EPS), torch.ones_like(difficulty))
-    w = _class_rarity(pred, box_u.device) ** cfg.hybrid_balance * difficulty * weights  # (C,)
-    return (box_u * w).sum(1)
+def _balanced_selection(
+    parts: list[mining.Boxes],
+    index: list[torch.Tensor],
+    features: torch.Tensor,
+    n: int,
+    *,
+    pred: Predictor,
+    weights: torch.Tensor,
+    cfg: PredictConfig,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``balanced``: difficulty-calibrated box uncertainty, class-balance targets, category-conditioned
+    novelty (``mining.balanced_order``) over the pool's detections, put back in candidate order."""
+    order = torch.cat(index)
+    slots = {name: torch.cat([getattr(p, name) for p in parts]) for name in ("u", "s", "q")}
+    maps = [p.f for p in parts if p.f is not None]
+    f = torch.cat(maps) if len(maps) == len(parts) else None
+
+    def placed(t: torch.Tensor) -> torch.Tensor:  # rows back in candidate order
+        return torch.empty_like(t).index_copy_(0, order, t)
+
+    boxes = mining.Boxes(
+        placed(slots["u"]), placed(slots["s"]), placed(slots["q"]).float(), None if f is None else placed(f)
+    )
+    difficulty = _difficulty(boxes, pred, cfg)
+    counts = torch.tensor(
+        pred.class_counts or [1] * len(pred.class_names), dtype=torch.float32, device=boxes.u.device
+    )
+    budget = cfg.topk if cfg.topk > 0 else max(1, math.ceil(0.1 * n))
+    radius = 0.0
+    if cfg.novelty_radius > 0:
+        first = torch.argsort((boxes.u[..., None] * boxes.q).sum((1, 2)), descending=True, stable=True)
+        if boxes.f is not None:
+            radius = mining.box_radius(boxes, first, budget) * cfg.novelty_radius
+        else:
+            top = first[: min(n, max(budget, 2), 2048)]
+            g = torch.nn.functional.normalize(features[top].float(), dim=1)
+            d = torch.cdist(g, g)
+            d.fill_diagonal_(math.inf)
+            radius = float(d.min(1).values.median()) * cfg.novelty_radius
+    _, gains = mining.balanced_order(
+        boxes,
+        class_weights=weights * difficulty,
+        counts=counts,
+        budget=budget,
+        balance=cfg.class_balance,
+        radius=radius,
+        image_features=features,
+    )
+    return _ranked(gains)
+
+
+def _difficulty(boxes: mining.Boxes, pred: Predictor, cfg: PredictConfig) -> torch.Tensor:
+    """(C,) how hard each class is, relative to the classes' mean (PPAL's difficulty calibration).
+
+    ``validation``: the class's error on the validation set, 1 - AP@.5, as the model's training measured
+    it (a class without validation objects counts as the mean). ``pool``, or a model without those
+    figures: the mean uncertainty of the class's detections over the pool.
+    """
+    dev = boxes.u.device
+    ap = torch.tensor(pred.class_ap50, dtype=torch.float32, device=dev)
+    if cfg.mining_difficulty == "validation" and len(ap) == boxes.q.shape[-1] and bool(ap.isfinite().any()):
+        err = (1.0 - ap).clamp(min=0.01)
+        err = torch.where(ap.isfinite(), err, err[ap.isfinite()].mean())
+        return err / err.mean()
+    mass = (boxes.u[..., None] * boxes.q).sum((0, 1))  # (C,)
+    found = ((boxes.s > 0).float()[..., None] * boxes.q).sum((0, 1))
+    seen = found > 0
+    difficulty = torch.where(seen, mass / found.clamp(min=mining.EPS), torch.ones_like(mass))
+    if bool(seen.any()):
+        difficulty = torch.where(seen, difficulty / difficulty[seen].mean().clamp(min=mining.EPS), difficulty)
+    return difficulty
 
 
 def _diverse(

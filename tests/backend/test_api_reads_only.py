@@ -11,14 +11,10 @@ label, import again with the new alias, browse) and asserts every answer and the
 
 from __future__ import annotations
 
-import io
 import json
 import os
-import socket
 import subprocess
-import sys
 import time
-import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,8 +23,9 @@ from typing import Any
 import httpx
 import pytest
 
-from bench.synthetic import generate_voc
+from bench.synthetic import generate_voc, zip_voc
 from mir.store.repo import Repo
+from tests.backend.api_process import api_process
 from tests.controller.conftest import Engine, local_executors, make_engine
 from tests.mounts import read_only_prefix
 
@@ -50,9 +47,6 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
     prefix = read_only_prefix(repos)
     engine = make_engine("embedded", root, tmp_path / "gpu-locks")
     engine.start()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     env = {
         **engine.env,
         "YMIR_ADMIN_EMAIL": "root@example.com",
@@ -62,48 +56,11 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
         "YMIR_LOCAL_EXECUTORS": json.dumps(local_executors(root)),
     }
     log = tmp_path / "api.log"
-    cmd = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "ymir_backend.main:app",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-    ]
-    api = subprocess.Popen(
-        [*prefix, *cmd], env=env, cwd=root, stdout=open(log, "wb"), stderr=subprocess.STDOUT
-    )
-    base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 300  # imports and migrations: slow on a busy machine
-        while True:
-            try:
-                if httpx.get(f"{base}/health", timeout=2).status_code < 500:
-                    break
-            except httpx.HTTPError:
-                pass
-            if api.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the API did not start: {log.read_text()[-3000:]}")
-            time.sleep(0.2)
-        yield Stack(base=base, root=root, api=api, api_log=log, engine=engine)
+        with api_process(env=env, cwd=root, log=log, prefix=prefix) as (base, api):
+            yield Stack(base=base, root=root, api=api, api_log=log, engine=engine)
     finally:
-        api.terminate()
-        try:
-            api.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            api.kill()
         engine.stop()
-
-
-def _zip(folder: Path) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:
-        for p in sorted(folder.rglob("*")):
-            if p.is_file() and p.suffix in (".jpg", ".xml"):
-                zf.write(p, str(p.relative_to(folder)))
-    return buf.getvalue()
 
 
 def _wait(c: httpx.Client, r: httpx.Response) -> dict[str, Any]:
@@ -149,7 +106,7 @@ def test_the_api_process_never_writes_a_repository(stack: Stack, tmp_path: Path)
         pid = r.json()["id"]
 
         shapes = generate_voc(tmp_path / "shapes", n_images=6, seed=1, image_size=(48, 48))
-        files = {"file": ("shapes.zip", _zip(shapes), "application/zip")}
+        files = {"file": ("shapes.zip", zip_voc(shapes), "application/zip")}
         task = _wait(
             c, c.post(f"/api/v1/projects/{pid}/datasets/upload", data={"group_name": "a"}, files=files)
         )
@@ -162,7 +119,7 @@ def test_the_api_process_never_writes_a_repository(stack: Stack, tmp_path: Path)
         kreis = generate_voc(
             tmp_path / "kreis", n_images=4, seed=2, classes=("kreis", "square"), image_size=(48, 48)
         )
-        files = {"file": ("kreis.zip", _zip(kreis), "application/zip")}
+        files = {"file": ("kreis.zip", zip_voc(kreis), "application/zip")}
         task = _wait(
             c, c.post(f"/api/v1/projects/{pid}/datasets/upload", data={"group_name": "b"}, files=files)
         )

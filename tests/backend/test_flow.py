@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from bench.synthetic import add_gt_as_predictions, expected_ap, generate_voc
+from bench.synthetic import add_gt_as_predictions, expected_ap, generate_voc, zip_voc
 from tests.backend.conftest import Api
 
 TINY = {
@@ -24,15 +24,6 @@ TINY = {
     "eval_interval": 1,
     "export_onnx": False,
 }
-
-
-def _zip(folder: Path) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:
-        for p in sorted(folder.rglob("*")):
-            if p.is_file() and p.suffix in (".jpg", ".xml"):
-                zf.write(p, str(p.relative_to(folder)))
-    return buf.getvalue()
 
 
 def _done(api: Api, h: dict[str, str], r: Any) -> dict[str, Any]:
@@ -67,7 +58,7 @@ def test_user_journey(api: Api, tmp_path: Path) -> None:
             f"/api/v1/projects/{pid}/datasets/upload",
             headers=h,
             data={"group_name": name},
-            files={"file": (f"{name}.zip", _zip(folder), "application/zip")},
+            files={"file": (f"{name}.zip", zip_voc(folder), "application/zip")},
         )
         task = _done(api, h, r)
         versions = c.get(f"/api/v1/projects/{pid}/datasets", headers=h).json()["items"]

@@ -7,16 +7,15 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.backend.api_process import api_process
 from tests.backend.conftest import _drop, _pg_database
 
 # ending the caller's own sessions (API tokens included) would turn the rest of the run into 401s:
@@ -27,18 +26,11 @@ STREAMS = ("/api/v1/tasks/events",)
 SECONDS = int(os.environ.get("YMIR_SCHEMATHESIS_SECONDS", "60"))  # the run's time budget
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     """``uvicorn ymir_backend.main:app`` on PostgreSQL, without a worker (tasks stay queued)."""
     tmp = tmp_path_factory.mktemp("schemathesis")
     url = _pg_database()
-    port = _free_port()
     env = {
         **os.environ,
         "YMIR_WORKPLACE": str(tmp),
@@ -50,40 +42,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
         "YMIR_PASSWORD_HASH_TIME_COST": "1",  # sign-ups and logins by the thousand
         "YMIR_PASSWORD_HASH_MEMORY_KIB": "1024",
     }
-    log = (tmp / "uvicorn.log").open("w")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "ymir_backend.main:app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        env=env,
-        cwd=tmp,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None, (tmp / "uvicorn.log").read_text()
-            assert time.monotonic() < deadline, "the API did not start in 60 s"
-            time.sleep(0.2)
-        yield base, tmp / "uvicorn.log"
+        with api_process(env=env, cwd=tmp, log=tmp / "uvicorn.log", start_seconds=60) as (base, _):
+            yield base, tmp / "uvicorn.log"
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        log.close()
         _drop(url)
 
 

@@ -21,28 +21,14 @@ from bench.synthetic import generate_voc
 from mir import models, verification
 from mir.errors import InputFileError, InvalidArgsError, ModelError, NotVerifiableError, StageNotFoundError
 from tests.command.conftest import CliResult
+from tests.executor.conftest import CLASSES, SIZE, TRAIN_CONFIG
 from tests.executor.workdir import voc_pairs, write_workdir
 from ymir_executor.app import run
 from ymir_executor.env import Roots
 from ymir_executor.images import PAD_VALUE, load_letterboxed
 
-CLASSES = ["circle", "square", "triangle"]
-SIZE = 96
 CONF = 0.1
-TRAIN = {
-    "class_names": CLASSES,
-    "model_size": "tiny",
-    "img_size": SIZE,
-    "epochs": 4,
-    "eval_interval": 2,
-    "batch_size_per_gpu": 16,
-    "workers_per_gpu": 0,
-    "learning_rate": 0.005,
-    "warmup_epochs": 0.5,
-    "mosaic_prob": 0.0,
-    "ema_decay": 0.99,
-    "keep_stages": 2,
-}
+TRAIN = {**TRAIN_CONFIG, "epochs": 4, "eval_interval": 2, "batch_size_per_gpu": 16}  # a quick model
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.processes import stop
+
 ROOT = Path(__file__).resolve().parents[2]
 CONTAINERS_CONF = ROOT / "deploy" / "containers.conf"
 EXECUTOR_IMAGE = "localhost/ymir-executor:0.1.0"
@@ -75,12 +77,7 @@ def podman_socket() -> Iterator[str]:
     try:
         yield f"unix://{sock}"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
         log.close()
         shutil.rmtree(folder, ignore_errors=True)
 

@@ -15,9 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.synthetic import generate_voc
+from bench.synthetic import generate_voc, import_voc
 from mir.ops import history
-from mir.ops.importing import import_dataset
 from mir.ops.merge import merge
 from mir.store.repo import Repo
 from tests.deploy.conftest import EXECUTOR_IMAGE, require_image
@@ -41,15 +40,7 @@ def test_train_mine_infer_through_podman(podman_socket: str, open_tmp: Path) -> 
         generate_voc(data / name, n_images=n, seed=seed, image_size=(64, 64), name_prefix=name)
     history.init(root=world / "repo")
     for name in ("tr", "va", "pool"):
-        import_dataset(
-            root=world / "repo",
-            index_file=data / name / "index.txt",
-            gt_dir=data / name / "annotations",
-            dst=f"{name}@i",
-            media_location=world / "media",
-            unknown_types_strategy="add",
-            bar=False,
-        )
+        import_voc(world / "repo", data / name, dst=f"{name}@i", media=world / "media")
     merge(root=world / "repo", src_revs="tr:tr@i;va:va@i", dst="tv@m")
     _chown_tree(world, CALLER)
     out = world / "seen.json"

@@ -16,9 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.synthetic import generate_voc
+from bench.synthetic import generate_voc, import_voc
 from mir.ops import history
-from mir.ops.importing import import_dataset
 from mir.ops.merge import merge
 from mir.store.repo import Repo
 from tests.deploy.cluster import Cluster, missing_tools
@@ -41,15 +40,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     history.init(root=root / "repos" / "main")
     for name, n, seed in (("tr", 8, 1), ("va", 4, 2)):
         generate_voc(data / name, n_images=n, seed=seed, image_size=(48, 48), name_prefix=name)
-        import_dataset(
-            root=root / "repos" / "main",
-            index_file=data / name / "index.txt",
-            gt_dir=data / name / "annotations",
-            dst=f"{name}@i",
-            media_location=root / "media",
-            unknown_types_strategy="add",
-            bar=False,
-        )
+        import_voc(root / "repos" / "main", data / name, dst=f"{name}@i", media=root / "media")
     merge(root=root / "repos" / "main", src_revs="tr:tr@i;va:va@i", dst="tv@m")
     executors = {  # the workers run only registered local executors (YMIR_LOCAL_EXECUTORS)
         f"fake-slow{sleep}": f"env FAKE_MODE=slow FAKE_SLEEP={sleep} "

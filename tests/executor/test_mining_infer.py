@@ -135,7 +135,7 @@ def test_onnx_matches_torch(trained: Trained, data: dict[str, Path]) -> None:
     with torch.no_grad():
         ref = model.predict(x)
     got = runner(x)
-    for a, b in zip(ref, got, strict=True):
+    for a, b in zip(ref[:3], got[:3], strict=True):  # heat, boxes, pooled feature (no neck map)
         assert torch.allclose(a, b, atol=1e-4, rtol=0), float((a - b).abs().max())
 
     # the decoded outputs: decode.peaks, then the box of each peak's cell, as the executor decodes

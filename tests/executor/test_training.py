@@ -66,6 +66,9 @@ def test_stage_holds_class_names_and_config(trained: Trained) -> None:
     ckpt = checkpoint.load(trained.stage_dir() / "model.pt")
     assert ckpt.class_names == CLASSES and ckpt.img_size == 96
     assert ckpt.config["epochs"] == 24 and sum(ckpt.class_counts) > 800
+    # each class's AP@.5 on the validation set, which balanced mining weighs classes by
+    per_class = [ckpt.metrics[f"AP50/{k}"] for k in range(len(CLASSES))]
+    assert min(per_class) > 0.5 and abs(sum(per_class) / len(per_class) - ckpt.metrics["mAP"]) < 1e-6
     used = yaml.safe_load((trained.stage_dir() / "config.yaml").read_text())
     assert used["class_names"] == CLASSES
 

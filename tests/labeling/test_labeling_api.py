@@ -3,11 +3,9 @@ links Label Studio's pages load, finishing early (twice), on the embedded broker
 
 from __future__ import annotations
 
-import io
 import socket
 import threading
 import time
-import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +14,7 @@ import httpx
 import pytest
 import uvicorn
 
-from bench.synthetic import generate_voc
+from bench.synthetic import generate_voc, zip_voc
 from tests.controller.conftest import Engine, make_engine
 from tests.labeling.conftest import TOKEN, LabelStudioServer, wait_for
 from tests.labeling.test_labeling import rect
@@ -97,15 +95,6 @@ def stack(label_studio: LabelStudioServer, tmp_path_factory: pytest.TempPathFact
         engine.stop()
 
 
-def _zip(folder: Path) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:
-        for p in sorted(folder.rglob("*")):
-            if p.is_file() and p.suffix in (".jpg", ".xml"):
-                zf.write(p, str(p.relative_to(folder)))
-    return buf.getvalue()
-
-
 def test_label_over_http_with_webhooks_images_and_finish(stack: Stack, tmp_path: Path) -> None:
     c, ls = stack.http, stack.ls
     h = stack.signup("lena@example.com")
@@ -118,7 +107,7 @@ def test_label_over_http_with_webhooks_images_and_finish(stack: Stack, tmp_path:
         f"/api/v1/projects/{pid}/datasets/upload",
         headers=h,
         data={"group_name": "pool"},
-        files={"file": ("pool.zip", _zip(folder), "application/zip")},
+        files={"file": ("pool.zip", zip_voc(folder), "application/zip")},
     )
     assert r.status_code == 202, r.text
     assert stack.done(h, r.json()["id"])["state"] == "done"

@@ -41,6 +41,7 @@ class Dense(NamedTuple):
     heat: torch.Tensor  # (B, C, H/4, W/4) class probabilities
     boxes: torch.Tensor  # (B, 4, H/4, W/4) XYXY input pixels, one box per cell
     feature: torch.Tensor  # (B, D) pooled neck feature (for diversity in mining)
+    fmap: torch.Tensor | None = None  # (B, D, H/4, W/4) the neck map itself (box features in mining)
 
 
 class Detector(nn.Module):
@@ -78,7 +79,7 @@ class Detector(nn.Module):
             return detection_loss(logits, ltrb, boxes, classes, STRIDE)
         heat = torch.sigmoid(logits.float())
         pooled = feat.float().mean(dim=(2, 3))  # (B, D)
-        return Dense(heat, ltrb_to_boxes(ltrb, STRIDE), pooled)
+        return Dense(heat, ltrb_to_boxes(ltrb, STRIDE), pooled, feat)
 
     def predict(self, x: torch.Tensor) -> Dense:
         """Dense predictions; the typed counterpart of ``forward(x)``."""

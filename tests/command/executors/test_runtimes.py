@@ -24,12 +24,11 @@ from typing import Any
 import pytest
 import yaml
 
-from bench.synthetic import generate_voc
+from bench.synthetic import generate_voc, import_voc
 from mir import models
 from mir.errors import CancelledError, ExecutorError, InvalidArgsError, ModelError
 from mir.ops import history
 from mir.ops.executing import TaskOptions
-from mir.ops.importing import import_dataset
 from mir.ops.merge import merge
 from mir.ops.mining import infer, mine
 from mir.ops.training import train
@@ -52,15 +51,7 @@ def world(tmp_path: Path, data: Path) -> dict[str, Path]:
     root, media = tmp_path / "repo", tmp_path / "media"
     history.init(root=root)
     for name in ("tr", "va", "pool"):
-        import_dataset(
-            root=root,
-            index_file=data / name / "index.txt",
-            gt_dir=data / name / "annotations",
-            dst=f"{name}@i",
-            media_location=media,
-            unknown_types_strategy="add",
-            bar=False,
-        )
+        import_voc(root, data / name, dst=f"{name}@i", media=media)
     merge(root=root, src_revs="tr:tr@i;va:va@i", dst="tv@m")
     return {"root": root, "media": media, "models": tmp_path / "models", "work": tmp_path / "work"}
 
