@@ -214,8 +214,9 @@ FLING = """async rows => {
     g.scrollTop += 540;
     await new Promise(done => requestAnimationFrame(() => done())) }
   return g.scrollTop }"""
-SCREEN_LOADED = """() => [...document.querySelectorAll('[data-testid=thumb]')].every(t => {
-  const i = t.querySelector('img'); return t.dataset.asset && i && i.complete && i.naturalWidth > 0 })"""
+SCREEN_LOADED = """() => { const thumbs = [...document.querySelectorAll('[data-testid=thumb]')];
+  return thumbs.length > 0 && thumbs.every(t => {  // none yet (the page still loading) is not loaded
+    const i = t.querySelector('img'); return t.dataset.asset && i && i.complete && i.naturalWidth > 0 }) }"""
 
 
 def test_rows_flung_past_request_no_thumbnails(live: Live, browser: Any, version: Any) -> None:
