@@ -13,6 +13,7 @@ import os
 import random
 import socket
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -124,6 +125,12 @@ def box_in_browser(page: Any, class_name: str, box: tuple[float, float, float, f
     image = page.locator("img[src^=blob]").first  # the image, loaded from its link
     image.wait_for()
     frame = image.bounding_box()
+    for _ in range(50):  # measured once the editor has stopped laying the image out
+        time.sleep(0.1)
+        again = image.bounding_box()
+        if again == frame:
+            break
+        frame = again
     natural = image.evaluate("i => i.naturalWidth")
     assert frame is not None and frame["width"] > 0 and natural > 0
     page.locator(".lsf-label", has_text=class_name).first.click()

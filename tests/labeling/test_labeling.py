@@ -4,15 +4,21 @@ Studio, unknown classes, boxes outside the image, and a deleted project."""
 
 from __future__ import annotations
 
+import socket
+import threading
+import time
 import uuid
 from typing import Any
 
 import pytest
 
+from mir.errors import CancelledError
 from mir.store.repo import Repo
 from tests.controller.conftest import Engine
 from tests.labeling.conftest import CLASSES, LabelStudioServer, wait_for
-from ymir_controller.protocol import LabelRequest, TaskResult
+from ymir_controller.handlers.context import Context
+from ymir_controller.handlers.labeling import handle_label
+from ymir_controller.protocol import LabelRequest, TaskResult, finish_flag
 
 W, H = 80, 60  # the generated images' size
 REPO = "repos/main"
@@ -213,6 +219,50 @@ def test_label_studio_restarted_mid_labeling(
     result = eng.client.wait(tid, timeout=90)
     assert result.state == "done", result.error
     assert result.version is not None and result.version.assets == 2 and result.version.gt_boxes == 2
+
+
+def test_a_finish_while_label_studio_is_away_keeps_the_backoff(labeling_engine: Engine) -> None:
+    """A user who finishes while Label Studio is down: the task still waits 1, 2, 4 s … between tries
+    (it used to try again in a loop, burning a core), and a finish asked during a wait — the user sees
+    Label Studio back — tries again at once. The task runs in this process against a closed port."""
+    tid = uuid.uuid4().hex
+    with socket.socket() as closed:  # bound, never listening: connections are refused
+        closed.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{closed.getsockname()[1]}"
+        settings = labeling_engine.settings.model_copy(update={"label_studio_url": url})
+        flag = finish_flag(settings.root, tid)
+        flag.parent.mkdir(parents=True, exist_ok=True)
+        flag.touch()  # asked before Label Studio went away
+        tries: list[float] = []
+        cancel = threading.Event()
+
+        def report(_percent: float, stage: str, _message: str) -> None:
+            if stage == "waiting for Label Studio":
+                tries.append(time.monotonic())
+
+        ctx = Context(settings=settings, task_id=tid, report=report, should_cancel=cancel.is_set)
+        req = LabelRequest(repo=REPO, src_rev="pool@imp", dst_rev=f"labeled@{tid}", class_names=CLASSES)
+        ended: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                handle_label(req, ctx)
+            except BaseException as e:  # noqa: BLE001 - the cancel ends it
+                ended.append(e)
+
+        worker = threading.Thread(target=run)
+        worker.start()
+        try:
+            wait_for(lambda: len(tries) >= 3, 30, "three tries")
+            assert tries[2] - tries[0] >= 2.5, "the tries came without the backoff"  # 1 s + 2 s
+            flag.touch()  # asked again during the 4 s wait
+            asked = time.monotonic()
+            wait_for(lambda: len(tries) >= 4, 30, "a fourth try")
+            assert tries[3] - asked < 2.0, "a finish asked during the wait did not try again at once"
+        finally:
+            cancel.set()
+            worker.join(30)
+    assert len(ended) == 1 and isinstance(ended[0], CancelledError)
 
 
 def test_unknown_class_and_box_outside_the_image_are_reported_by_asset(

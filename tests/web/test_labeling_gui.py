@@ -3,8 +3,9 @@ Studio (``tests/label_studio.py``): a version of unlabeled images is sent to lab
 the user follows our link into Label Studio, signs in there, draws a box of a class on one image in
 Label Studio's own labeling page and submits it; back in our GUI the progress shows it, "Finish now"
 fetches the labels, and the new version holds that box (class, count and place, in the asset browser).
-Broken: Label Studio stopped mid-labeling — the GUI says it cannot be reached, and the labeling carries
-on once it is back; the project deleted in Label Studio — the GUI says so and no version is made."""
+Broken: Label Studio stopped mid-labeling — the GUI says it cannot be reached, and once it is back
+"Finish now" imports what was labeled before; the project deleted in Label Studio — the GUI says so
+and no version is made."""
 
 from __future__ import annotations
 
@@ -104,9 +105,8 @@ def test_label_one_image_in_label_studio(
         assert making["state"] != "ready" and making["asset_count"] == 0
     finally:
         label_studio.start()
-    modal.get_by_test_id("labeling-progress").get_by_text("1/3").wait_for(timeout=60_000)
 
-    # "Finish now" fetches the labels
+    # Label Studio is back: "Finish now" fetches the labels (at once, not at the task's next try)
     modal.get_by_test_id("finish-labeling").click()
     modal.locator("[data-testid=state][data-state=done]").wait_for(timeout=60_000)
     modal.get_by_test_id("start-action").click()  # "Close"
@@ -141,6 +141,9 @@ def test_project_deleted_in_label_studio(
     before = _versions(live, pid, h)
     modal = _send_to_labeling(page, pid)
     task = _last_label_task(live, h)
+    (making,) = [v for v in _versions(live, pid, h) if v["task_id"] == task["id"]]
+    row = page.locator(f'tr[data-version="pool-labeled v{making["version_num"]}"]')
+    row.get_by_test_id("labeling-progress").get_by_text("0/3").wait_for()  # the list follows it too
     ls_project = label_studio.project_of(task["id"])
     label_studio.call("DELETE", f"/api/projects/{ls_project['id']}")
 
@@ -153,7 +156,6 @@ def test_project_deleted_in_label_studio(
     # the dataset list says it too, and nothing was written: the version failed, empty; no other is new
     (failed,) = [v for v in _versions(live, pid, h) if v["task_id"] == task["id"]]
     assert failed["state"] == "failed" and failed["asset_count"] == 0 and failed["gt_boxes"] == 0
-    row = page.locator(f'tr[data-version="pool-labeled v{failed["version_num"]}"]')
     row.get_by_test_id("version-error").get_by_text("no longer exists in Label Studio").wait_for()
     assert len(_versions(live, pid, h)) == len(before) + 1
     assert not page.errors, page.errors

@@ -122,7 +122,11 @@ def _with_label_studio(ctx: Context, call: Any) -> Any:
             ctx.report(
                 _LAST.get(ctx.task_id, 0.0), "waiting for Label Studio", f"{e}; next try in {delay:.0f} s"
             )
-            _sleep(ctx, delay)
+            # a finish asked now (the user sees Label Studio back) tries again at once; one asked
+            # before only waits for Label Studio like the rest (it must not turn the wait into a loop)
+            _sleep(
+                ctx, delay, wake=finish_flag(ctx.settings.root, ctx.task_id), since=time.time(), finish=False
+            )
             delay = min(delay * 2, 60.0)
         except ProjectGone as e:
             raise LabelingFailed(
@@ -133,15 +137,18 @@ def _with_label_studio(ctx: Context, call: Any) -> Any:
             raise LabelingFailed(str(e), fix="check Label Studio's settings in .env") from e
 
 
-def _sleep(ctx: Context, seconds: float, wake: Path | None = None, since: float = 0.0) -> None:
-    """Sleep up to ``seconds``; return early on cancel, a finish request or a webhook's poke."""
+def _sleep(
+    ctx: Context, seconds: float, wake: Path | None = None, since: float = 0.0, *, finish: bool = True
+) -> None:
+    """Sleep up to ``seconds``; return early on cancel, when ``wake`` (a flag file) is touched after
+    ``since``, or (``finish``) while a finish is asked."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if ctx.should_cancel():
             return
         if wake is not None and _mtime(wake) > since:
             return
-        if finish_flag(ctx.settings.root, ctx.task_id).exists():
+        if finish and finish_flag(ctx.settings.root, ctx.task_id).exists():
             return
         time.sleep(0.2)
 
