@@ -8,6 +8,7 @@ Higher scores mean "label this first".
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import NamedTuple
 
 import torch
@@ -321,17 +322,44 @@ def image_boxes(out: Dense, *, conf_threshold: float, m: int = BOX_SLOTS) -> Box
     return Boxes(u, scores * keep, q, f)
 
 
+CHUNK = 1 << 16  # images per step when a pass over the pool's detections needs float copies
+
+
+def _by_rows(n: int, fn: Callable[[slice], torch.Tensor]) -> torch.Tensor:
+    """``fn`` over row slices of ``CHUNK`` images, concatenated: bounded temporaries on large pools."""
+    return torch.cat([fn(slice(a, min(n, a + CHUNK))) for a in range(0, n, CHUNK)])
+
+
+def class_sums(boxes: Boxes) -> tuple[torch.Tensor, torch.Tensor]:
+    """(C,) each class's summed detection uncertainty and number of detections over the pool, every
+    detection spread over its class distribution."""
+    c = boxes.q.shape[-1]
+    mass = torch.zeros(c, device=boxes.u.device)
+    found = torch.zeros(c, device=boxes.u.device)
+    for a in range(0, boxes.u.shape[0], CHUNK):
+        r = slice(a, a + CHUNK)
+        q = boxes.q[r].float()
+        mass += (boxes.u[r, :, None] * q).sum((0, 1))
+        found += ((boxes.s[r] > 0).float()[..., None] * q).sum((0, 1))
+    return mass, found
+
+
 def _box_novelty(boxes: Boxes, cls: torch.Tensor, i: int, radius: float) -> torch.Tensor:
     """(N, m) each detection's distance to the nearest one of its class in image ``i`` / radius, <= 1."""
     assert boxes.f is not None
+    f = boxes.f
     mine = boxes.s[i] > 0  # (m,)
     if not bool(mine.any()):
         return torch.ones_like(boxes.s)
-    fi, ci = boxes.f[i][mine].float(), cls[i][mine]  # (k, D), (k,)
-    n, m, d = boxes.f.shape
-    dist = torch.cdist(boxes.f.reshape(n * m, d).float(), fi).reshape(n, m, -1)  # (N, m, k)
-    dist = dist.masked_fill(cls[:, :, None] != ci[None, None, :], math.inf)
-    return (dist.min(-1).values / max(radius, EPS)).clamp(max=1.0)
+    fi, ci = f[i][mine].float(), cls[i][mine]  # (k, D), (k,)
+
+    def rows(r: slice) -> torch.Tensor:
+        cos = f[r].float() @ fi.T  # (n, m, k): unit vectors, so distance = sqrt(2 - 2 cos)
+        dist = (2.0 - 2.0 * cos).clamp(min=0.0).sqrt()
+        dist = dist.masked_fill(cls[r, :, None] != ci[None, None, :], math.inf)
+        return (dist.min(-1).values / max(radius, EPS)).clamp(max=1.0)
+
+    return _by_rows(f.shape[0], rows)
 
 
 def box_radius(boxes: Boxes, order: torch.Tensor, budget: int) -> float:
@@ -381,8 +409,8 @@ def balanced_order(
     """
     n = boxes.u.shape[0]
     k = min(budget, n)
-    mass = boxes.u[..., None] * boxes.q  # (N, m, C) uncertainty per class
-    expected = (boxes.s[..., None] * boxes.q).sum(1)  # (N, C) objects each image is expected to hold
+    # (N, C) objects each image is expected to hold
+    expected = _by_rows(n, lambda r: (boxes.s[r, :, None] * boxes.q[r].float()).sum(1))
     cls = boxes.q.argmax(-1)  # (N, m)
     have = counts.float().clamp(min=1.0)
     mean = have.mean()
@@ -397,7 +425,7 @@ def balanced_order(
 
     def values() -> torch.Tensor:
         w = class_weights * (mean / have) ** balance  # (C,)
-        v = ((mass @ w) * nov).sum(1)  # (N,)
+        v = _by_rows(n, lambda r: (boxes.u[r] * (boxes.q[r].float() @ w) * nov[r]).sum(1))  # (N,)
         if use_image:
             v = v * (img_near / max(radius, EPS)).clamp(max=1.0)
         return v

@@ -348,7 +348,7 @@ def _balanced_selection(
         return torch.empty_like(t).index_copy_(0, order, t)
 
     boxes = mining.Boxes(
-        placed(slots["u"]), placed(slots["s"]), placed(slots["q"]).float(), None if f is None else placed(f)
+        placed(slots["u"]), placed(slots["s"]), placed(slots["q"]), None if f is None else placed(f)
     )
     difficulty = _difficulty(boxes, pred, cfg)
     counts = torch.tensor(
@@ -357,7 +357,7 @@ def _balanced_selection(
     budget = cfg.topk if cfg.topk > 0 else max(1, math.ceil(0.1 * n))
     radius = 0.0
     if cfg.novelty_radius > 0:
-        first = torch.argsort((boxes.u[..., None] * boxes.q).sum((1, 2)), descending=True, stable=True)
+        first = torch.argsort(boxes.u.sum(1), descending=True, stable=True)  # q sums to 1 per detection
         if boxes.f is not None:
             radius = mining.box_radius(boxes, first, budget) * cfg.novelty_radius
         else:
@@ -391,8 +391,7 @@ def _difficulty(boxes: mining.Boxes, pred: Predictor, cfg: PredictConfig) -> tor
         err = (1.0 - ap).clamp(min=0.01)
         err = torch.where(ap.isfinite(), err, err[ap.isfinite()].mean())
         return err / err.mean()
-    mass = (boxes.u[..., None] * boxes.q).sum((0, 1))  # (C,)
-    found = ((boxes.s > 0).float()[..., None] * boxes.q).sum((0, 1))
+    mass, found = mining.class_sums(boxes)
     seen = found > 0
     difficulty = torch.where(seen, mass / found.clamp(min=mining.EPS), torch.ones_like(mass))
     if bool(seen.any()):
