@@ -7,7 +7,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -32,7 +32,6 @@ class Stack:
     def __init__(self, url: str, ls: LabelStudioServer, engine: Engine, app: Any) -> None:
         self.url, self.ls, self.engine, self.app = url, ls, engine, app
         self.http = httpx.Client(base_url=url, timeout=30)
-        self.state: dict[str, Any] = {}  # what the first test made: headers, project and dataset ids
 
     def signup(self, email: str) -> dict[str, str]:
         body = {"email": email, "username": email.split("@")[0], "password": "secret-pass-1"}
@@ -95,14 +94,28 @@ def stack(label_studio: LabelStudioServer, tmp_path_factory: pytest.TempPathFact
         engine.stop()
 
 
-def test_label_over_http_with_webhooks_images_and_finish(stack: Stack, tmp_path: Path) -> None:
-    c, ls = stack.http, stack.ls
+@dataclass
+class Shapes:
+    """A user's project with the three shape classes and its version 'pool' of four images with boxes."""
+
+    headers: dict[str, str]
+    project: int
+    pool: dict[str, Any]  # the version as the API lists it
+
+
+@pytest.fixture(scope="module")
+def shapes(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Shapes:
+    """Made once for the module's tests (each labels the pool into versions of its own), so that any of
+    them runs alone."""
+    c = stack.http
     h = stack.signup("lena@example.com")
     for name in ("circle", "square", "triangle"):
         assert c.post("/api/v1/labels", json={"name": name, "aliases": []}, headers=h).status_code == 201
     body = {"name": "shapes", "training_classes": ["circle", "square", "triangle"]}
     pid = c.post("/api/v1/projects", json=body, headers=h).json()["id"]
-    folder = generate_voc(tmp_path / "pool", n_images=4, seed=5, image_size=(80, 60), name_prefix="pool")
+    folder = generate_voc(
+        tmp_path_factory.mktemp("pool") / "pool", n_images=4, seed=5, image_size=(80, 60), name_prefix="pool"
+    )
     r = c.post(
         f"/api/v1/projects/{pid}/datasets/upload",
         headers=h,
@@ -112,7 +125,13 @@ def test_label_over_http_with_webhooks_images_and_finish(stack: Stack, tmp_path:
     assert r.status_code == 202, r.text
     assert stack.done(h, r.json()["id"])["state"] == "done"
     pool = c.get(f"/api/v1/projects/{pid}/datasets", headers=h).json()["items"][0]
-    stack.state.update(headers=h, project=pid, pool=pool["id"], pool_assets=pool["asset_count"])
+    assert pool["asset_count"] == 4, pool
+    return Shapes(h, int(pid), dict(pool))
+
+
+def test_label_over_http_with_webhooks_images_and_finish(stack: Stack, shapes: Shapes) -> None:
+    c, ls = stack.http, stack.ls
+    h, pid, pool = shapes.headers, shapes.project, shapes.pool
 
     bad = c.post(f"/api/v1/datasets/{pool['id']}/label", json={"annotators": ["not-an-email"]}, headers=h)
     assert bad.status_code == 422 and "not-an-email" in bad.json()["detail"]
@@ -175,13 +194,11 @@ def test_label_over_http_with_webhooks_images_and_finish(stack: Stack, tmp_path:
     assert imp.status_code == 409 and imp.json()["code"] == "not_labeling"
 
 
-def test_worker_killed_mid_labeling_on_the_embedded_broker(stack: Stack) -> None:
+def test_worker_killed_mid_labeling_on_the_embedded_broker(stack: Stack, shapes: Shapes) -> None:
     """The embedded broker does not redeliver: the API sees the labeling task lost and sends it again
     under its own id; it finds its project and carries on, losing nothing."""
-    if not stack.state:
-        pytest.skip("needs the dataset of the test above")
-    c, ls, h = stack.http, stack.ls, stack.state["headers"]
-    r = c.post(f"/api/v1/datasets/{stack.state['pool']}/label", json={}, headers=h)
+    c, ls, h = stack.http, stack.ls, shapes.headers
+    r = c.post(f"/api/v1/datasets/{shapes.pool['id']}/label", json={}, headers=h)
     assert r.status_code == 202, r.text
     tid = r.json()["id"]
     wait_for(lambda: stack.task(h, tid)["stage"] == "labeling", 90, "labeling")
@@ -199,22 +216,14 @@ def test_worker_killed_mid_labeling_on_the_embedded_broker(stack: Stack) -> None
     assert done["result"]["version"]["assets"] == 2 and done["result"]["version"]["gt_boxes"] == 2
 
 
-def test_iteration_label_step_through_label_studio(stack: Stack) -> None:
+def test_iteration_label_step_through_label_studio(stack: Stack, shapes: Shapes) -> None:
     """The round's label step labels the mining step's output in Label Studio; the new version is the
     step's output and the merge step takes it."""
-    if not stack.state:
-        pytest.skip("needs the dataset of the test above")
     from sqlalchemy import select
 
     from ymir_backend.models import IterationStep
 
-    c, ls, h, pid, pool = (
-        stack.http,
-        stack.ls,
-        stack.state["headers"],
-        stack.state["project"],
-        stack.state["pool"],
-    )
+    c, ls, h, pid, pool = stack.http, stack.ls, shapes.headers, shapes.project, shapes.pool["id"]
     r = c.post(
         f"/api/v1/projects/{pid}/iterations",
         json={"training_dataset_id": pool, "mining_dataset_id": pool},
@@ -258,4 +267,4 @@ def test_iteration_label_step_through_label_studio(stack: Stack) -> None:
     assert r.status_code == 202, r.text
     merged = stack.done(h, r.json()["id"])
     assert merged["state"] == "done", merged["error"]
-    assert merged["result"]["version"]["assets"] == stack.state["pool_assets"]
+    assert merged["result"]["version"]["assets"] == shapes.pool["asset_count"]
