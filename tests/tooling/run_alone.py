@@ -187,6 +187,9 @@ def main(argv: list[str] | None = None) -> int:
                 done(outcome)
     else:
         sys.path.insert(0, str(ROOT))
+        # as tests/conftest.py does before anything imports torch: the preloaded torch would otherwise
+        # keep a thread per core in every child, unlike ``pytest <node id>``
+        os.environ.setdefault("OMP_NUM_THREADS", "1")
         for name in filter(None, args.preload.split(",")):
             importlib.import_module(name)
         for plugin in entry_points(group="pytest11"):  # pytest's plugins (hypothesis, schemathesis, ...)
