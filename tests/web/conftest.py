@@ -4,6 +4,7 @@ the PyPI ``playwright`` package; nothing is downloaded). Under CI a missing part
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import threading
@@ -181,4 +182,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
                 report.sections.append(("page", f"{page.url} -> {out / f'{item.name}-{i}.png'}"))
             except Exception:  # noqa: BLE001 - a closed page has nothing to show
                 pass
+    # a page left open keeps its event stream and polls running against the shared server for the rest
+    # of the session, slowing every later test
+    for page in OPEN_PAGES:
+        with contextlib.suppress(Exception):
+            page.context.close()
     OPEN_PAGES.clear()
