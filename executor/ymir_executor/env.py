@@ -1,9 +1,9 @@
 """Reads ``env.yaml``: which task to run and where its files are.
 
 In a container the paths are the contract's ``/in``, ``/out`` and ``/img-man``. Run as a local process,
-the roots come from ``YMIR_EXECUTOR_IN``, ``YMIR_EXECUTOR_OUT`` and ``YMIR_EXECUTOR_IMG_MAN``. Paths written
-in env.yaml and in the index files are honoured when they exist; a path under ``/in`` or ``/out`` that does
-not exist is relocated under the matching root, so a work directory prepared for docker also runs locally.
+the roots come from ``YMIR_EXECUTOR_IN``, ``YMIR_EXECUTOR_OUT`` and ``YMIR_EXECUTOR_IMG_MAN``. A path
+written in env.yaml or an index file under ``/in``, ``/out`` or ``/img-man`` is relocated under the matching
+root, so a work directory prepared for docker also runs locally; any other path is taken as written.
 """
 
 from __future__ import annotations
@@ -44,20 +44,21 @@ class Roots:
     def map_path(self, raw: str | Path) -> Path:
         """Maps a path from env.yaml or an index file onto this process's file system.
 
-        An existing path is kept; otherwise a path under ``/in``, ``/out`` or ``/img-man`` is moved under the
-        matching root. Relative paths are taken relative to the input root.
+        A path under ``/in``, ``/out`` or ``/img-man`` is moved under the matching root, whatever the host
+        holds at that path: a host that happens to have an ``/out/monitor.txt`` (another run's, a user's
+        folder) must not receive this task's monitor and results, which the caller then never finds. Any
+        other absolute path is kept; relative paths are taken relative to the input root. No file-system
+        call: this runs once per image of a dataset.
         """
         path = Path(raw)
         if not path.is_absolute():
             return self.input / path
-        if path.exists():
-            return path
         for container_root, root in (
             (Path("/in"), self.input),
             (Path("/out"), self.output),
             (Path("/img-man"), self.img_man),
         ):
-            if path == container_root or container_root in path.parents:
+            if root != container_root and (path == container_root or container_root in path.parents):
                 return root / path.relative_to(container_root)
         return path
 
