@@ -53,8 +53,29 @@ def run(roots: Roots | None = None) -> int:
     return 0
 
 
-def main() -> None:
-    """Console entry (``ymir-executor`` / ``python -m ymir_executor``)."""
+USAGE = """usage: ymir-executor   (or: python -m ymir_executor)
+
+Runs the task that <input root>/env.yaml describes (training, mining or inference) and reports its
+progress and result in the monitor file env.yaml names. It takes no arguments. In a container the roots
+are /in, /out and /img-man; run as a local process, YMIR_EXECUTOR_IN, YMIR_EXECUTOR_OUT and
+YMIR_EXECUTOR_IMG_MAN name them. The training and mining options are in config.yaml (the template:
+/img-man/training-template.yaml, /img-man/mining-template.yaml)."""
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry (``ymir-executor`` / ``python -m ymir_executor``).
+
+    An argument is answered with the usage and nothing else: ``--help`` once ran a task in the default
+    roots, writing a failed ``/out/monitor.txt`` on the host, where a later local run took it for its own.
+    """
+    args = sys.argv[1:] if argv is None else argv
+    if args:
+        asked = args[0] in ("-h", "--help")
+        print(
+            USAGE if asked else f"ymir-executor takes no arguments (got {args[0]!r})\n\n{USAGE}",
+            file=sys.stdout if asked else sys.stderr,
+        )
+        sys.exit(0 if asked else 2)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )

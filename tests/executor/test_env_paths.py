@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -31,3 +34,16 @@ def test_other_paths_are_taken_as_written(tmp_path: Path) -> None:
 def test_in_a_container_the_paths_stay(tmp_path: Path) -> None:
     roots = Roots(Path("/in"), Path("/out"), Path("/img-man"))
     assert roots.map_path("/out/monitor.txt") == Path("/out/monitor.txt")
+
+
+def test_help_answers_the_usage_and_runs_nothing(tmp_path: Path) -> None:
+    """``--help`` once ran a task in the default roots and left a failed /out/monitor.txt on the host."""
+    env = {**os.environ, "YMIR_EXECUTOR_IN": str(tmp_path / "in"), "YMIR_EXECUTOR_OUT": str(tmp_path / "out")}
+    run = [sys.executable, "-m", "ymir_executor"]
+    helped = subprocess.run(
+        [*run, "--help"], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert helped.returncode == 0 and "YMIR_EXECUTOR_IN" in helped.stdout
+    wrong = subprocess.run([*run, "train"], env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert wrong.returncode == 2 and "takes no arguments (got 'train')" in wrong.stderr
+    assert not (tmp_path / "out").exists()
