@@ -23,13 +23,7 @@ EMAIL, PASSWORD = "actions@example.com", "secret-pass-1"
 @pytest.fixture(scope="module")
 def project(live: Live) -> tuple[int, dict[str, str]]:
     """A project with two versions: 'base' (gt and predictions, 6 images) and 'extra' (gt, 4 images)."""
-    r = live.http.post(
-        "/api/v1/auth/signup", json={"email": EMAIL, "username": "actions", "password": PASSWORD}
-    )
-    assert r.status_code == 201, r.text
-    h = live.login(EMAIL, PASSWORD)
-    for name in ("circle", "square", "triangle"):
-        assert live.http.post("/api/v1/labels", json={"name": name}, headers=h).status_code == 201
+    h = live.sign_up(EMAIL, "actions", PASSWORD, labels=("circle", "square", "triangle"))
     pid = live.http.post(
         "/api/v1/projects", json={"name": "actions", "training_classes": ["circle", "square"]}, headers=h
     ).json()["id"]

@@ -15,11 +15,7 @@ PASSWORD = "secret-pass-1"
 
 
 def _user(live: Live, email: str) -> dict[str, str]:
-    r = live.http.post(
-        "/api/v1/auth/signup", json={"email": email, "username": email[:6], "password": PASSWORD}
-    )
-    assert r.status_code == 201, r.text
-    return live.login(email, PASSWORD)
+    return live.sign_up(email, email[:6], PASSWORD)
 
 
 @pytest.fixture(scope="module")

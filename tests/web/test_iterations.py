@@ -29,14 +29,8 @@ TINY = {
 @pytest.fixture(scope="module")
 def project(live: Live) -> int:
     """Training, validation and mining sets, and a first model."""
-    r = live.http.post(
-        "/api/v1/auth/signup", json={"email": EMAIL, "username": "rounds", "password": PASSWORD}
-    )
-    assert r.status_code == 201, r.text
-    h = live.login(EMAIL, PASSWORD)
     classes = ["circle", "square", "triangle"]
-    for name in classes:
-        assert live.http.post("/api/v1/labels", json={"name": name}, headers=h).status_code == 201
+    h = live.sign_up(EMAIL, "rounds", PASSWORD, labels=tuple(classes))
     pid = live.http.post(
         "/api/v1/projects", json={"name": "rounds", "training_classes": classes}, headers=h
     ).json()["id"]

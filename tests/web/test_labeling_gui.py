@@ -25,13 +25,7 @@ EMAIL, PASSWORD = "annotate@example.com", "secret-pass-1"
 @pytest.fixture(scope="module")
 def project(live: Live) -> tuple[int, dict[str, str]]:
     """A project with one version of three images and no boxes ('pool v1')."""
-    r = live.http.post(
-        "/api/v1/auth/signup", json={"email": EMAIL, "username": "annotate", "password": PASSWORD}
-    )
-    assert r.status_code == 201, r.text
-    h = live.login(EMAIL, PASSWORD)
-    for name in ("circle", "square"):
-        assert live.http.post("/api/v1/labels", json={"name": name}, headers=h).status_code == 201
+    h = live.sign_up(EMAIL, "annotate", PASSWORD, labels=("circle", "square"))
     pid = live.http.post(
         "/api/v1/projects", json={"name": "annotate", "training_classes": ["circle", "square"]}, headers=h
     ).json()["id"]

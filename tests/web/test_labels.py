@@ -11,9 +11,7 @@ EMAIL, PASSWORD = "bulk@example.com", "secret-pass-1"
 
 
 def test_labels_are_added_in_bulk(live: Live, browser: Any) -> None:
-    r = live.http.post("/api/v1/auth/signup", json={"email": EMAIL, "username": "bulk", "password": PASSWORD})
-    assert r.status_code == 201, r.text
-    h = live.login(EMAIL, PASSWORD)
+    h = live.sign_up(EMAIL, "bulk", PASSWORD)
     assert (
         live.http.post("/api/v1/labels", json={"name": "car", "aliases": ["auto"]}, headers=h).status_code
         == 201

@@ -15,11 +15,7 @@ from tests.web.helpers import voc, zip_of
 
 
 def _signup(live: Live, email: str) -> dict[str, str]:
-    r = live.http.post(
-        "/api/v1/auth/signup", json={"email": email, "username": email[:5], "password": "secret-pass-1"}
-    )
-    assert r.status_code == 201, r.text
-    return live.login(email, "secret-pass-1")
+    return live.sign_up(email, email[:5], "secret-pass-1")
 
 
 def _import(live: Live, h: dict[str, str], pid: int, data: bytes) -> str:
