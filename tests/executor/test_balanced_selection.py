@@ -3,9 +3,15 @@ category-conditioned novelty, and gains that sort into the pick order (they are 
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 import torch
 import torch.nn.functional as F
+import yaml
 
+from ymir_executor.config import load_predict_config
+from ymir_executor.errors import CODE_CONFIG, ExecutorError
 from ymir_executor.mining import Boxes, balanced_order
 
 C, M, D = 3, 2, 8
@@ -75,3 +81,25 @@ def test_gains_sort_into_the_pick_order() -> None:
     order = torch.argsort(gains, descending=True, stable=True)[:15].tolist()
     assert order == picks
     assert all(float(gains[a]) >= float(gains[b]) for a, b in zip(picks, picks[1:], strict=False))
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "words"),
+    [
+        ("class_balance", -1, ["class_balance", "greater than or equal to 0"]),
+        ("class_balance", "strong", ["class_balance", "valid number"]),
+        ("mining_difficulty", "oracle", ["mining_difficulty", "'validation' or 'pool'"]),
+        ("novelty_features", "pixels", ["novelty_features", "'box' or 'image'"]),
+    ],
+)
+def test_balanced_settings_refuse_bad_values(
+    tmp_path: Path, key: str, value: object, words: list[str]
+) -> None:
+    """A bad value of balanced's settings stops the task at its config, naming the key (code 300001)."""
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({"class_names": ["a"], "mining_algorithm": "balanced", key: value}))
+    with pytest.raises(ExecutorError) as raised:
+        load_predict_config(config)
+    assert raised.value.code == CODE_CONFIG
+    for word in words:
+        assert word in raised.value.message, raised.value.message
