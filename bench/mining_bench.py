@@ -16,7 +16,8 @@ outlined circle and square next to the solid ones, a hexagon next to the circle)
 scale spread of 12x, 0-8 objects per image with empty images; the validation set comes from another
 source (other image size and aspect, more clutter, lower JPEG quality, all classes equally often).
 
-Run on a GPU (chains run in parallel processes, ``--parallel``), as measured in docs/benchmarks.md::
+Run on a GPU (chains run in parallel processes, ``--parallel``; with several ``--gpu-ids`` each chain
+runs on one of them, in turn), as measured in docs/benchmarks.md::
 
     python -m bench.mining_bench --out /tmp/mb --pool 6000 --val 600 --start 300 --step 300 --rounds 3 \
         --seeds 4,5,6,7 --strategies random,balanced,balanced+novelty_features=image --gpu-ids 0 \
@@ -205,8 +206,9 @@ class Oracle:
 class Chain:
     """One repository and its mir commands; every command's output goes to ``logs/``."""
 
-    def __init__(self, root: Path, s: Settings) -> None:
+    def __init__(self, root: Path, s: Settings, gpu: str = "") -> None:
         self.root, self.s = root, s
+        self.gpu = gpu or s.gpu_ids.split(",")[0]  # one GPU per chain: its tasks never span several
         self.repo, self.media, self.models = root / "repo", root / "media", root / "models"
         self.logs = root / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
@@ -225,7 +227,7 @@ class Chain:
 
     def task(self, *args: str) -> str:
         common = ["--model-location", str(self.models), "--media-location", str(self.media)]
-        gpu = ["--gpu-ids", self.s.gpu_ids] if self.s.gpu_ids else []
+        gpu = ["--gpu-ids", self.gpu] if self.gpu else []
         return self.mir(*args, "-r", str(self.repo), *common, *gpu)
 
     def import_(self, index: Path, dst: str, *, annotations: Path | None) -> None:
@@ -339,12 +341,12 @@ def _result(
 
 
 def round_zero(
-    seed: int, s: Settings, oracle: Oracle, val_index: Path, val_gt: Path, pool_index: Path
+    seed: int, s: Settings, oracle: Oracle, val_index: Path, val_gt: Path, pool_index: Path, gpu: str = ""
 ) -> tuple[Path, str, list[str], RoundResult]:
     """Per seed: a repository with the pool (unlabelled), the validation set and the first labels."""
     root = s.out / f"seed{seed}" / "r0"
     shutil.rmtree(root, ignore_errors=True)
-    c = Chain(root, s)
+    c = Chain(root, s, gpu)
     c.mir("init", "-r", str(c.repo))
     c.import_(val_index, "val@import", annotations=val_gt / "annotations")
     c.import_(pool_index, "pool@import", annotations=None)
@@ -360,7 +362,14 @@ def round_zero(
 
 
 def run_chain(
-    seed: int, strategy: str, s: Settings, oracle: Oracle, r0: Path, model: str, first: list[str]
+    seed: int,
+    strategy: str,
+    s: Settings,
+    oracle: Oracle,
+    r0: Path,
+    model: str,
+    first: list[str],
+    gpu: str = "",
 ) -> list[RoundResult]:
     """Rounds 1..N of one strategy, in a copy of the seed's round-0 repository.
 
@@ -373,7 +382,7 @@ def run_chain(
     root = s.out / f"seed{seed}" / strategy.replace("+", "_").replace("=", "-")
     shutil.rmtree(root, ignore_errors=True)
     shutil.copytree(r0, root, symlinks=True)
-    c = Chain(root, s)
+    c = Chain(root, s, gpu)
     labels = list(first)
     out = []
     for r in range(1, s.rounds + 1):
@@ -541,9 +550,13 @@ def run(s: Settings) -> int:
     (val_gt / "index.txt").write_text("".join(f"{x}\n" for x in val_lines))
     print(f"data ready in {time.perf_counter() - t0:.0f} s", flush=True)
     results: list[RoundResult] = []
+    gpus = [g for g in s.gpu_ids.split(",") if g] or [""]
+    spread = iter(gpus[i % len(gpus)] for i in range(10**9))  # chains take the GPUs in turn
     with ThreadPoolExecutor(max(1, s.parallel)) as ex:
         starts = {
-            seed: ex.submit(round_zero, seed, s, oracle, val_gt / "index.txt", val_gt, pool_index)
+            seed: ex.submit(
+                round_zero, seed, s, oracle, val_gt / "index.txt", val_gt, pool_index, next(spread)
+            )
             for seed in s.seeds
         }
         full = None
@@ -554,7 +567,10 @@ def run(s: Settings) -> int:
             print(f"seed {seed} r0: mAP@.5 {res.map50:.4f} ({res.training_s:.1f} s)", flush=True)
             if s.full_reference and full is None:
                 full = ex.submit(full_reference, s, oracle, r0)
-            chains += [ex.submit(run_chain, seed, st, s, oracle, r0, model, first) for st in s.strategies]
+            chains += [
+                ex.submit(run_chain, seed, st, s, oracle, r0, model, first, next(spread))
+                for st in s.strategies
+            ]
         for chain in chains:
             results += chain.result()
         if full is not None:
