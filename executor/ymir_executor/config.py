@@ -145,6 +145,12 @@ class PredictConfig(_Reserved):
                 problem=f"has {len(values)} weights for {n_classes} classes",
                 fix="give one weight per class, or leave it empty",
             )
+        if any(not v >= 0 for v in values):
+            raise ConfigError(
+                field="class_distribution_scores",
+                problem=f"has a weight that is not >= 0: {raw}",
+                fix="give weights >= 0 (0 leaves a class out)",
+            )
         return values
 
 

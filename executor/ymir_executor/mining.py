@@ -8,7 +8,6 @@ Higher scores mean "label this first".
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from typing import NamedTuple
 
 import torch
@@ -340,11 +339,6 @@ def image_boxes(
 CHUNK = 1 << 16  # images per step when a pass over the pool's detections needs float copies
 
 
-def _by_rows(n: int, fn: Callable[[slice], torch.Tensor]) -> torch.Tensor:
-    """``fn`` over row slices of ``CHUNK`` images, concatenated: bounded temporaries on large pools."""
-    return torch.cat([fn(slice(a, min(n, a + CHUNK))) for a in range(0, n, CHUNK)])
-
-
 def class_sums(boxes: Boxes) -> tuple[torch.Tensor, torch.Tensor]:
     """(C,) each class's summed detection uncertainty and number of detections over the pool, every
     detection spread over its class distribution."""
@@ -357,24 +351,6 @@ def class_sums(boxes: Boxes) -> tuple[torch.Tensor, torch.Tensor]:
         mass += (boxes.u[r, :, None] * q).sum((0, 1))
         found += ((boxes.s[r] > 0).float()[..., None] * q).sum((0, 1))
     return mass, found
-
-
-def _box_novelty(boxes: Boxes, cls: torch.Tensor, i: int, radius: float) -> torch.Tensor:
-    """(N, m) each detection's distance to the nearest one of its class in image ``i`` / radius, <= 1."""
-    assert boxes.f is not None
-    f = boxes.f
-    mine = boxes.s[i] > 0  # (m,)
-    if not bool(mine.any()):
-        return torch.ones_like(boxes.s)
-    fi, ci = f[i][mine].float(), cls[i][mine]  # (k, D), (k,)
-
-    def rows(r: slice) -> torch.Tensor:
-        cos = f[r].float() @ fi.T  # (n, m, k): unit vectors, so distance = sqrt(2 - 2 cos)
-        dist = (2.0 - 2.0 * cos).clamp(min=0.0).sqrt()
-        dist = dist.masked_fill(cls[r, :, None] != ci[None, None, :], math.inf)
-        return (dist.min(-1).values / max(radius, EPS)).clamp(max=1.0)
-
-    return _by_rows(f.shape[0], rows)
 
 
 def box_radius(boxes: Boxes, order: torch.Tensor, budget: int) -> float:
@@ -393,68 +369,3 @@ def box_radius(boxes: Boxes, order: torch.Tensor, budget: int) -> float:
     nearest = d.min(1).values
     nearest = nearest[torch.isfinite(nearest)]
     return float(nearest.median()) if len(nearest) else 1.0
-
-
-def balanced_order(
-    boxes: Boxes,
-    *,
-    class_weights: torch.Tensor,
-    counts: torch.Tensor,
-    budget: int,
-    balance: float,
-    radius: float,
-    image_features: torch.Tensor | None = None,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Greedy selection of ``budget`` images by uncertainty towards balanced classes, with novelty.
-
-    An image is worth the sum over its detections of uncertainty x novelty x its class weight, the weight
-    taken under the detection's class distribution (a detection half "ring" and half "circle" counts half
-    at each class's weight). A class's weight is ``class_weights[c] * (mean count / count_c) ** balance``,
-    the counts being the labelled objects of each class (``counts``, the model's training set) plus the
-    objects the picked images are expected to hold (their detections' scores, spread over their class
-    distributions): a class the labelled set lacks weighs more until the picks have filled it up.
-    Novelty: with box features (``boxes.f``), min(1, distance to the nearest picked detection of the same
-    (most likely) class / ``radius``), so objects like those already picked count less, whatever the
-    rest of their images (PPAL's category-conditioned similarity); else, with ``image_features`` (N, D),
-    min(1, distance of the image to the nearest picked image / radius); ``radius <= 0``: no novelty.
-
-    Weights and novelties only fall as images are picked, so the gains never rise and every unpicked
-    image's final value is at most the last gain: the returned values (N,) sort into the pick order.
-    Returns the picks (k,) and every image's gain at its pick, or its value at the end.
-    """
-    n = boxes.u.shape[0]
-    k = min(budget, n)
-    # (N, C) objects each image is expected to hold
-    expected = _by_rows(n, lambda r: (boxes.s[r, :, None] * boxes.q[r].float()).sum(1))
-    cls = boxes.q.argmax(-1)  # (N, m)
-    have = counts.float().clamp(min=1.0)
-    mean = have.mean()
-    nov = torch.ones_like(boxes.u)  # (N, m)
-    img_near = torch.full((n,), math.inf, device=boxes.u.device)
-    f_img = F.normalize(image_features.float(), dim=1) if image_features is not None else None
-    use_boxes = radius > 0 and boxes.f is not None
-    use_image = radius > 0 and not use_boxes and f_img is not None
-    gains = torch.zeros(n, device=boxes.u.device)
-    picks = torch.empty(k, dtype=torch.long, device=boxes.u.device)
-    taken = torch.zeros(n, dtype=torch.bool, device=boxes.u.device)
-
-    def values() -> torch.Tensor:
-        w = class_weights * (mean / have) ** balance  # (C,)
-        v = _by_rows(n, lambda r: (boxes.u[r] * (boxes.q[r].float() @ w) * nov[r]).sum(1))  # (N,)
-        if use_image:
-            v = v * (img_near / max(radius, EPS)).clamp(max=1.0)
-        return v
-
-    for t in range(k):
-        v = values().masked_fill(taken, -math.inf)
-        i = int(torch.argmax(v))
-        picks[t], gains[i], taken[i] = i, v[i], True
-        have = have + expected[i]
-        if use_boxes:
-            nov = torch.minimum(nov, _box_novelty(boxes, cls, i, radius))
-        elif use_image:
-            assert f_img is not None
-            img_near = torch.minimum(img_near, (f_img - f_img[i]).norm(dim=1))
-    rest = ~taken
-    gains[rest] = values()[rest]
-    return picks, gains

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from ymir_executor import checkpoint, gpu_decode, mining
+from ymir_executor import balanced, checkpoint, gpu_decode, mining
 from ymir_executor.config import PredictConfig
 from ymir_executor.dataset import Batch, LetterboxSet, collate, read_candidate_index
 from ymir_executor.device import DevicePlan, autocast, is_cuda_error, is_oom, plan_devices
@@ -340,7 +340,7 @@ def _balanced_selection(
     cfg: PredictConfig,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``balanced``: difficulty-calibrated box uncertainty, class-balance targets, category-conditioned
-    novelty (``mining.balanced_order``) over the pool's detections, put back in candidate order."""
+    novelty (``balanced.balanced_order``) over the pool's detections, put back in candidate order."""
     order = torch.cat(index)
     slots = {name: torch.cat([getattr(p, name) for p in parts]) for name in ("u", "s", "q")}
     maps = [p.f for p in parts if p.f is not None]
@@ -368,7 +368,7 @@ def _balanced_selection(
             d = torch.cdist(g, g)
             d.fill_diagonal_(math.inf)
             radius = float(d.min(1).values.median()) * cfg.novelty_radius
-    _, gains = mining.balanced_order(
+    _, gains = balanced.balanced_order(
         boxes,
         class_weights=weights * difficulty,
         counts=counts,
