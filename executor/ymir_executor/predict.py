@@ -258,9 +258,7 @@ def mine(
         if algo in ("entropy", "hybrid"):
             scores_t[idx] = mining.entropy_scores(out, conf_threshold=cfg.mining_conf_threshold)
         elif algo == "balanced":
-            found = mining.image_boxes(
-                out, conf_threshold=cfg.mining_conf_threshold, confusion=cfg.class_confusion
-            )
+            found = mining.image_boxes(out, conf_threshold=cfg.mining_conf_threshold)
             pool_boxes.append(
                 mining.Boxes(
                     found.u, found.s, found.q.half(), found.f if cfg.novelty_features == "box" else None
@@ -391,12 +389,11 @@ def _difficulty(boxes: mining.Boxes, pred: Predictor, cfg: PredictConfig) -> tor
     ap = torch.tensor(pred.class_ap50, dtype=torch.float32, device=dev)
     if cfg.mining_difficulty == "validation" and len(ap) == boxes.q.shape[-1] and bool(ap.isfinite().any()):
         err = (1.0 - ap).clamp(min=0.01)
-        err = torch.where(ap.isfinite(), err, err[ap.isfinite()].mean()) ** cfg.difficulty_power
+        err = torch.where(ap.isfinite(), err, err[ap.isfinite()].mean())
         return err / err.mean()
     mass, found = mining.class_sums(boxes)
     seen = found > 0
     difficulty = torch.where(seen, mass / found.clamp(min=mining.EPS), torch.ones_like(mass))
-    difficulty = torch.where(seen, difficulty.clamp(min=mining.EPS) ** cfg.difficulty_power, difficulty)
     if bool(seen.any()):
         difficulty = torch.where(seen, difficulty / difficulty[seen].mean().clamp(min=mining.EPS), difficulty)
     return difficulty
