@@ -32,6 +32,7 @@ from ymir_executor.model import Detector, decode
 from ymir_executor.model.detector import Dense
 from ymir_executor.monitor import Monitor
 from ymir_executor.onnx_export import ONNX_FILE, OnnxRunner
+from ymir_executor.threads import requested_threads
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +86,8 @@ def load_predictor(env: Env, cfg: PredictConfig, plan: DevicePlan) -> Predictor:
                 problem="does not exist",
                 fix="choose the best stage (it holds the ONNX export) or set backend: torch",
             )
-        runner = OnnxRunner(onnx_path)
+        # onnxruntime's own thread pool does not read OMP_NUM_THREADS: pass it on (0: all cores)
+        runner = OnnxRunner(onnx_path, threads=requested_threads() or 0)
         return Predictor(
             runner,
             torch.device("cpu"),
