@@ -535,6 +535,8 @@ def run(s: Settings) -> int:
     """Runs the benchmark; writes results.json/.md (and the plot) under ``s.out``."""
     t0 = time.perf_counter()
     s.out.mkdir(parents=True, exist_ok=True)
+    # rows of an earlier run in the same folder would be read as this run's (other round-0 models)
+    (s.out / "partial.jsonl").unlink(missing_ok=True)
     pool_roots, val_roots = generate(s.out / "data", s)
     oracle = Oracle.of(pool_roots)
     pool_index = s.out / "data" / "pool.txt"

@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     visibility_timeout: float = 12 * 3600.0  # Redis: when an unacknowledged task is delivered again
     restore_interval: float = 10.0  # Redis: how often a worker looks for such tasks
     redis_key_prefix: str = ""  # Redis: prefix of every key, so installations can share one server
+    # tasks a worker runs at once (./ymir.sh passes it as celery -c); each executor on the CPU gets
+    # cores // worker_concurrency threads (OMP_NUM_THREADS)
     worker_concurrency: int = 4
     # local executors this worker may run, name -> command line (JSON in .env); a task names one as
     # ``local:<name>``, never gives a command itself

@@ -16,6 +16,7 @@ from ymir_executor.env import Roots, default_monitor_file, load_env
 from ymir_executor.errors import CODE_OOM, CODE_UNKNOWN, DeviceError, ExecutorError
 from ymir_executor.monitor import Monitor
 from ymir_executor.predict import run_predict
+from ymir_executor.threads import describe, use_requested_threads
 from ymir_executor.train import run_training
 
 log = logging.getLogger("ymir_executor")
@@ -30,6 +31,7 @@ def run(roots: Roots | None = None) -> int:
         env = load_env(roots)
         monitor = Monitor(env.monitor_file, env.task_id)
         monitor.progress(0.0, force=True)
+        log.info("%s", describe(use_requested_threads()))
         if env.run_training:
             step = "training"
             run_training(env, load_train_config(env.config_file), monitor)

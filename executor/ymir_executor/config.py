@@ -115,8 +115,6 @@ class PredictConfig(_Reserved):
     class_balance: float = Field(default=0.5, ge=0.0)
     novelty_features: Literal["box", "image"] = "box"
     mining_difficulty: Literal["validation", "pool"] = "validation"
-    difficulty_power: float = Field(default=1.0, ge=0.0)
-    class_confusion: Literal["entropy", "margin"] = "entropy"
     mining_views: str = "auto"
     cald_beta: float = Field(default=1.3, gt=0.0)
     seed: int = 0

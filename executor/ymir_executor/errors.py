@@ -42,6 +42,23 @@ class ConfigError(ExecutorError):
         super().__init__(f"config: {field}: {problem}; {fix}")
 
 
+class ThreadsError(ExecutorError):
+    """The environment's thread count (``OMP_NUM_THREADS``) is not a positive whole number.
+
+    Code 300001 like config.yaml's bad values: the task cannot be run as asked. Left alone, OpenMP would
+    print one warning and use every core, the oversubscription the variable is there to prevent.
+    """
+
+    code = CODE_CONFIG
+
+    def __init__(self, *, variable: str, value: str) -> None:
+        self.variable, self.value = variable, value
+        super().__init__(
+            f"environment: {variable}={value!r} is not a positive whole number of threads; set it to the "
+            f"CPU threads this executor may use (e.g. {variable}=2), or unset it to use all cores"
+        )
+
+
 class DatasetError(ExecutorError):
     """An index file, or a file an index names, is missing or malformed."""
 

@@ -300,36 +300,21 @@ class Boxes(NamedTuple):
     f: torch.Tensor | None  # (B, m, D) L2-normalised neck features at its peak (None: no feature map)
 
 
-def class_confusion(q: torch.Tensor, how: str = "entropy") -> torch.Tensor:
-    """How unsure a detection is of its class, 0..1, from its class distribution q (..., C).
-
-    ``entropy``: the entropy of q over log C. ``margin``: 1 - (best - second best), so a detection torn
-    between two look-alike classes scores 1 however many classes there are (entropy gives it log 2 / log C,
-    0.3 with 10 classes, less than an object half seen).
-    """
-    c = q.shape[-1]
-    if c < 2:
-        return torch.zeros_like(q[..., 0])
-    if how == "margin":
-        top2 = q.topk(2, dim=-1).values
-        return 1.0 - (top2[..., 0] - top2[..., 1])
-    return -(q * torch.log(q.clamp(min=EPS))).sum(-1) / math.log(c)
-
-
-def image_boxes(
-    out: Dense, *, conf_threshold: float, m: int = BOX_SLOTS, confusion: str = "entropy"
-) -> Boxes:
+def image_boxes(out: Dense, *, conf_threshold: float, m: int = BOX_SLOTS) -> Boxes:
     """The ``m`` strongest 3x3 peaks of the objectness map; those scoring >= ``conf_threshold`` count.
 
     A detection's uncertainty is the binary entropy of its score (object or not: 1 bit at 0.5, 0 when sure)
-    plus its score times its class confusion (``class_confusion``: which class, given an object).
+    plus its score times the normalised entropy of its class distribution (which class, given an object).
     """
     scores, cells = _peak_cells(out.heat, m)  # (B, m)
     probs = _at(out.heat, cells)
     q = probs / probs.sum(-1, keepdim=True).clamp(min=EPS)
-    confusion_ = class_confusion(q, confusion)
+    c = q.shape[-1]
+    confusion = (
+        -(q * torch.log(q.clamp(min=EPS))).sum(-1) / math.log(c) if c > 1 else torch.zeros_like(scores)
+    )
     keep = (scores >= max(conf_threshold, EPS)).float()
-    u = (binary_entropy(scores) + scores * confusion_) * keep
+    u = (binary_entropy(scores) + scores * confusion) * keep
     f = None
     if out.fmap is not None:
         f = F.normalize(_at(out.fmap.float(), cells), dim=-1).half()

@@ -32,6 +32,7 @@ from ymir_executor.model import Detector, decode
 from ymir_executor.model.detector import Dense
 from ymir_executor.monitor import Monitor
 from ymir_executor.onnx_export import ONNX_FILE, OnnxRunner
+from ymir_executor.threads import requested_threads
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +86,8 @@ def load_predictor(env: Env, cfg: PredictConfig, plan: DevicePlan) -> Predictor:
                 problem="does not exist",
                 fix="choose the best stage (it holds the ONNX export) or set backend: torch",
             )
-        runner = OnnxRunner(onnx_path)
+        # onnxruntime's own thread pool does not read OMP_NUM_THREADS: pass it on (0: all cores)
+        runner = OnnxRunner(onnx_path, threads=requested_threads() or 0)
         return Predictor(
             runner,
             torch.device("cpu"),
@@ -258,9 +260,7 @@ def mine(
         if algo in ("entropy", "hybrid"):
             scores_t[idx] = mining.entropy_scores(out, conf_threshold=cfg.mining_conf_threshold)
         elif algo == "balanced":
-            found = mining.image_boxes(
-                out, conf_threshold=cfg.mining_conf_threshold, confusion=cfg.class_confusion
-            )
+            found = mining.image_boxes(out, conf_threshold=cfg.mining_conf_threshold)
             pool_boxes.append(
                 mining.Boxes(
                     found.u, found.s, found.q.half(), found.f if cfg.novelty_features == "box" else None
@@ -391,12 +391,11 @@ def _difficulty(boxes: mining.Boxes, pred: Predictor, cfg: PredictConfig) -> tor
     ap = torch.tensor(pred.class_ap50, dtype=torch.float32, device=dev)
     if cfg.mining_difficulty == "validation" and len(ap) == boxes.q.shape[-1] and bool(ap.isfinite().any()):
         err = (1.0 - ap).clamp(min=0.01)
-        err = torch.where(ap.isfinite(), err, err[ap.isfinite()].mean()) ** cfg.difficulty_power
+        err = torch.where(ap.isfinite(), err, err[ap.isfinite()].mean())
         return err / err.mean()
     mass, found = mining.class_sums(boxes)
     seen = found > 0
     difficulty = torch.where(seen, mass / found.clamp(min=mining.EPS), torch.ones_like(mass))
-    difficulty = torch.where(seen, difficulty.clamp(min=mining.EPS) ** cfg.difficulty_power, difficulty)
     if bool(seen.any()):
         difficulty = torch.where(seen, difficulty / difficulty[seen].mean().clamp(min=mining.EPS), difficulty)
     return difficulty

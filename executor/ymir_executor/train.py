@@ -38,6 +38,7 @@ from ymir_executor.model import Detections, Detector, DetectorConfig, decode
 from ymir_executor.monitor import Monitor, SilentMonitor
 from ymir_executor.stages import Stage, StageBook, now
 from ymir_executor.tboard import Scalars
+from ymir_executor.threads import threads_per_process
 
 log = logging.getLogger(__name__)
 RANK_ERROR_FILE = ".rank-error-{rank}.json"
@@ -501,8 +502,8 @@ def _ddp_worker(rank: int, env: Env, cfg: TrainConfig, monitor: Monitor, plan: D
     backend = "nccl" if plan.is_cuda else "gloo"
     if plan.is_cuda:
         torch.cuda.set_device(rank)
-    else:  # the processes share the cores instead of each using all of them
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // plan.world))
+    else:  # the processes share the cores (or OMP_NUM_THREADS) instead of each using all of them
+        torch.set_num_threads(threads_per_process(plan.world))
     dist.init_process_group(backend, rank=rank, world_size=plan.world)
     if rank:
         monitor = SilentMonitor(monitor.path, monitor.task_id, monitor.lo, monitor.hi, monitor.min_interval_s)
@@ -531,6 +532,8 @@ def run_training(env: Env, cfg: TrainConfig, monitor: Monitor, *, plan: DevicePl
     if plan.world <= 1:
         _wrap_errors(lambda: Trainer(env, cfg, monitor, plan).train(), batch_size=cfg.batch_size_per_gpu)
         return
+    if not plan.is_cuda:
+        log.info("%d CPU training processes, %d thread(s) each", plan.world, threads_per_process(plan.world))
     port = 29500 + (os.getpid() % 1000)
     env.out_dir.mkdir(parents=True, exist_ok=True)
     try:

@@ -34,7 +34,12 @@ def test_tiny_benchmark_runs_every_step(tmp_path: Path, monkeypatch: pytest.Monk
         parallel=1,
         full_reference=False,  # the same mir steps as round 0 (import, train, infer, evaluate): CI time
     )
+    # a row left by an earlier run in the same folder (another round-0 model) is not this run's
+    s.out.mkdir(parents=True)
+    (s.out / "partial.jsonl").write_text('{"seed": 9, "strategy": "earlier run", "round": 3}\n')
     assert mining_bench.run(s) == 0
+    partial = [json.loads(line) for line in (s.out / "partial.jsonl").read_text().splitlines()]
+    assert [(r["strategy"], r["round"]) for r in partial] == [("start", 0), ("balanced", 1)]
     rows = json.loads((s.out / "results.json").read_text())
     got = {(r["strategy"], r["round"]): r for r in rows}
     assert set(got) == {("start", 0), ("balanced", 1)}

@@ -60,10 +60,10 @@ class Engine:
     proc: subprocess.Popen[bytes] | None
     log: Path
 
-    def start(self, **extra_env: str) -> None:
+    def start(self, concurrency: int = 3, **extra_env: str) -> None:
         env = {**self.env, **extra_env}
         self.proc = subprocess.Popen(
-            worker_command(f"{self.broker}-{time.time_ns()}@%h", concurrency=3),
+            worker_command(f"{self.broker}-{time.time_ns()}@%h", concurrency=concurrency),
             env=env,
             cwd=self.settings.root,
             stdout=open(self.log, "ab"),

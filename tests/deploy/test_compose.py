@@ -93,6 +93,9 @@ def test_compose_file_is_valid_and_complete(config: dict[str, Any]) -> None:
     sockets = [m for m in gpu["volumes"] if m["target"] == "/var/run/docker.sock"]
     assert sockets and sockets[0]["type"] == "bind", "executor images are run through the Docker socket"
     assert "-Q gpu" in " ".join(gpu["command"]) and "-Q cpu" in " ".join(services["worker-cpu"]["command"])
+    for name in ("worker-cpu", "worker-gpu"):  # the setting executors on the CPU divide the cores by
+        assert "-c $${YMIR_WORKER_CONCURRENCY:-4}" in " ".join(services[name]["command"]), name
+    assert gpu["environment"]["YMIR_WORKER_CONCURRENCY"] == "4"  # YMIR_GPU_WORKER_CONCURRENCY's default
     assert services["api"]["ports"][0]["target"] == 12001
 
 
@@ -177,3 +180,11 @@ def test_the_committed_env_file_holds_the_code_defaults(monkeypatch: pytest.Monk
             if getattr(parsed, k) != getattr(defaults, k)
         }
         assert not differ, f"{cls.__name__}: .env value vs the code's default: {differ}"
+
+
+def test_the_gpu_worker_knows_its_own_concurrency(tmp_path: Path) -> None:
+    """Its executors on the CPU divide the cores by YMIR_WORKER_CONCURRENCY, which must be its ``-c``."""
+    proc = compose_config(tmp_path, YMIR_GPU_WORKER_CONCURRENCY="2")
+    assert proc.returncode == 0, proc.stderr
+    gpu = json.loads(proc.stdout)["services"]["worker-gpu"]
+    assert gpu["environment"]["YMIR_WORKER_CONCURRENCY"] == "2"

@@ -19,7 +19,7 @@ from ymir_executor import balanced
 from ymir_executor.balanced import balanced_order
 from ymir_executor.config import load_predict_config
 from ymir_executor.errors import CODE_CONFIG, ConfigError, ExecutorError
-from ymir_executor.mining import EPS, Boxes, class_confusion
+from ymir_executor.mining import EPS, Boxes
 
 C, M, D = 3, 2, 8
 
@@ -97,8 +97,6 @@ def test_gains_sort_into_the_pick_order() -> None:
         ("class_balance", "strong", ["class_balance", "valid number"]),
         ("mining_difficulty", "oracle", ["mining_difficulty", "'validation' or 'pool'"]),
         ("novelty_features", "pixels", ["novelty_features", "'box' or 'image'"]),
-        ("difficulty_power", -0.5, ["difficulty_power", "greater than or equal to 0"]),
-        ("class_confusion", "gini", ["class_confusion", "'entropy' or 'margin'"]),
     ],
 )
 def test_balanced_settings_refuse_bad_values(
@@ -112,21 +110,6 @@ def test_balanced_settings_refuse_bad_values(
     assert raised.value.code == CODE_CONFIG
     for word in words:
         assert word in raised.value.message, raised.value.message
-
-
-def test_margin_confusion_scores_two_look_alikes_higher_than_entropy_does() -> None:
-    """A detection torn between two of ten classes is as unsure as can be under ``margin`` (1), while the
-    normalised entropy calls it 0.3, below a detection spread thinly over all ten; both say 0 when sure."""
-    torn = torch.tensor([0.5, 0.5] + [0.0] * 8)
-    spread = torch.full((10,), 0.1)
-    sure = torch.tensor([1.0] + [0.0] * 9)
-    q = torch.stack([torn, spread, sure])
-    entropy = class_confusion(q, "entropy")
-    margin = class_confusion(q, "margin")
-    assert entropy[0] == pytest.approx(math.log(2) / math.log(10), abs=1e-4)
-    assert entropy[0] < entropy[1]
-    assert margin[0] == pytest.approx(1.0) and margin[1] == pytest.approx(1.0)
-    assert float(entropy[2]) == pytest.approx(0.0, abs=1e-4) and float(margin[2]) == pytest.approx(0.0)
 
 
 def test_a_negative_class_weight_is_refused(tmp_path: Path) -> None:

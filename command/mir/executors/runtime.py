@@ -30,6 +30,7 @@ from mir.executors.contract import STATE_ERROR, Monitor, WorkDir, read_monitor, 
 from mir.progress import ProgressFn
 
 DEFAULT_EXECUTOR = "ymir-executor"
+THREADS_VARIABLE = "OMP_NUM_THREADS"
 _POLL = 0.2
 _KIND_FILES = {
     "training": "training-template.yaml",
@@ -49,6 +50,40 @@ class RunRequest:
     progress: ProgressFn | None = None
     should_cancel: Callable[[], bool] | None = None
     timeout: float | None = None
+    # CPU threads for a run without GPUs, given as OMP_NUM_THREADS unless the caller's own environment
+    # sets it; None: the executor's default (every core). GPU runs are left as they are.
+    cpu_threads: int | None = None
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity, e.g. a container's cpuset)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def fair_share(concurrent: int) -> int:
+    """CPU threads for one of ``concurrent`` executors running at once on this machine's cores.
+
+    Each executor using every core makes ``concurrent`` OpenMP pools spin against each other: on two cores,
+    two trainings of four threads each ran several times slower than their share of the cores explains.
+    """
+    return max(1, usable_cores() // max(1, concurrent))
+
+
+def executor_threads(request: RunRequest) -> str | None:
+    """The OMP_NUM_THREADS an executor run gets, or ``None`` to leave its environment alone.
+
+    Only CPU runs get one: the caller's own OMP_NUM_THREADS (a person's explicit setting wins), else the
+    request's ``cpu_threads``.
+    """
+    if request.gpu_ids:
+        return None
+    own = os.environ.get(THREADS_VARIABLE, "").strip()
+    if own:
+        return own
+    return str(request.cpu_threads) if request.cpu_threads else None
 
 
 class Runtime(Protocol):
@@ -136,7 +171,8 @@ class LocalRuntime:
     """Runs an executor command as a subprocess in its own process group.
 
     The contract's folders are the work directory's ``in``/``out`` (named by ``YMIR_EXECUTOR_IN`` and
-    ``YMIR_EXECUTOR_OUT``); GPUs are chosen with ``CUDA_VISIBLE_DEVICES``.
+    ``YMIR_EXECUTOR_OUT``); GPUs are chosen with ``CUDA_VISIBLE_DEVICES``, and a CPU run's threads with
+    ``OMP_NUM_THREADS`` (:func:`executor_threads`).
     """
 
     container = False
@@ -166,6 +202,9 @@ class LocalRuntime:
         )
         if self.img_man:
             env["YMIR_EXECUTOR_IMG_MAN"] = str(self.img_man)
+        threads = executor_threads(request)
+        if threads:
+            env[THREADS_VARIABLE] = threads
         follower = _Follower(request)
         deadline = time.monotonic() + request.timeout if request.timeout else None
         with open(work.log, "ab") as log:
@@ -263,8 +302,9 @@ class DockerRuntime:
     """Runs an executor image through the Docker Engine API (the ``docker`` package).
 
     ``/in`` is mounted read-only and ``/out`` writable, the container runs as the calling user (not
-    root), GPUs are passed as device requests, the shared-memory size comes from the config, and
-    the container is removed afterwards whatever happened.
+    root), GPUs are passed as device requests, a CPU run's threads as ``OMP_NUM_THREADS`` (which torch
+    and OpenMP in any image read), the shared-memory size comes from the config, and the container is
+    removed afterwards whatever happened.
     """
 
     container = True
@@ -319,6 +359,9 @@ class DockerRuntime:
             "shm_size": request.shm_size,
             "environment": {"YMIR_TASK_ID": request.task_id},
         }
+        threads = executor_threads(request)
+        if threads:
+            kwargs["environment"][THREADS_VARIABLE] = threads
         if not self.run_as_root:
             kwargs["user"] = f"{os.getuid()}:{os.getgid()}"
         if request.gpu_ids:

@@ -47,6 +47,9 @@ class TaskOptions:
     # the platform's configured local executors (name -> command): set, ``executor`` may only name
     # one of them or an image; unset (the CLI), ``local:<command>`` runs that command
     local_executors: Mapping[str, str] | None = None
+    # CPU threads for each executor run without GPUs (OMP_NUM_THREADS): the platform's workers give each
+    # of their concurrent tasks a share of the cores; None (the CLI, one task): every core
+    cpu_threads: int | None = None
 
 
 def load_task_config(path: Path | None, inline: dict[str, Any] | None = None) -> dict[str, Any]:

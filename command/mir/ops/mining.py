@@ -129,6 +129,7 @@ def run_model(
                 progress=lambda f, s: prog.update(f, task_type),
                 should_cancel=options.should_cancel,
                 timeout=options.timeout,
+                cpu_threads=options.cpu_threads,
             )
         )
         scores: list[tuple[str, float]] = []

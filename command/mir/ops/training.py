@@ -181,6 +181,7 @@ def train(
                 progress=lambda f, s: prog.update(f, "training"),
                 should_cancel=options.should_cancel,
                 timeout=options.timeout,
+                cpu_threads=options.cpu_threads,
             )
         )
         result = read_training_result(work.output / "models")
@@ -320,6 +321,7 @@ def _evaluate_stage(
             gpu_ids=list(options.gpu_ids or []),
             should_cancel=options.should_cancel,
             timeout=options.timeout,
+            cpu_threads=options.cpu_threads,
         )
     )
     local = Labels()

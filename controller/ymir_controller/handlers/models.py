@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from mir import models
+from mir.executors.runtime import fair_share
 from mir.ops import mining, training
 from mir.ops.executing import TaskOptions
 from ymir_controller.handlers.context import Context, version_info
@@ -23,6 +24,12 @@ from ymir_controller.protocol import (
 
 
 def _options(ctx: Context, executor: str, timeout: float | None, user: str) -> TaskOptions:
+    """How mir runs this task's executor.
+
+    An executor on the CPU gets the cores divided by the worker's concurrency (``cpu_threads``, passed as
+    OMP_NUM_THREADS), as up to that many tasks run at once; OMP_NUM_THREADS in the worker's own
+    environment wins, and GPU runs are left alone.
+    """
     work = ctx.fresh_work_dir()
     shutil.rmtree(work)  # mir wants to create it itself (empty)
     return TaskOptions(
@@ -36,6 +43,7 @@ def _options(ctx: Context, executor: str, timeout: float | None, user: str) -> T
         timeout=timeout,
         user=user,
         local_executors=ctx.settings.local_executors,
+        cpu_threads=fair_share(ctx.settings.worker_concurrency),
     )
 
 

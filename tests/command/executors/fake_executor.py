@@ -36,6 +36,12 @@ def local(path: str) -> Path:
 def main() -> int:
     env = yaml.safe_load((IN / "env.yaml").read_text())
     print("fake executor starting", MODE, flush=True)
+    env_log = os.environ.get("FAKE_ENV_LOG")
+    if env_log:  # what the runtime set in its environment, one JSON line per run
+        kind = "training" if env["run_training"] else "mining" if env["run_mining"] else "infer"
+        with open(env_log, "a") as f:
+            seen = {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "CUDA_VISIBLE_DEVICES")}
+            f.write(json.dumps({"kind": kind, **seen}) + "\n")
     monitor(0.1, 2)
     if MODE == "sleep":
         subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])  # a grandchild to kill too

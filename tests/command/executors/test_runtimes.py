@@ -109,6 +109,64 @@ def test_train_passes_unlabeled_images(
     assert seen == {"pool": [], "pseudo_labels": None}
 
 
+def test_cpu_runs_get_their_thread_share(
+    world: dict[str, Path], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """``cpu_threads`` reaches every executor run without GPUs as OMP_NUM_THREADS (training, its
+    evaluation, mining, inference); a GPU run keeps its environment, and the caller's own OMP_NUM_THREADS
+    wins over the share."""
+    log = tmp_path / "env.jsonl"
+    monkeypatch.setenv("FAKE_ENV_LOG", str(log))
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)  # tests/conftest.py sets 1 for the whole suite
+
+    def runs() -> list[dict[str, Any]]:
+        seen = [json.loads(line) for line in log.read_text().splitlines()]
+        log.unlink()
+        return seen
+
+    report = train(root=world["root"], src_revs="tv@m", dst="m0@t1", options=_opts(world, cpu_threads=3))
+    mine(
+        root=world["root"],
+        src_revs="pool@i",
+        dst="mined@t2",
+        model=report.model_hash,
+        options=_opts(world, cpu_threads=3),
+        topk=3,
+        add_prediction=True,
+    )
+    assert runs() == [
+        {"kind": "training", "OMP_NUM_THREADS": "3", "CUDA_VISIBLE_DEVICES": ""},
+        {"kind": "infer", "OMP_NUM_THREADS": "3", "CUDA_VISIBLE_DEVICES": ""},  # mir's own evaluation
+        {"kind": "mining", "OMP_NUM_THREADS": "3", "CUDA_VISIBLE_DEVICES": ""},
+    ]
+    infer(
+        root=world["root"],
+        src_revs="va@i",
+        dst="va@g",
+        model=report.model_hash,
+        options=_opts(world, cpu_threads=3, gpu_ids=["0"]),
+    )
+    infer(root=world["root"], src_revs="va@i", dst="va@n", model=report.model_hash, options=_opts(world))
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    infer(
+        root=world["root"],
+        src_revs="va@i",
+        dst="va@u",
+        model=report.model_hash,
+        options=_opts(world, cpu_threads=3),
+    )
+    assert [r["OMP_NUM_THREADS"] for r in runs()] == [None, None, "1"]  # GPU; no share given; the caller's
+
+
+def test_fair_share_divides_the_usable_cores() -> None:
+    from mir.executors.runtime import fair_share, usable_cores
+
+    cores = usable_cores()
+    assert cores == len(os.sched_getaffinity(0))
+    assert fair_share(1) == cores and fair_share(2) == max(1, cores // 2)
+    assert fair_share(cores + 1) == 1 and fair_share(0) == cores  # never 0 threads, never a division by 0
+
+
 @pytest.mark.parametrize(
     "mode,message",
     [
@@ -256,6 +314,7 @@ class FakeEngine:
         mounts = {v["bind"]: k for k, v in kwargs["volumes"].items()}
         env = {
             **os.environ,
+            **kwargs.get("environment", {}),  # what the container's environment gets
             "YMIR_EXECUTOR_IN": mounts["/in"],
             "YMIR_EXECUTOR_OUT": mounts["/out"],
             "YMIR_EXECUTOR_IMG_MAN": str(self.img_man),
@@ -265,9 +324,10 @@ class FakeEngine:
         return self.last
 
 
-def test_docker_runtime_with_a_fake_engine(world: dict[str, Path]) -> None:
+def test_docker_runtime_with_a_fake_engine(world: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
     from mir.executors.runtime import default_img_man
 
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)  # the worker's own setting would win
     img_man = default_img_man()
     assert img_man is not None
     engine = FakeEngine(img_man)
@@ -290,9 +350,13 @@ def test_docker_runtime_with_a_fake_engine(world: dict[str, Path]) -> None:
         src_revs="tv@m",
         dst="d@t1",
         task_config_file=config,
-        options=_opts(world, executor="ymir/executor:latest", docker_client=engine, gpu_ids=[]),
+        options=_opts(
+            world, executor="ymir/executor:latest", docker_client=engine, gpu_ids=[], cpu_threads=1
+        ),
     )
     train_call = engine.created[0]
+    # a CPU container gets its thread share as OMP_NUM_THREADS, which torch and OpenMP in any image read
+    assert train_call["environment"] == {"YMIR_TASK_ID": "t1", "OMP_NUM_THREADS": "1"}
     assert train_call["image"] == "ymir/executor:latest"
     binds = {v["bind"]: v["mode"] for v in train_call["volumes"].values()}
     assert binds == {"/in": "ro", "/out": "rw"}
@@ -311,8 +375,9 @@ def test_docker_runtime_with_a_fake_engine(world: dict[str, Path]) -> None:
     rec = Recorder(img_man)
     work = WorkDir(world["work"].with_name("gpu")).create()
     DockerRuntime("img", client=rec).run(
-        RunRequest(work=work, task_id="t", gpu_ids=["1", "3"], shm_size="32G")
+        RunRequest(work=work, task_id="t", gpu_ids=["1", "3"], shm_size="32G", cpu_threads=1)
     )
+    assert rec.created[0]["environment"] == {"YMIR_TASK_ID": "t"}  # a GPU container: no thread count
     request = rec.created[0]["device_requests"][0]
     assert request["DeviceIDs"] == ["1", "3"] and request["Capabilities"] == [["gpu"]]
     assert rec.created[0]["shm_size"] == "32G"
