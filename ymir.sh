@@ -209,7 +209,7 @@ cmd_test() {
         "$VENV/bin/mypy" "$part"
     done
     log "pytest"
-    run_pytest "$@"
+    run_pytest --durations=25 "$@"  # the 25 slowest steps end the log: what to look at when the suite grows
 }
 
 STATE="$ROOT/.ymir"
