@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import itertools
 import json
 import math
 import multiprocessing
@@ -553,7 +554,7 @@ def run(s: Settings) -> int:
     print(f"data ready in {time.perf_counter() - t0:.0f} s", flush=True)
     results: list[RoundResult] = []
     gpus = [g for g in s.gpu_ids.split(",") if g] or [""]
-    spread = iter(gpus[i % len(gpus)] for i in range(10**9))  # chains take the GPUs in turn
+    spread = itertools.cycle(gpus)  # chains take the GPUs in turn
     with ThreadPoolExecutor(max(1, s.parallel)) as ex:
         starts = {
             seed: ex.submit(
