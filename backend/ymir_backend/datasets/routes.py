@@ -115,7 +115,7 @@ def list_public(
     search: Annotated[
         str, Query(max_length=200, description="part of the dataset's, group's or project's name")
     ] = "",
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=DB_INT_MAX),
     limit: int = Query(20, ge=1, le=200),
 ) -> Page[PublicDatasetOut]:
     """Public dataset versions of every user, newest first: copy one into your project with
