@@ -11,4 +11,5 @@ import os
 # Set OMP_NUM_THREADS to give the tests more.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from tests.label_studio import label_studio  # noqa: E402, F401 - registers the session fixture once
+# registers the session fixtures once; the first starts Label Studio as the run begins, when a test needs it
+from tests.label_studio import _label_studio_early, label_studio  # noqa: E402, F401

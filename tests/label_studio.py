@@ -1,6 +1,7 @@
 """The one real Label Studio of a test run, started by ``label_studio/ls.sh`` (the project's own script)
 in its own environment, shared by every test that needs it (``tests/labeling`` and the GUI's labeling in
-``tests/web``): ``tests/conftest.py`` registers the fixture once, so a run starts one server.
+``tests/web``): ``tests/conftest.py`` registers the fixtures once, so a run starts one server, in the
+background as the run begins when one of its tests will need it.
 
 ``./ymir.sh test`` installs Label Studio before pytest runs. Without it, tests that use it skip on a
 developer's machine and FAIL under ``CI=true``.
@@ -48,8 +49,9 @@ def _free(port: int) -> bool:
 @functools.cache
 def label_studio_port() -> int:
     """The port the run's Label Studio listens on, known before it starts: the GUI tests' worker is told
-    it when it starts, and Label Studio itself starts only when a test needs it. Taken below Linux's
-    ephemeral range (32768+), so the free ports other servers of the run ask the system for never take it."""
+    it when it starts, and Label Studio itself starts only in a run with a test that needs it. Taken
+    below Linux's ephemeral range (32768+), so the free ports other servers of the run ask the system
+    for never take it."""
     if os.environ.get("LABEL_STUDIO_TEST_PORT"):
         return int(os.environ["LABEL_STUDIO_TEST_PORT"])
     rng = random.Random(os.getpid())
@@ -145,12 +147,39 @@ def box_in_browser(page: Any, class_name: str, box: tuple[float, float, float, f
     submit.click()
 
 
-@pytest.fixture(scope="session")
-def label_studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabelStudioServer]:
-    venv = ROOT / ".venv-label-studio"
-    version = subprocess.run([str(SCRIPT), "version"], capture_output=True, text=True).stdout.strip()
-    if not (venv / "bin" / "label-studio").exists():
-        _missing(f"Label Studio {version} is not installed in {venv}")
+def _needed(session: pytest.Session) -> bool:
+    """Whether a collected test of this run uses the ``label_studio`` fixture (itself or through another)."""
+    return any("label_studio" in getattr(item, "fixturenames", ()) for item in session.items)
+
+
+def _installed() -> bool:
+    return (ROOT / ".venv-label-studio" / "bin" / "label-studio").exists()
+
+
+@dataclass
+class _Start:
+    """A Label Studio start under way: the server it brings up, ``ls.sh start`` and that script's output."""
+
+    server: LabelStudioServer
+    script: subprocess.Popen[bytes]
+    log: Path
+
+    def wait(self) -> LabelStudioServer:
+        """The server, once ``ls.sh start`` has seen it answer (it fails the test otherwise)."""
+        rc = self.script.wait(timeout=960)  # the script gives up after YMIR_LABEL_STUDIO_START_TIMEOUT
+        assert rc == 0, self.log.read_text()[-3000:]
+        return self.server
+
+    def end(self) -> None:
+        """Stops the server, once a start still under way has finished."""
+        if self.script.poll() is None:
+            self.script.wait(timeout=960)
+        self.server.stop()
+        self.server.http.close()
+
+
+def _start(tmp_path_factory: pytest.TempPathFactory) -> _Start:
+    """Starts Label Studio in the background (``ls.sh start``) on the run's port and folder."""
     kept = os.environ.get("LABEL_STUDIO_TEST_DIR")
     folder = Path(kept) if kept else tmp_path_factory.mktemp("label-studio")
     env = {k: v for k, v in os.environ.items() if not k.startswith("YMIR_")}
@@ -168,12 +197,44 @@ def label_studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabelStud
         }
     )
     url = label_studio_url()
-    server = LabelStudioServer(
-        url=url,
-        env=env,
-        http=httpx.Client(base_url=url, headers={"Authorization": f"Token {TOKEN}"}, timeout=60),
-    )
-    server.start()
-    yield server
-    server.stop()
-    server.http.close()
+    http = httpx.Client(base_url=url, headers={"Authorization": f"Token {TOKEN}"}, timeout=60)
+    log = folder / "ls-start.log"
+    with open(log, "wb") as out:
+        script = subprocess.Popen([str(SCRIPT), "start"], env=env, stdout=out, stderr=subprocess.STDOUT)
+    return _Start(LabelStudioServer(url=url, env=env, http=http), script, log)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _label_studio_early(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[_Start | None]:
+    """Starts the run's Label Studio as the run begins when one of its tests will use it: a first start
+    applies every migration (20 to 40 s of one core), which then overlap with the tests before it
+    instead of holding up the first test that needs it. Stopped when the run ends."""
+    if not _installed() or not _needed(request.session):
+        yield None
+        return
+    started = _start(tmp_path_factory)
+    try:
+        yield started
+    finally:
+        started.end()
+
+
+@pytest.fixture(scope="session")
+def label_studio(
+    _label_studio_early: _Start | None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LabelStudioServer]:
+    """The run's Label Studio, started early by ``_label_studio_early`` (or now, for a test that asked
+    for it by name), once it answers."""
+    if not _installed():
+        version = subprocess.run([str(SCRIPT), "version"], capture_output=True, text=True).stdout.strip()
+        _missing(f"Label Studio {version} is not installed in {ROOT / '.venv-label-studio'}")
+    if _label_studio_early is not None:
+        yield _label_studio_early.wait()
+        return
+    started = _start(tmp_path_factory)
+    try:
+        yield started.wait()
+    finally:
+        started.end()
