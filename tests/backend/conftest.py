@@ -101,7 +101,7 @@ def _api(
             yield Api(client=client, settings=backend, engine=engine)
     finally:
         if engine is not None:
-            engine.stop()
+            engine.kill()  # a throw-away workplace: the warm shutdown is tested in test_engine.py
 
 
 @pytest.fixture(params=["postgresql", "sqlite"], scope="module")

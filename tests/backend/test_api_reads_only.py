@@ -60,7 +60,7 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
         with api_process(env=env, cwd=root, log=log, prefix=prefix) as (base, api):
             yield Stack(base=base, root=root, api=api, api_log=log, engine=engine)
     finally:
-        engine.stop()
+        engine.kill()  # a throw-away workplace: the warm shutdown is tested in test_engine.py
 
 
 def _wait(c: httpx.Client, r: httpx.Response) -> dict[str, Any]:

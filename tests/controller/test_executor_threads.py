@@ -61,7 +61,7 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
     eng.start(concurrency=CONCURRENCY)
     _prepare_ready_repo(eng)
     yield eng
-    eng.stop()
+    eng.kill()  # a throw-away workplace: the warm shutdown is tested in test_engine.py
 
 
 def _train(engine: Engine, dst: str, executor: str, gpu_count: int = 0) -> TaskResult:

@@ -59,7 +59,7 @@ def labeling_engine(
     result = eng.client.wait(tid, timeout=120)
     assert result.state == "done", result.error
     yield eng
-    eng.stop()
+    eng.kill()  # a throw-away workplace: the warm shutdown is tested in test_engine.py
 
 
 def wait_for(predicate: Any, timeout: float = 60.0, what: str = "") -> Any:

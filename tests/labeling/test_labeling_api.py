@@ -91,7 +91,7 @@ def stack(label_studio: LabelStudioServer, tmp_path_factory: pytest.TempPathFact
     finally:
         server.should_exit = True
         thread.join(timeout=10)
-        engine.stop()
+        engine.kill()  # a throw-away workplace: the warm shutdown is tested in test_engine.py
 
 
 @dataclass
