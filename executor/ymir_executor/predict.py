@@ -368,14 +368,22 @@ def _balanced_selection(
             d = torch.cdist(g, g)
             d.fill_diagonal_(math.inf)
             radius = float(d.min(1).values.median()) * cfg.novelty_radius
+    # On the CPU: the lazy greedy is thousands of small steps, each needing the one before's result; on a
+    # GPU each waits behind the kernels of whatever else shares it (bench/select_device_bench.py).
+    host = torch.device("cpu")
     _, gains = balanced.balanced_order(
-        boxes,
-        class_weights=weights * difficulty,
-        counts=counts,
+        mining.Boxes(
+            boxes.u.to(host),
+            boxes.s.to(host),
+            boxes.q.to(host),
+            None if boxes.f is None else boxes.f.to(host),
+        ),
+        class_weights=(weights * difficulty).to(host),
+        counts=counts.to(host),
         budget=budget,
         balance=cfg.class_balance,
         radius=radius,
-        image_features=features,
+        image_features=features.to(host),
     )
     return _ranked(gains)
 

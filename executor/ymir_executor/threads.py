@@ -46,10 +46,19 @@ def use_requested_threads() -> int:
     return torch.get_num_threads()
 
 
+def usable_cores() -> int:
+    """The cores this process may run on: its CPU affinity (a container's cpuset, ``taskset``), which can be
+    far fewer than ``os.cpu_count()``, the machine's cores (as mir counts them for its share)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
 def threads_per_process(processes: int) -> int:
     """Intra-op threads for each of ``processes`` CPU training processes: they share the requested
-    threads (all cores without ``OMP_NUM_THREADS``) instead of each using all of them."""
-    budget = requested_threads() or os.cpu_count() or 1
+    threads (the usable cores without ``OMP_NUM_THREADS``) instead of each using all of them."""
+    budget = requested_threads() or usable_cores()
     return max(1, budget // max(1, processes))
 
 

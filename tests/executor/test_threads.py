@@ -92,3 +92,16 @@ def test_thread_count_syntax(value: str, threads: int | None, monkeypatch: pytes
     """OpenMP's list form (``4,2``: nested regions get 2) applies its first number; empty means unset."""
     monkeypatch.setenv("OMP_NUM_THREADS", value)
     assert requested_threads() == threads
+
+
+def test_training_threads_count_the_cores_this_process_may_use() -> None:
+    """Inside a cpuset (a container, ``taskset``) the machine's core count overstates what a process may
+    use: a CPU training pinned to one core of a machine with more gets one thread, not one per core."""
+    assert (os.cpu_count() or 1) > 1, "needs a machine of two cores or more"
+    code = (
+        "import os; os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}); "
+        "os.environ.pop('OMP_NUM_THREADS', None); "
+        "from ymir_executor.threads import threads_per_process; print(threads_per_process(1))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=99)
+    assert out.stdout.strip() == "1"

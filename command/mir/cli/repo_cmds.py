@@ -1,4 +1,4 @@
-"""Repository commands: init, branch, checkout, tag, log, status, show, diff, labels."""
+"""Repository commands: init, branch, checkout, tag, log, status, show, diff, labels, gc."""
 
 from __future__ import annotations
 
@@ -294,4 +294,66 @@ def add_labels(sub: Sub, parent: argparse.ArgumentParser) -> None:
     p.set_defaults(func=_labels)
 
 
-COMMANDS = [add_init, add_branch, add_checkout, add_tag, add_log, add_status, add_show, add_diff, add_labels]
+# -- gc -----------------------------------------------------------------------------------------
+def _size(n: int) -> str:
+    return f"{n / 1024**2:.1f} MB" if n < 1024**3 else f"{n / 1024**3:.2f} GB"
+
+
+def _gc(args: argparse.Namespace) -> int:
+    from mir.ops import gc
+
+    repos = [Path(r).expanduser() for r in args.repo]
+    for folder in args.repos_in:
+        repos += gc.repositories_in(Path(folder).expanduser())
+    report = gc.collect(
+        Path(args.media_location).expanduser().absolute(),
+        repos,
+        older_than_hours=args.older_than_hours,
+        delete=args.delete,
+        wait_seconds=args.wait,
+    )
+    print(
+        f"{report.files} image file(s) in the media location; {report.referenced} named by "
+        f"{report.tables} version(s) of {report.repositories} repositor(ies)"
+    )
+    print(
+        f"{report.unreferenced} named by none ({_size(report.unreferenced_bytes)}), "
+        f"{report.too_young} of them kept as younger than {args.older_than_hours:g} h"
+    )
+    if args.delete:
+        print(f"removed {report.removed} file(s), {_size(report.removed_bytes)}")
+    else:
+        n, size = len(report.removable), _size(report.removable_bytes)
+        print(f"would remove {n} file(s), {size} (pass --delete to remove them)")
+    return 0
+
+
+def add_gc(sub: Sub, parent: argparse.ArgumentParser) -> None:
+    p = _add(
+        sub,
+        parent,
+        "gc",
+        "report (or --delete) image files of a media location that no version names",
+        "mir gc --media-location ~/ymir-assets --repos-in ~/projects --delete",
+    )
+    p.add_argument("--media-location", "--gen-dir", required=True, help="the media location to clean")
+    p.add_argument(
+        "--repo", action="append", default=[], help="a repository using the location (repeat for each)"
+    )
+    p.add_argument(
+        "--repos-in", action="append", default=[], help="a folder whose sub-folders are such repositories"
+    )
+    p.add_argument(
+        "--older-than-hours",
+        type=float,
+        default=24.0,
+        help="remove only files older than this (default 24): writers that take no lock stay safe",
+    )
+    p.add_argument("--delete", action="store_true", help="remove the files (default: only report)")
+    p.add_argument("--wait", type=float, default=0.0, help="seconds to wait for running imports (default 0)")
+    p.set_defaults(func=_gc)
+
+
+COMMANDS = [
+    add_init, add_branch, add_checkout, add_tag, add_log, add_status, add_show, add_diff, add_labels, add_gc
+]  # fmt: skip

@@ -37,8 +37,9 @@ from mir.labels import Labels, check_label, normalise
 from mir.ops.common import absolute, annotations_table, box_index, dst_rev
 from mir.parallel import chunked, pool
 from mir.progress import Progress, ProgressFn
-from mir.revs import parse_rev
+from mir.revs import Rev, parse_rev
 from mir.store import media, schema
+from mir.store.lock import media_lock
 from mir.store.repo import Commit, Repo, Snapshot, Task
 
 log = logging.getLogger(__name__)
@@ -222,8 +223,33 @@ def import_dataset(
     for d, flag in ((gt_dir, "--gt-dir"), (pred_dir, "--pred-dir")):
         if d is not None and not Path(d).exists():
             raise InputFileError(Path(d), "does not exist", fix=f"check {flag}")
-    media_location.mkdir(parents=True, exist_ok=True)
+    with media_lock(media_location, exclusive=False):  # from the first stored image to the commit: gc waits
+        return _import_locked(
+            repo=repo, dst_r=dst_r, parent=parent, lines=lines, index_file=index_file,
+            media_location=media_location, gt_dir=gt_dir, pred_dir=pred_dir, anno_format=anno_format,
+            unknown_types_strategy=unknown_types_strategy, invalid_box_strategy=invalid_box_strategy,
+            user=user, prog=prog, archive=archive,
+        )  # fmt: skip
 
+
+def _import_locked(
+    *,
+    repo: Repo,
+    dst_r: Rev,
+    parent: Rev | None,
+    lines: list[IndexLine],
+    index_file: Path,
+    media_location: Path,
+    gt_dir: Path | None,
+    pred_dir: Path | None,
+    anno_format: str,
+    unknown_types_strategy: UnknownStrategy,
+    invalid_box_strategy: BoxStrategy,
+    user: str,
+    prog: Progress,
+    archive: Path | None,
+) -> ImportReport:
+    """:func:`import_dataset` once its arguments are checked, under the media location's shared lock."""
     # 1. images: hash, inspect, store
     chunks = chunked([(ln.line, ln.path) for ln in lines], _CHUNK)
     rows: dict[str, list[Any]] = {
