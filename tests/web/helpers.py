@@ -103,3 +103,22 @@ def settled_box(locator: Any) -> dict[str, float]:
             return dict(box)
         box = again
     raise AssertionError(f"{locator} kept moving")
+
+
+def menu_item(page: Any, opener: Any, text: str) -> None:
+    """Open an antd dropdown menu with ``opener`` (a button) and click its item labelled ``text``.
+
+    The item is clicked once the menu has stopped moving: antd slides a menu in, and one that does not fit
+    below its button moves up above it. In a full run (CI, 2026-11-28) a click during that motion was lost:
+    the menu stayed open, no form came, and the next step waited 20 s.
+    """
+    opener.click()
+    page.locator(".ant-dropdown:visible").first.wait_for()
+    page.wait_for_function(  # every menu shown has finished moving (an earlier one fading out is gone)
+        """() => [...document.querySelectorAll('.ant-dropdown:not(.ant-dropdown-hidden)')].every(m =>
+            !/-(enter|appear|leave)/.test(m.className)
+            && m.getAnimations({subtree: true}).every(a => a.playState !== 'running'))"""
+    )
+    menu = page.locator(".ant-dropdown:visible")
+    settled_box(menu)
+    menu.locator(".ant-dropdown-menu-item", has_text=text).click()

@@ -15,7 +15,7 @@ from xml.etree import ElementTree
 import pytest
 
 from tests.web.conftest import Live, shot
-from tests.web.helpers import new_page, pick_many, sign_in, voc
+from tests.web.helpers import menu_item, new_page, pick_many, sign_in, voc
 
 EMAIL, PASSWORD = "actions@example.com", "secret-pass-1"
 
@@ -61,9 +61,10 @@ def _row(page: Any, name: str) -> Any:
 
 def _open(page: Any, group: str, version: int, action: str) -> Any:
     """The action's form of ``group vN`` (menu → item), once it is shown."""
-    _row(page, f"{group} v{version}").get_by_test_id("version-actions").click()
-    page.locator(".ant-dropdown:visible .ant-dropdown-menu-item", has_text=action).click()
-    return page.locator(".ant-modal:visible")
+    menu_item(page, _row(page, f"{group} v{version}").get_by_test_id("version-actions"), action)
+    modal = page.locator(".ant-modal:visible")
+    modal.wait_for()
+    return modal
 
 
 def _run(page: Any, modal: Any) -> None:

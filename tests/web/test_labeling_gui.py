@@ -17,7 +17,7 @@ import pytest
 
 from tests.label_studio import LabelStudioServer, box_in_browser
 from tests.web.conftest import Live, shot
-from tests.web.helpers import new_page, sign_in, voc
+from tests.web.helpers import menu_item, new_page, sign_in, voc
 
 EMAIL, PASSWORD = "annotate@example.com", "secret-pass-1"
 
@@ -52,8 +52,7 @@ def _send_to_labeling(page: Any, pid: int) -> Any:
     """The version's "Label…" form, started with its defaults (the project's classes); returns the modal,
     which follows the task."""
     page.goto(f"/projects/{pid}/datasets")
-    page.locator('tr[data-version="pool v1"]').get_by_test_id("version-actions").click()
-    page.locator(".ant-dropdown:visible .ant-dropdown-menu-item", has_text="Label…").click()
+    menu_item(page, page.locator('tr[data-version="pool v1"]').get_by_test_id("version-actions"), "Label…")
     modal = page.locator(".ant-modal:visible")
     modal.get_by_test_id("start-action").click()
     modal.get_by_test_id("labeling-progress").get_by_text("0/3").wait_for(timeout=60_000)
