@@ -8,12 +8,13 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from mir.errors import InputFileError
+from mir.errors import InputFileError, LockTimeoutError
 from mir.ops import history
 from mir.ops.gc import collect
 from mir.ops.importing import import_dataset
@@ -66,6 +67,29 @@ def two_repos(tmp_path: Path) -> tuple[Path, Path, Path, dict[int, str]]:
     ids |= got
     _age(media, 1.5 * DAY)
     return a, b, media, ids
+
+
+@contextmanager
+def _held(media: Path, *, exclusive: bool, seconds: float) -> Iterator[None]:
+    """Another process holds the location's lock (as an import, or as gc) for ``seconds`` from the block's
+    start, or until the block ends."""
+    code = textwrap.dedent(
+        f"""
+        import time
+        from pathlib import Path
+        from mir.store.lock import media_lock
+        with media_lock(Path({str(media)!r}), exclusive={exclusive}):
+            print("held", flush=True)
+            time.sleep({seconds})
+        """
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
+        yield
+    finally:
+        proc.kill()
+        proc.wait()
 
 
 def _stored(media: Path, ids: dict[int, str]) -> set[int]:
@@ -122,27 +146,10 @@ def test_gc_does_not_run_while_an_import_writes(two_repos: tuple[Path, Path, Pat
     removed image 4 while an import of the same bytes found it present, that import would name a
     missing file."""
     a, b, media, ids = two_repos
-    holder = textwrap.dedent(
-        f"""
-        import sys, time
-        from pathlib import Path
-        from mir.store.lock import media_lock
-        with media_lock(Path({str(media)!r}), exclusive=False):
-            print("held", flush=True)
-            time.sleep(60)
-        """
-    )
-    proc = subprocess.Popen([sys.executable, "-c", holder], stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
-        from mir.errors import LockTimeoutError
-
+    with _held(media, exclusive=False, seconds=60):
         with pytest.raises(LockTimeoutError, match="media location's lock"):
             collect(media, [a, b], delete=True, wait_seconds=0.2)
         assert _stored(media, ids) == {1, 2, 3, 4, 5}
-    finally:
-        proc.kill()
-        proc.wait()
     assert collect(media, [a, b], delete=True).removed == 2
 
 
@@ -217,23 +224,8 @@ def test_an_import_started_during_gc_waits_for_it(tmp_path: Path) -> None:
     repo, media = tmp_path / "r", tmp_path / "media"
     history.init(root=repo)
     index, ids = _index(tmp_path / "imgs", [1, 2])
-    holder = textwrap.dedent(
-        f"""
-        import time
-        from pathlib import Path
-        from mir.store.lock import media_lock
-        with media_lock(Path({str(media)!r}), exclusive=True):
-            print("held", flush=True)
-            time.sleep(1.5)
-        """
-    )
-    proc = subprocess.Popen([sys.executable, "-c", holder], stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
+    with _held(media, exclusive=True, seconds=1.5):
         t = time.monotonic()
         _import(repo, media, index, "ds@t1")
         waited = time.monotonic() - t  # the holder keeps the lock 1.5 s after saying so
-    finally:
-        proc.kill()
-        proc.wait()
     assert waited > 1.0 and _stored(media, ids) == {1, 2}
