@@ -138,6 +138,15 @@ def test_a_repository_left_out_or_mistyped_removes_nothing(
     assert none.code == 2 and "--repos-in" in none.err
     not_media = mir("gc", "--media-location", tmp_path / "nowhere", "--repo", a, "--delete")
     assert not_media.code == 2 and "nowhere" in not_media.err
+    no_folder = mir("gc", "--media-location", media, "--repos-in", tmp_path / "no-repos", "--delete")
+    assert no_folder.code == 2 and "no-repos" in no_folder.err
+    negative = mir(
+        "gc", "--media-location", media, "--repo", a, "--repo", b, "--older-than-hours", "-1", "--delete"
+    )
+    assert negative.code == 2 and "negative" in negative.err
+    with pytest.raises(SystemExit) as e:  # argparse's own refusal, before gc starts
+        mir("gc", "--media-location", media, "--repo", a, "--older-than-hours", "a day", "--delete")
+    assert e.value.code == 2
     assert _stored(media, ids) == {1, 2, 3, 4, 5}
 
 
@@ -147,8 +156,9 @@ def test_gc_does_not_run_while_an_import_writes(two_repos: tuple[Path, Path, Pat
     missing file."""
     a, b, media, ids = two_repos
     with _held(media, exclusive=False, seconds=60):
-        with pytest.raises(LockTimeoutError, match="media location's lock"):
+        with pytest.raises(LockTimeoutError, match="media location's lock") as e:
             collect(media, [a, b], delete=True, wait_seconds=0.2)
+        assert "--wait" in str(e.value)
         assert _stored(media, ids) == {1, 2, 3, 4, 5}
     assert collect(media, [a, b], delete=True).removed == 2
 

@@ -296,7 +296,7 @@ def add_labels(sub: Sub, parent: argparse.ArgumentParser) -> None:
 
 # -- gc -----------------------------------------------------------------------------------------
 def _size(n: int) -> str:
-    return f"{n / 1024**2:.1f} MB" if n < 1024**3 else f"{n / 1024**3:.2f} GB"
+    return f"{n / 1e6:.1f} MB" if n < 1e9 else f"{n / 1e9:.2f} GB"  # as `mir status` counts
 
 
 def _gc(args: argparse.Namespace) -> int:

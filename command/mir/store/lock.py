@@ -50,7 +50,14 @@ def media_lock(
     fd = os.open(location / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     try:
         op = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
-        _acquire(fd, op, timeout=timeout, poll=poll, what=f"the media location's lock {location / '.lock'}")
+        _acquire(
+            fd,
+            op,
+            timeout=timeout,
+            poll=poll,
+            what=f"the media location's lock {location / '.lock'}",
+            fix="an import or `mir gc` is using the location: retry when it is done (gc also takes --wait)",
+        )
         try:
             yield
         finally:
@@ -59,7 +66,15 @@ def media_lock(
         os.close(fd)
 
 
-def _acquire(fd: int, op: int, *, timeout: float, poll: float, what: str) -> None:
+def _acquire(
+    fd: int,
+    op: int,
+    *,
+    timeout: float,
+    poll: float,
+    what: str,
+    fix: str = "wait for the other mir command to finish, then retry",
+) -> None:
     """``flock(fd, op)``, retried every ``poll`` seconds for up to ``timeout`` (0: one try)."""
     deadline = time.monotonic() + timeout
     while True:
@@ -72,7 +87,7 @@ def _acquire(fd: int, op: int, *, timeout: float, poll: float, what: str) -> Non
             if time.monotonic() >= deadline:
                 raise LockTimeoutError(
                     f"{what} is still held{_holder(fd)} after {timeout:.0f} s",
-                    fix="wait for the other mir command to finish, then retry",
+                    fix=fix,
                 ) from e
             time.sleep(poll)
 
