@@ -115,6 +115,10 @@ class PredictConfig(_Reserved):
     class_balance: float = Field(default=0.5, ge=0.0)
     novelty_features: Literal["box", "image"] = "box"
     mining_difficulty: Literal["validation", "pool"] = "validation"
+    # > 0: each image's worth is multiplied by a fixed random factor exp(G / power), G standard Gumbel, so
+    # the greedy samples images with probability about proportional to worth ** power (Kirsch et al. 2023,
+    # stochastic batch acquisition) instead of taking the very top; 0: the plain greedy
+    mining_power: float = Field(default=0.0, ge=0.0)
     mining_views: str = "auto"
     cald_beta: float = Field(default=1.3, gt=0.0)
     seed: int = 0
