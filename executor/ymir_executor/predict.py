@@ -371,7 +371,8 @@ def _balanced_selection(
     u = boxes.u
     if cfg.mining_power > 0:  # worth x exp(G / power): the greedy then samples about as worth ** power
         gen = torch.Generator().manual_seed(cfg.seed)
-        gumbel = -torch.log(-torch.log(torch.rand(n, generator=gen, dtype=torch.float64).clamp(1e-12, 1 - 1e-12)))
+        uniform = torch.rand(n, generator=gen, dtype=torch.float64).clamp(1e-12, 1 - 1e-12)
+        gumbel = -torch.log(-torch.log(uniform))
         u = u * torch.exp(gumbel / cfg.mining_power).float().to(u.device)[:, None]
     # On the CPU: the lazy greedy is thousands of small steps, each needing the one before's result; on a
     # GPU each waits behind the kernels of whatever else shares it (bench/select_device_bench.py).
