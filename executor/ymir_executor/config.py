@@ -119,6 +119,9 @@ class PredictConfig(_Reserved):
     # the greedy samples images with probability about proportional to worth ** power (Kirsch et al. 2023,
     # stochastic batch acquisition) instead of taking the very top; 0: the plain greedy
     mining_power: float = Field(default=0.0, ge=0.0)
+    # what one detection is worth before its class weight and novelty: its uncertainty, its score (the
+    # expected object, so images expected to hold objects of the classes the labels lack), or their sum
+    box_value: Literal["uncertainty", "presence", "both"] = "uncertainty"
     mining_views: str = "auto"
     cald_beta: float = Field(default=1.3, gt=0.0)
     seed: int = 0

@@ -368,7 +368,7 @@ def _balanced_selection(
             d = torch.cdist(g, g)
             d.fill_diagonal_(math.inf)
             radius = float(d.min(1).values.median()) * cfg.novelty_radius
-    u = boxes.u
+    u = {"uncertainty": boxes.u, "presence": boxes.s, "both": boxes.u + boxes.s}[cfg.box_value]
     if cfg.mining_power > 0:  # worth x exp(G / power): the greedy then samples about as worth ** power
         gen = torch.Generator().manual_seed(cfg.seed)
         uniform = torch.rand(n, generator=gen, dtype=torch.float64).clamp(1e-12, 1 - 1e-12)
