@@ -122,6 +122,8 @@ class PredictConfig(_Reserved):
     # what one detection is worth before its class weight and novelty: its uncertainty, its score (the
     # expected object, so images expected to hold objects of the classes the labels lack), or their sum
     box_value: Literal["uncertainty", "presence", "both"] = "uncertainty"
+    # a detection's class distribution: the head's, or its average with the class means' (prototypes)
+    class_evidence: Literal["head", "prototypes"] = "head"
     mining_views: str = "auto"
     cald_beta: float = Field(default=1.3, gt=0.0)
     seed: int = 0

@@ -231,3 +231,15 @@ def test_power_sampling_draws_from_the_worthy_reproducibly(
     assert set(a[:40]) != set(greedy[:40])
     upper = set(greedy[: len(greedy) // 2])
     assert sum(p in upper for p in a[:40]) >= 30
+
+
+def test_prototype_evidence_mines_from_the_worthy(
+    mined: dict[str, list[tuple[str, float]]], trained: Trained, data: dict[str, Path], tmp_path: Path
+) -> None:
+    """``class_evidence: prototypes`` (the head's class distribution averaged with the class means') still
+    mines the images the head's greedy finds worth most, not others."""
+    greedy = [p for p, _ in mined["balanced"]]
+    rows = _mine(trained, data, tmp_path, "balanced", class_evidence="prototypes")
+    assert sorted(p for p, _ in rows) == sorted(greedy)
+    upper = set(greedy[: len(greedy) // 2])
+    assert sum(p in upper for p, _ in rows[:40]) >= 30
