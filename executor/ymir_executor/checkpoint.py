@@ -36,7 +36,6 @@ class Checkpoint:
     config: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
     class_counts: list[int] = field(default_factory=list)
-    class_means: list[list[float]] = field(default_factory=list)  # prototypes.class_means, [] if none
     optimizer: dict[str, Any] | None = None
 
     def build(self) -> Detector:
@@ -64,7 +63,6 @@ def save(
     metrics: dict[str, float],
     class_counts: list[int],
     optimizer: dict[str, Any] | None,
-    class_means: list[list[float]] | None = None,
 ) -> None:
     """Writes a checkpoint atomically."""
     payload = {
@@ -77,7 +75,6 @@ def save(
         "config": config,
         "metrics": metrics,
         "class_counts": list(class_counts),
-        "class_means": class_means or [],
         "optimizer": optimizer,
     }
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -136,7 +133,6 @@ def load(path: Path) -> Checkpoint:
         config=dict(raw.get("config") or {}),
         metrics=dict(raw.get("metrics") or {}),
         class_counts=list(raw.get("class_counts") or []),
-        class_means=list(raw.get("class_means") or []),
         optimizer=raw.get("optimizer"),
     )
 

@@ -115,15 +115,6 @@ class PredictConfig(_Reserved):
     class_balance: float = Field(default=0.5, ge=0.0)
     novelty_features: Literal["box", "image"] = "box"
     mining_difficulty: Literal["validation", "pool"] = "validation"
-    # > 0: each image's worth is multiplied by a fixed random factor exp(G / power), G standard Gumbel, so
-    # the greedy samples images with probability about proportional to worth ** power (Kirsch et al. 2023,
-    # stochastic batch acquisition) instead of taking the very top; 0: the plain greedy
-    mining_power: float = Field(default=0.0, ge=0.0)
-    # what one detection is worth before its class weight and novelty: its uncertainty, its score (the
-    # expected object, so images expected to hold objects of the classes the labels lack), or their sum
-    box_value: Literal["uncertainty", "presence", "both"] = "uncertainty"
-    # a detection's class distribution: the head's, or its average with the class means' (prototypes)
-    class_evidence: Literal["head", "prototypes"] = "head"
     mining_views: str = "auto"
     cald_beta: float = Field(default=1.3, gt=0.0)
     seed: int = 0

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from ymir_executor import balanced, checkpoint, gpu_decode, mining, prototypes
+from ymir_executor import balanced, checkpoint, gpu_decode, mining
 from ymir_executor.config import PredictConfig
 from ymir_executor.dataset import Batch, LetterboxSet, collate, read_candidate_index
 from ymir_executor.device import DevicePlan, autocast, is_cuda_error, is_oom, plan_devices
@@ -50,7 +50,6 @@ class Predictor:
     channels_last: bool
     trained_with_flip: bool = True  # the model learnt mirror images as the same class (flip_prob > 0)
     class_ap50: list[float] = field(default_factory=list)  # per class on the validation set (NaN: no objects)
-    class_means: list[list[float]] = field(default_factory=list)  # prototypes.class_means of the training set
 
     def __call__(self, img: torch.Tensor) -> Dense:
         """Dense predictions for float images (B, 3, S, S) in 0..1 on ``device``."""
@@ -113,7 +112,6 @@ def load_predictor(env: Env, cfg: PredictConfig, plan: DevicePlan) -> Predictor:
         channels_last=cfg.channels_last,
         trained_with_flip=float(ckpt.config.get("flip_prob", 0.5)) > 0,
         class_ap50=class_ap50,
-        class_means=ckpt.class_means,
     )
 
 
@@ -354,16 +352,6 @@ def _balanced_selection(
     boxes = mining.Boxes(
         placed(slots["u"]), placed(slots["s"]), placed(slots["q"]), None if f is None else placed(f)
     )
-    if cfg.class_evidence == "prototypes" and boxes.f is not None and pred.class_means:
-        # the head's class distribution averaged with the class means' (prototypes: the head's bias
-        # towards frequent classes hides the rare ones in the pool)
-        means = torch.tensor(pred.class_means, device=boxes.f.device)
-        if means.shape == (boxes.q.shape[-1], boxes.f.shape[-1]):
-            q = boxes.q.clone()
-            for a in range(0, len(q), mining.CHUNK):
-                near = prototypes.prototype_distribution(boxes.f[a : a + mining.CHUNK], means)
-                q[a : a + mining.CHUNK] = ((q[a : a + mining.CHUNK].float() + near) / 2).to(q.dtype)
-            boxes = boxes._replace(q=q)
     difficulty = _difficulty(boxes, pred, cfg)
     counts = torch.tensor(
         pred.class_counts or [1] * len(pred.class_names), dtype=torch.float32, device=boxes.u.device
@@ -380,18 +368,12 @@ def _balanced_selection(
             d = torch.cdist(g, g)
             d.fill_diagonal_(math.inf)
             radius = float(d.min(1).values.median()) * cfg.novelty_radius
-    u = {"uncertainty": boxes.u, "presence": boxes.s, "both": boxes.u + boxes.s}[cfg.box_value]
-    if cfg.mining_power > 0:  # worth x exp(G / power): the greedy then samples about as worth ** power
-        gen = torch.Generator().manual_seed(cfg.seed)
-        uniform = torch.rand(n, generator=gen, dtype=torch.float64).clamp(1e-12, 1 - 1e-12)
-        gumbel = -torch.log(-torch.log(uniform))
-        u = u * torch.exp(gumbel / cfg.mining_power).float().to(u.device)[:, None]
     # On the CPU: the lazy greedy is thousands of small steps, each needing the one before's result; on a
     # GPU each waits behind the kernels of whatever else shares it (bench/select_device_bench.py).
     host = torch.device("cpu")
     _, gains = balanced.balanced_order(
         mining.Boxes(
-            u.to(host),
+            boxes.u.to(host),
             boxes.s.to(host),
             boxes.q.to(host),
             None if boxes.f is None else boxes.f.to(host),

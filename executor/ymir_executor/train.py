@@ -23,7 +23,7 @@ import yaml
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from ymir_executor import checkpoint, onnx_export, prototypes, pseudo
+from ymir_executor import checkpoint, onnx_export, pseudo
 from ymir_executor.annotations import AnnotationReader, Objects
 from ymir_executor.augment import AugmentParams, augment
 from ymir_executor.config import TrainConfig
@@ -442,7 +442,6 @@ class Trainer:
             metrics=metrics,
             class_counts=self.data.class_counts,
             optimizer=self.optimizer.state_dict(),
-            class_means=self._class_means(),
         )
         (stage_dir / "config.yaml").write_text(
             yaml.safe_dump(
@@ -467,35 +466,6 @@ class Trainer:
                 int(metrics["fn"]),
             )
         )
-
-    def _class_means(self, limit: int = 1024) -> list[list[float]]:
-        """``prototypes.class_means`` over up to ``limit`` labelled images, evenly spread (the cache's when
-        there is one): what ``balanced`` mining compares pool detections with."""
-        n = self.n_labelled
-        k = min(n, limit)
-        pick = torch.tensor(sorted({round(i * (n - 1) / max(1, k - 1)) for i in range(k)}), dtype=torch.long)
-        if not len(pick):
-            return []
-        cache = self.images.cache
-        if cache is not None:
-            pixels, scales = cache.pixels[pick.to(cache.pixels.device)], cache.scales[pick].tolist()
-        else:
-            items = [self.data.train[i] for i in pick.tolist()]
-            b = decode_all(
-                items, size=self.cfg.img_size, workers=self.cfg.workers_per_gpu, progress=lambda f: None
-            )
-            pixels, scales = b.pixels, b.scales.tolist()
-        means = prototypes.class_means(
-            self.ema.model,
-            pixels,
-            scales,
-            [self.data.train[i].objects for i in pick.tolist()],
-            classes=len(self.cfg.class_names),
-            device=self.device,
-            amp=self.cfg.amp,
-            batch_size=max(1, self.cfg.batch_size_per_gpu),
-        )
-        return means.tolist()
 
     def _done_share(self) -> float:
         by_steps = self.step / max(1, self.total_steps)

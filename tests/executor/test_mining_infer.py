@@ -217,29 +217,3 @@ def test_views_follow_the_training_flips(trained: Trained, data: dict[str, Path]
     assert mining_views(chosen, pred(True)) == ("crop",)
     rows = _mine(trained, data, tmp_path, "cald", mining_views="scale,crop")
     assert len(rows) == len(_candidates(data))
-
-
-def test_power_sampling_draws_from_the_worthy_reproducibly(
-    mined: dict[str, list[tuple[str, float]]], trained: Trained, data: dict[str, Path], tmp_path: Path
-) -> None:
-    """``mining_power`` samples instead of taking the very top: other picks than the greedy's, mostly from
-    its upper half, the same picks for the same seed."""
-    greedy = [p for p, _ in mined["balanced"]]
-    a = [p for p, _ in _mine(trained, data, tmp_path / "a", "balanced", mining_power=2.0, seed=3)]
-    b = [p for p, _ in _mine(trained, data, tmp_path / "b", "balanced", mining_power=2.0, seed=3)]
-    assert a[:40] == b[:40]
-    assert set(a[:40]) != set(greedy[:40])
-    upper = set(greedy[: len(greedy) // 2])
-    assert sum(p in upper for p in a[:40]) >= 30
-
-
-def test_prototype_evidence_mines_from_the_worthy(
-    mined: dict[str, list[tuple[str, float]]], trained: Trained, data: dict[str, Path], tmp_path: Path
-) -> None:
-    """``class_evidence: prototypes`` (the head's class distribution averaged with the class means') still
-    mines the images the head's greedy finds worth most, not others."""
-    greedy = [p for p, _ in mined["balanced"]]
-    rows = _mine(trained, data, tmp_path, "balanced", class_evidence="prototypes")
-    assert sorted(p for p, _ in rows) == sorted(greedy)
-    upper = set(greedy[: len(greedy) // 2])
-    assert sum(p in upper for p, _ in rows[:40]) >= 30
