@@ -56,3 +56,25 @@ def test_tiny_benchmark_runs_every_step(tmp_path: Path, monkeypatch: pytest.Monk
     tags = repo.read(repo.resolve("mined@r1")).assets["tags"].to_pylist()
     scores = sorted((float(dict(t)["mining_score"]) for t in tags), reverse=True)
     assert len(scores) == 6 and scores != [(18 - r) / 18 for r in range(6)]
+
+
+def test_oracle_takes_the_classes_the_labels_lack_first(tmp_path: Path) -> None:
+    """The oracle reference picks by true objects under the default's class weights: an image with a class
+    the labels lack before one with several common objects, and a class's weight falls as picks fill it."""
+    common = [c for c in mining_bench.CLASSES if c not in mining_bench.RARE]
+    classes = {
+        "labelled": [c for c in common for _ in range(40)] + ["ring"],
+        "frame1": ["frame"],
+        "frame2": ["frame"],
+        "busy": common[:5],
+        "empty": [],
+    }
+    files = {d: tmp_path / d for d in classes}
+    oracle = mining_bench.Oracle(files, files, classes)
+    pool = ["busy", "empty", "frame1", "frame2"]
+    ap = dict.fromkeys(mining_bench.CLASSES, 0.5)
+    assert oracle.class_balanced(pool, ["labelled"], ap, 1) == ["frame1"]  # no frame labelled: worth most
+    # with one frame picked, a second is worth less than five common objects
+    assert oracle.class_balanced(pool, ["labelled"], ap, 2) == ["busy", "frame1"]
+    # a class the model already gets right (AP 1.0) weighs as little as the error floor allows
+    assert oracle.class_balanced(pool, ["labelled"], {**ap, "frame": 1.0}, 1) == ["busy"]
