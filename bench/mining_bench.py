@@ -23,6 +23,9 @@ runs on one of them, in turn), as measured in docs/benchmarks.md::
         --seeds 4,5,6,7 --strategies random,balanced,balanced+novelty_features=image --gpu-ids 0 \
         --parallel 16 --epochs 60 --finetune-epochs 60 --full-epochs 60 --no-full-reference
 
+The strategy ``oracle`` is a reference, not a mining algorithm: it picks by the pool's true classes under
+the default's class weights (``Oracle.class_balanced``), the most a class-balanced selection could do.
+
 Writes ``results.json``, ``results.md`` (per strategy and round: mAP@.5 and rare-class AP@.5, mean ± sd
 over seeds, gain over random, boxes and rare objects labelled, seconds of mining and training) and, when
 matplotlib is importable, ``map_vs_labels.png``. ``tests/bench/test_mining_bench.py`` runs a tiny version
