@@ -153,12 +153,16 @@ def _object_view(model: Detector, oracle: mb.Oracle, digests: list[str], size: i
     true = torch.tensor([r[0] for r in rows])
     p = torch.stack([r[1] for r in rows])  # (K, C)
     q = p / p.sum(1, keepdim=True).clamp(min=mining.EPS)
-    print("\n| class | objects | score | most likely class right | share of the right class |")
-    print("|---|---|---|---|---|")
+    print("\n| class | objects | score | most likely class right | share of the right class | its AUC |")
+    print("|---|---|---|---|---|---|")
     for c, name in enumerate(mb.CLASSES):
         m = true == c
         score, right = float(p[m].max(1).values.mean()), float((p[m].argmax(1) == c).float().mean())
-        print(f"| {name} | {int(m.sum())} | {score:.2f} | {right:.2f} | {float(q[m, c].mean()):.3f} |")
+        # how often the class's share at one of its objects is above its share at another class's object
+        others = q[~m, c].sort().values
+        auc = float(torch.searchsorted(others, q[m, c].contiguous()).float().mean()) / max(1, len(others))
+        share = float(q[m, c].mean())
+        print(f"| {name} | {int(m.sum())} | {score:.2f} | {right:.2f} | {share:.3f} | {auc:.2f} |")
 
 
 def _rankings(boxes: mining.Boxes, seen: torch.Tensor, rare: list[int], k: int) -> None:
