@@ -92,6 +92,9 @@ class TrainConfig(_Reserved):
     pseudo_labels: bool = False
     pseudo_label_threshold: float = Field(default=0.4, gt=0.0, le=1.0)
     pseudo_label_ratio: float = Field(default=1.0, ge=0.0)
+    # repeat-factor sampling (LVIS): an image whose rarest class is held by fewer than this share of the
+    # training images shows sqrt(threshold / share) times per epoch; 0: every image once
+    repeat_factor_threshold: float = Field(default=0.0, ge=0.0, le=1.0)
 
 
 class PredictConfig(_Reserved):

@@ -23,7 +23,7 @@ import yaml
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from ymir_executor import checkpoint, onnx_export, pseudo
+from ymir_executor import checkpoint, onnx_export, pseudo, sampling
 from ymir_executor.annotations import AnnotationReader, Objects
 from ymir_executor.augment import AugmentParams, augment
 from ymir_executor.config import TrainConfig
@@ -210,8 +210,19 @@ class Trainer:
             if self.is_main
             else None
         )
-        self.steps = self.images.steps_per_epoch(self.n_labelled)
-        steps_after = self.images.steps_per_epoch(len(self._members(0, labelled_pool=True)))
+        self.repeat: torch.Tensor | None = None
+        if cfg.repeat_factor_threshold > 0:
+            self.repeat = sampling.repeat_factors(
+                [it.objects.classes for it in self.data.train],
+                len(cfg.class_names),
+                cfg.repeat_factor_threshold,
+            )
+            log.info(sampling.describe(self.repeat))
+        shown = self.n_labelled if self.repeat is None else sampling.epoch_length(self.repeat)
+        self.steps = self.images.steps_per_epoch(shown)
+        steps_after = self.images.steps_per_epoch(
+            shown + len(self._members(0, labelled_pool=True)) - self.n_labelled
+        )
         first = min(cfg.epochs, max(self.start_epoch, self.pseudo_from))
         self.total_steps = self.steps * first + steps_after * (cfg.epochs - first)
         self.warmup = int(cfg.warmup_epochs * self.steps)
@@ -240,7 +251,7 @@ class Trainer:
             if self.pool and not self.pool_labelled and epoch >= self.pseudo_from:
                 self.pseudo_label()
             self.model.train()
-            members = self._members(epoch, labelled_pool=self.pool_labelled) if self.pool else None
+            members = self._epoch_members(epoch)
             for pixels, boxes, classes in self.images.epoch(self.cfg.seed * 7919 + epoch, members):
                 self.train_iter(pixels, boxes, classes)
                 self.after_iter(epoch)
@@ -359,6 +370,15 @@ class Trainer:
             )
         paths = read_candidate_index(path, roots=self.env.roots)
         return [Item(self.env.roots.map_path(p.decode()), Objects.empty()) for p in paths.tolist()]
+
+    def _epoch_members(self, epoch: int) -> torch.Tensor | None:
+        """The images of one epoch (None: every labelled image once): the labelled ones, repeated by their
+        repeat factors, then the pool's share once it carries pseudo-labels."""
+        members = self._members(epoch, labelled_pool=self.pool_labelled) if self.pool else None
+        if self.repeat is None:
+            return members
+        labelled = sampling.repeated(self.repeat, seed=self.cfg.seed * 7919 + epoch + 2)
+        return labelled if members is None else torch.cat((labelled, members[members >= self.n_labelled]))
 
     def _members(self, epoch: int, *, labelled_pool: bool) -> torch.Tensor:
         return pseudo.epoch_members(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -240,3 +241,22 @@ def test_pseudo_labels_without_a_pool_name_the_key(data: dict[str, Path], tmp_pa
     assert run_task(din, dout) == 1
     fields = monitor_fields(dout)
     assert fields[4] == "300001" and "pseudo_labels" in fields[5] and "--unlabeled-revs" in fields[5]
+
+
+def test_repeat_factor_sampling_lengthens_the_epoch(
+    data: dict[str, Path], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Every class is in most images here, so a threshold of 1.0 repeats them all a little: the epoch
+    grows by the factors' sum, and the steps with it."""
+    config = {**TRAIN_CONFIG, "epochs": 2, "batch_size_per_gpu": 8, "export_onnx": False}
+    config["repeat_factor_threshold"] = 1.0
+    din, dout = write_workdir(
+        tmp_path, task="training", config=config, train=_small_set(data, 20), val=voc_pairs(data["val"])[:8]
+    )
+    with caplog.at_level("INFO", logger="ymir_executor"):
+        assert run_task(din, dout) == 0, (dout / "monitor.txt").read_text()
+    line = next(r.getMessage() for r in caplog.records if r.getMessage().startswith("repeat-factor"))
+    shown = int(line.split(", ")[-1].split(" images per epoch")[0])
+    assert "of 20 images repeated" in line and 20 < shown <= 2 * 20
+    took = next(r.getMessage() for r in caplog.records if r.getMessage().startswith("training took"))
+    assert f" {2 * math.ceil(shown / 8)} steps " in took or f" {2 * math.ceil(shown / 8) + 1} steps " in took
