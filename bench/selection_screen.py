@@ -28,6 +28,7 @@ Selections (``--variants``):
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import random
 import sys
@@ -206,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     s = mb.Settings(
         out=a.out.absolute(), pool=a.pool, val=a.val, start=a.start, step=a.step, rounds=0,
         seeds=[a.seed], strategies=[], epochs=a.epochs, gpu_ids=a.gpu_ids, full_reference=False,
+        train_extra=json.loads(a.train_extra),
     )  # fmt: skip
     t0 = time.perf_counter()
     s.out.mkdir(parents=True, exist_ok=True)
