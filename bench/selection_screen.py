@@ -200,6 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--step", type=int, default=300)
     p.add_argument("--epochs", type=int, default=60)
     p.add_argument("--gpu-ids", default="")
+    p.add_argument("--train-extra", default="{}", help="JSON of extra training-config keys for round 0")
     p.add_argument(
         "--variants", default="random,balanced,balance=1,balance=2,seen,seen-presence,exemplar,oracle"
     )
