@@ -573,12 +573,9 @@ def main(argv: list[str] | None = None) -> int:
     return run(s)
 
 
-def run(s: Settings) -> int:
-    """Runs the benchmark; writes results.json/.md (and the plot) under ``s.out``."""
-    t0 = time.perf_counter()
-    s.out.mkdir(parents=True, exist_ok=True)
-    # rows of an earlier run in the same folder would be read as this run's (other round-0 models)
-    (s.out / "partial.jsonl").unlink(missing_ok=True)
+def prepare(s: Settings) -> tuple[Oracle, Path, Path]:
+    """The data under ``s.out / "data"`` (generated once): the pool's oracle, the pool's index file, and the
+    validation folder (``index.txt`` and ``annotations/``)."""
     pool_roots, val_roots = generate(s.out / "data", s)
     oracle = Oracle.of(pool_roots)
     pool_index = s.out / "data" / "pool.txt"
@@ -592,6 +589,16 @@ def run(s: Settings) -> int:
             stem = Path(line).stem
             shutil.copyfile(r / "annotations" / f"{stem}.xml", val_gt / "annotations" / f"{stem}.xml")
     (val_gt / "index.txt").write_text("".join(f"{x}\n" for x in val_lines))
+    return oracle, pool_index, val_gt
+
+
+def run(s: Settings) -> int:
+    """Runs the benchmark; writes results.json/.md (and the plot) under ``s.out``."""
+    t0 = time.perf_counter()
+    s.out.mkdir(parents=True, exist_ok=True)
+    # rows of an earlier run in the same folder would be read as this run's (other round-0 models)
+    (s.out / "partial.jsonl").unlink(missing_ok=True)
+    oracle, pool_index, val_gt = prepare(s)
     print(f"data ready in {time.perf_counter() - t0:.0f} s", flush=True)
     results: list[RoundResult] = []
     gpus = [g for g in s.gpu_ids.split(",") if g] or [""]

@@ -212,20 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     t0 = time.perf_counter()
     s.out.mkdir(parents=True, exist_ok=True)
-    pool_roots, val_roots = mb.generate(s.out / "data", s)
-    oracle = mb.Oracle.of(pool_roots)
-    pool_index = s.out / "data" / "pool.txt"
-    pool_index.write_text("".join(f"{p}\n" for p in sorted(oracle.image.values())))
-    val_gt = s.out / "data" / "val"
-    (val_gt / "annotations").mkdir(parents=True, exist_ok=True)
-    lines = []
-    for r in val_roots:
-        for line in (r / "index.txt").read_text().split():
-            lines.append(line)
-            (val_gt / "annotations" / f"{Path(line).stem}.xml").write_bytes(
-                (r / "annotations" / f"{Path(line).stem}.xml").read_bytes()
-            )
-    (val_gt / "index.txt").write_text("".join(f"{x}\n" for x in lines))
+    oracle, pool_index, val_gt = mb.prepare(s)
     cache = s.out / f"screen_seed{a.seed}.pt"
     r0 = s.out / f"seed{a.seed}" / "r0"
     if cache.is_file():  # round 0 and the pool's detections of an earlier call with this --out
@@ -254,18 +241,10 @@ def main(argv: list[str] | None = None) -> int:
     order = torch.argsort(boxes.u.sum(1), descending=True, stable=True)
     radius = mining.box_radius(boxes, order, a.step)
 
-    def greedy(u: torch.Tensor, balance: float) -> list[int]:
+    def greedy(b: mining.Boxes, balance: float = 0.5) -> list[int]:
         picks, _ = balanced.balanced_order(
-            boxes._replace(u=u), class_weights=difficulty, counts=counts, budget=a.step, balance=balance,
-            radius=radius,
-        )  # fmt: skip
-        return picks.tolist()
-
-    def greedy_q(q: torch.Tensor, balance: float) -> list[int]:
-        picks, _ = balanced.balanced_order(
-            boxes._replace(q=q), class_weights=difficulty, counts=counts, budget=a.step, balance=balance,
-            radius=radius,
-        )  # fmt: skip
+            b, class_weights=difficulty, counts=counts, budget=a.step, balance=balance, radius=radius
+        )
         return picks.tolist()
 
     seen: tuple[torch.Tensor, ...] | None = None
@@ -276,15 +255,15 @@ def main(argv: list[str] | None = None) -> int:
         elif v == "oracle":
             picked = oracle.class_balanced(rest, first, ap, a.step)
         elif v == "balanced" or v.startswith("balance="):
-            picked = [rest[i] for i in greedy(boxes.u, float(v.split("=")[1]) if "=" in v else 0.5)]
+            picked = [rest[i] for i in greedy(boxes, float(v.split("=")[1]) if "=" in v else 0.5)]
         elif v in ("seen", "seen-presence", "exemplar"):
             if seen is None:
                 seen = _labelled_features(model, oracle, first, size)
             if v == "exemplar":
-                picked = [rest[i] for i in greedy_q(_exemplar_q(boxes, *seen), 0.5)]
+                picked = [rest[i] for i in greedy(boxes._replace(q=_exemplar_q(boxes, *seen)))]
             else:
                 u = boxes.u if v == "seen" else boxes.s
-                picked = [rest[i] for i in greedy(u * _seen_novelty(boxes, *seen, radius), 0.5)]
+                picked = [rest[i] for i in greedy(boxes._replace(u=u * _seen_novelty(boxes, *seen, radius)))]
         else:
             raise SystemExit(f"unknown variant {v!r}: choose from the module's list")
         names = [n for d in picked for n in oracle.classes[d]]
