@@ -54,6 +54,18 @@ def test_bad_config_value_is_named(tmp_path: Path, data: dict[str, Path]) -> Non
     _fails_with(din, dout, errors.CODE_CONFIG, "img_size", "multiple of 32")
 
 
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [(-0.1, "greater than or equal to 0"), (1.5, "less than or equal to 1"), ("often", "valid number")],
+)
+def test_bad_repeat_factor_threshold_is_named_and_trains_nothing(
+    tmp_path: Path, data: dict[str, Path], value: object, words: str
+) -> None:
+    din, dout = _train_dir(tmp_path, data, repeat_factor_threshold=value)
+    _fails_with(din, dout, errors.CODE_CONFIG, "repeat_factor_threshold", words)
+    assert not list((dout / "models").glob("*/model.pt"))  # no stage half-written
+
+
 def test_missing_env_yaml(tmp_path: Path) -> None:
     _fails_with(tmp_path / "in", tmp_path / "out", errors.CODE_CONFIG, "env.yaml")
 
