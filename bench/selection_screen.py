@@ -35,6 +35,7 @@ import sys
 import tarfile
 import time
 import xml.etree.ElementTree as ET
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -78,6 +79,18 @@ def _pool_boxes(model: Detector, paths: list[Path], size: int) -> mining.Boxes:
     )
 
 
+def _centre_cell(obj: ET.Element, scale: float, grid: Sequence[int]) -> tuple[int, int]:
+    """(row, column) of the stride-4 cell under a VOC object's box centre, in a letterboxed image of
+    ``scale`` input pixels per original pixel, on a map of ``grid`` (h, w) cells."""
+    b = obj.find("bndbox")
+    assert b is not None
+    x0, y0, x1, y1 = (float(b.findtext(k) or 0) for k in ("xmin", "ymin", "xmax", "ymax"))
+    return (
+        min(grid[0] - 1, int((y0 + y1) / 2 * scale / STRIDE)),
+        min(grid[1] - 1, int((x0 + x1) / 2 * scale / STRIDE)),
+    )
+
+
 @torch.no_grad()
 def _labelled_features(
     model: Detector, oracle: mb.Oracle, labels: list[str], size: int
@@ -94,11 +107,7 @@ def _labelled_features(
         fmap = model.predict(x).fmap
         assert fmap is not None
         for o in objs:
-            b = o.find("bndbox")
-            assert b is not None
-            x0, y0, x1, y1 = (float(b.findtext(k) or 0) for k in ("xmin", "ymin", "xmax", "ymax"))
-            cx = min(fmap.shape[3] - 1, int((x0 + x1) / 2 * lb.scale / STRIDE))
-            cy = min(fmap.shape[2] - 1, int((y0 + y1) / 2 * lb.scale / STRIDE))
+            cy, cx = _centre_cell(o, lb.scale, fmap.shape[2:])
             feats.append(F.normalize(fmap[0, :, cy, cx].float(), dim=0))
             classes.append(idx[o.findtext("name") or ""])
     return torch.stack(feats), torch.tensor(classes)
@@ -145,11 +154,7 @@ def _object_view(model: Detector, oracle: mb.Oracle, digests: list[str], size: i
         heat = F.max_pool2d(model.predict(x).heat.float(), 3, 1, 1)  # (B, C, h, w)
         for j, d in enumerate(digests[a : a + 128]):
             for o in ET.parse(oracle.xml[d]).getroot().iter("object"):
-                b = o.find("bndbox")
-                assert b is not None
-                x0, y0, x1, y1 = (float(b.findtext(k) or 0) for k in ("xmin", "ymin", "xmax", "ymax"))
-                cx = min(heat.shape[3] - 1, int((x0 + x1) / 2 * batch[j].scale / STRIDE))
-                cy = min(heat.shape[2] - 1, int((y0 + y1) / 2 * batch[j].scale / STRIDE))
+                cy, cx = _centre_cell(o, batch[j].scale, heat.shape[2:])
                 rows.append((mb.CLASSES.index(o.findtext("name") or ""), heat[j, :, cy, cx]))
     true = torch.tensor([r[0] for r in rows])
     p = torch.stack([r[1] for r in rows])  # (K, C)
