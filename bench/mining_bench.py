@@ -53,6 +53,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 
 from bench.synthetic import generate_voc
@@ -168,6 +169,15 @@ def generate(root: Path, s: Settings) -> tuple[list[Path], list[Path]]:
     return pool_roots, val_roots
 
 
+def difficulty(ap50: dict[str, float]) -> np.ndarray:
+    """(C,) each class's validation difficulty as ``balanced`` mining weighs it (``mining_difficulty:
+    validation``): 1 - AP@.5 (at least 0.01), relative to the classes' mean; a class without a figure counts
+    as the mean."""
+    err = np.array([max(0.01, 1.0 - ap50.get(c, float("nan"))) for c in CLASSES])
+    err = np.where(np.isfinite(err), err, np.nanmean(err))
+    return np.asarray(err / err.mean())
+
+
 @dataclass
 class Oracle:
     """The pool's ground truth, by image content hash (what ``mir export`` names files by)."""
@@ -206,8 +216,6 @@ class Oracle:
         validation set, relative to the mean) x (mean labelled count / the class's count) ** ``balance``,
         the counts growing with the picks. An upper reference for the class-balance part of ``balanced``:
         it knows every object's class, and nothing of what the model gets wrong."""
-        import numpy as np
-
         idx = {c: i for i, c in enumerate(CLASSES)}
         m = np.zeros((len(candidates), len(CLASSES)))
         for r, d in enumerate(candidates):
@@ -217,9 +225,7 @@ class Oracle:
         for d in labels:
             for name in self.classes[d]:
                 have[idx[name]] += 1
-        err = np.array([max(0.01, 1.0 - ap50.get(c, float("nan"))) for c in CLASSES])
-        err = np.where(np.isfinite(err), err, np.nanmean(err))
-        diff = err / err.mean()
+        diff = difficulty(ap50)
         taken = np.zeros(len(candidates), dtype=bool)
         picks = []
         for _ in range(min(k, len(candidates))):

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import random
 import sys
 import tarfile
@@ -236,9 +235,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.save({"model": model_ref, "first": first, "boxes": tuple(boxes)}, cache)
     rest = sorted(set(oracle.image) - set(first))
     ap = mb.Chain(r0, s).trained_eval("model@r0")[1]
-    err = torch.tensor([max(0.01, 1.0 - ap.get(c, math.nan)) for c in mb.CLASSES])
-    err = torch.where(err.isfinite(), err, err[err.isfinite()].mean())
-    difficulty = err / err.mean()
+    difficulty = torch.tensor(mb.difficulty(ap), dtype=torch.float32)
     counts = torch.zeros(len(mb.CLASSES))
     for d in first:
         for name in oracle.classes[d]:
