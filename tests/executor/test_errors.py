@@ -56,7 +56,11 @@ def test_bad_config_value_is_named(tmp_path: Path, data: dict[str, Path]) -> Non
 
 @pytest.mark.parametrize(
     ("value", "words"),
-    [(-0.1, "greater than or equal to 0"), (1.5, "less than or equal to 1"), ("often", "valid number")],
+    [
+        (-0.1, "greater than or equal to 0"),
+        (1.5, "less than or equal to 1"),
+        ("often", "valid number, unable to parse string as a number; or Input should be 'auto'"),
+    ],
 )
 def test_bad_repeat_factor_threshold_is_named_and_trains_nothing(
     tmp_path: Path, data: dict[str, Path], value: object, words: str

@@ -37,3 +37,19 @@ def test_an_epoch_shows_each_image_its_factor_on_average() -> None:
     assert sampling.epoch_length(f) == 8
     assert sampling.repeated(f, seed=3).tolist() == sampling.repeated(f, seed=3).tolist()  # reproducible
     assert "3 of 4 images repeated (up to 3.0 times), 8 images per epoch (was 4)" in sampling.describe(f)
+
+
+def test_auto_threshold_follows_the_number_of_classes() -> None:
+    """``auto`` (the template's default): 3 / classes, so ten classes get the benchmark's measured 0.3,
+    eighty get 0.0375 instead of several-fold longer epochs, and one class has nothing to balance."""
+    from ymir_executor.config import TrainConfig
+
+    def names(n: int) -> list[str]:
+        return [f"c{i}" for i in range(n)]
+
+    assert TrainConfig(class_names=names(10)).repeat_threshold() == 0.3
+    assert TrainConfig(class_names=names(80)).repeat_threshold() == 3 / 80
+    assert TrainConfig(class_names=names(2)).repeat_threshold() == 1.0
+    assert TrainConfig(class_names=names(1)).repeat_threshold() == 0.0
+    assert TrainConfig(class_names=names(10), repeat_factor_threshold=0).repeat_threshold() == 0.0
+    assert TrainConfig(class_names=names(10), repeat_factor_threshold=0.05).repeat_threshold() == 0.05

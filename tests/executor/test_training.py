@@ -218,6 +218,7 @@ def test_training_with_pseudo_labels_uses_the_pool(
         "pseudo_labels": True,
         "pseudo_label_ratio": 2.0,
         "pretrained_model_params": [str(trained.stage_dir() / "model.pt")],
+        "repeat_factor_threshold": 0,  # each labelled image once, so the steps count the pool's share
     }
     pool = [img for img, _ in voc_pairs(data["train"])[100:160]]
     din, dout = write_workdir(
