@@ -23,6 +23,10 @@ runs on one of them, in turn), as measured in docs/benchmarks.md::
         --seeds 4,5,6,7 --strategies random,balanced,balanced+novelty_features=image --gpu-ids 0 \
         --parallel 16 --epochs 60 --finetune-epochs 60 --full-epochs 60 --no-full-reference
 
+Training takes the executor template's defaults (so repeat-factor sampling, ``repeat_factor_threshold:
+auto``) with the bench's sizes and epochs; ``--train-extra '{"repeat_factor_threshold": 0}'`` turns it off
+for both arms.
+
 The strategy ``oracle`` is a reference, not a mining algorithm: it picks by the pool's true classes under
 the default's class weights (``Oracle.class_balanced``), the most a class-balanced selection could do.
 
