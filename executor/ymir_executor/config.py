@@ -93,19 +93,20 @@ class TrainConfig(_Reserved):
     pseudo_label_threshold: float = Field(default=0.4, gt=0.0, le=1.0)
     pseudo_label_ratio: float = Field(default=1.0, ge=0.0)
     # repeat-factor sampling (LVIS): an image whose rarest class is held by fewer than this share of the
-    # training images shows sqrt(threshold / share) times per epoch; 0: every image once; auto: 3 / classes
+    # training images shows sqrt(threshold / share) times per epoch; 0: every image once; auto: below
     repeat_factor_threshold: Annotated[float, Field(ge=0.0, le=1.0)] | Literal["auto"] = "auto"
 
     def repeat_threshold(self) -> float:
-        """The repeat-factor threshold in effect. ``auto`` is 3 / the number of classes (at most 1; 0 for one
-        class): about the share of the images that an average class holds when an image holds 3 objects, so
-        only classes held by fewer images than an average one repeat, and a set of many classes does not
-        lengthen its epochs several times, as a fixed 0.3 would (LVIS's 1,203 classes: 0.0025, near its
-        0.001). 0.3 for the mining benchmark's 10 classes, the value measured there (docs/benchmarks.md)."""
+        """The repeat-factor threshold in effect. ``auto`` is 0.3, the value measured on the mining benchmark
+        (10 classes, docs/benchmarks.md), and 3 / the number of classes from 11 classes on: about the share
+        of the images an average class holds when an image holds 3 objects, so a set of many classes does
+        not lengthen its epochs several times, as a fixed 0.3 would (80 classes: 0.0375; LVIS's 1,203:
+        0.0025, near LVIS's 0.001). Never above 0.3, so two or three classes that each fill a third of the
+        images repeat nothing; 0 for one class, which has no other class to be balanced against."""
         if self.repeat_factor_threshold != "auto":
             return float(self.repeat_factor_threshold)
         n = len(self.class_names)
-        return 0.0 if n < 2 else min(1.0, 3.0 / n)
+        return 0.0 if n < 2 else min(0.3, 3.0 / n)
 
 
 class PredictConfig(_Reserved):

@@ -40,16 +40,29 @@ def test_an_epoch_shows_each_image_its_factor_on_average() -> None:
 
 
 def test_auto_threshold_follows_the_number_of_classes() -> None:
-    """``auto`` (the template's default): 3 / classes, so ten classes get the benchmark's measured 0.3,
-    eighty get 0.0375 instead of several-fold longer epochs, and one class has nothing to balance."""
+    """``auto`` (the template's default): 0.3, the benchmark's measured value, up to ten classes; 3 / classes
+    beyond, so eighty classes get 0.0375 instead of several-fold longer epochs; one class has nothing to
+    balance."""
     from ymir_executor.config import TrainConfig
 
     def names(n: int) -> list[str]:
         return [f"c{i}" for i in range(n)]
 
     assert TrainConfig(class_names=names(10)).repeat_threshold() == 0.3
+    assert TrainConfig(class_names=names(2)).repeat_threshold() == 0.3
     assert TrainConfig(class_names=names(80)).repeat_threshold() == 3 / 80
-    assert TrainConfig(class_names=names(2)).repeat_threshold() == 1.0
     assert TrainConfig(class_names=names(1)).repeat_threshold() == 0.0
     assert TrainConfig(class_names=names(10), repeat_factor_threshold=0).repeat_threshold() == 0.0
     assert TrainConfig(class_names=names(10), repeat_factor_threshold=0.05).repeat_threshold() == 0.05
+
+
+def test_auto_repeats_nothing_when_the_classes_are_even() -> None:
+    """Three classes, each in about half of the images: nothing is rare, the epoch keeps its length (a
+    threshold of 1 would repeat every image here)."""
+    from ymir_executor.config import TrainConfig
+
+    rng = np.random.default_rng(0)
+    images = [rng.choice(3, size=rng.integers(1, 3), replace=False) for _ in range(200)]
+    threshold = TrainConfig(class_names=["a", "b", "c"]).repeat_threshold()
+    f = sampling.repeat_factors(images, 3, threshold)
+    assert sampling.epoch_length(f) == 200
