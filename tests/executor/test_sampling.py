@@ -54,6 +54,8 @@ def test_auto_threshold_follows_the_number_of_classes() -> None:
     assert TrainConfig(class_names=names(1)).repeat_threshold() == 0.0
     assert TrainConfig(class_names=names(10), repeat_factor_threshold=0).repeat_threshold() == 0.0
     assert TrainConfig(class_names=names(10), repeat_factor_threshold=0.05).repeat_threshold() == 0.05
+    # the GUI's template form sends a typed value as text when the template's default is text (auto)
+    assert TrainConfig(class_names=names(10), repeat_factor_threshold="0.05").repeat_threshold() == 0.05
 
 
 def test_auto_repeats_nothing_when_the_classes_are_even() -> None:
