@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from ymir_executor import sampling
+from ymir_executor.config import TrainConfig
 
 
 def _classes(*images: list[int]) -> list[np.ndarray]:
@@ -43,7 +44,6 @@ def test_auto_threshold_follows_the_number_of_classes() -> None:
     """``auto`` (the template's default): 0.3, the benchmark's measured value, up to ten classes; 3 / classes
     beyond, so eighty classes get 0.0375 instead of several-fold longer epochs; one class has nothing to
     balance."""
-    from ymir_executor.config import TrainConfig
 
     def names(n: int) -> list[str]:
         return [f"c{i}" for i in range(n)]
@@ -61,8 +61,6 @@ def test_auto_threshold_follows_the_number_of_classes() -> None:
 def test_auto_repeats_nothing_when_the_classes_are_even() -> None:
     """Three classes, each in about half of the images: nothing is rare, the epoch keeps its length (a
     threshold of 1 would repeat every image here)."""
-    from ymir_executor.config import TrainConfig
-
     rng = np.random.default_rng(0)
     images = [rng.choice(3, size=rng.integers(1, 3), replace=False) for _ in range(200)]
     threshold = TrainConfig(class_names=["a", "b", "c"]).repeat_threshold()
