@@ -211,11 +211,10 @@ class Trainer:
             else None
         )
         self.repeat: torch.Tensor | None = None
-        if cfg.repeat_threshold() > 0:
+        threshold = cfg.repeat_threshold()
+        if threshold > 0:
             self.repeat = sampling.repeat_factors(
-                [it.objects.classes for it in self.data.train],
-                len(cfg.class_names),
-                cfg.repeat_threshold(),
+                [it.objects.classes for it in self.data.train], len(cfg.class_names), threshold
             )
             log.info(sampling.describe(self.repeat))
         shown = self.n_labelled if self.repeat is None else sampling.epoch_length(self.repeat)
